@@ -1,0 +1,8 @@
+"""symrnn: backpropagation through time derived symbolically, certified, and printed as the lecture writes it."""
+from . import cells
+from .derive import Derivation, derive
+from .errors import CheckFailed, SymrnnError
+from .spec import Cell, ModelSpec, Param
+
+__all__ = ["cells", "derive", "Derivation", "Cell", "ModelSpec", "Param", "SymrnnError", "CheckFailed"]
+__version__ = "0.1.0"

@@ -1,0 +1,138 @@
+"""Certify a derived gradient by checks that do not share its reasoning.
+
+1. Brute force: `sympy.diff` of the loss with every step substituted (built-in functions
+   only, none of symrnn's rules), compared at random points in 50-digit arithmetic, and
+   exactly (expand / cancel) where that is cheap.
+2. The δ-recursion, substituted back, equals the chain-rule expansion.
+3. The general-T form, summed out at this T, equals the chain-rule expansion.
+
+A gradient is certified only when every check ran and passed.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+
+from . import naming
+from .derive import at_steps
+from .nodes import to_reference
+from .unroll import Unrolled
+
+DIGITS = 50
+TOLERANCE = sp.Float(10) ** (20 - DIGITS)  # relative, far above 50-digit rounding, far below any real error
+POINTS = 6
+EXACT_BRUTE_MAX_STEPS = 3   # substituted nested forms grow fast; beyond this, numbers decide
+EXACT_MAX_STEPS = 6         # lecture-symbol polynomials: expand stays cheap up to here
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison: what against what, whether shown exactly, and the worst relative error at the points."""
+
+    name: str
+    exact: bool
+    points: int
+    max_error: float
+    passed: bool
+
+    def __str__(self):
+        how = "exact identity; " if self.exact else ""
+        verdict = "passed" if self.passed else "FAILED"
+        return (f"{self.name}: {verdict} ({how}{self.points} random points at {DIGITS} digits, "
+                f"max relative error {self.max_error:.1e})")
+
+
+@dataclass(frozen=True)
+class Certificate:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def __str__(self):
+        return "; ".join(map(str, self.checks))
+
+
+@lru_cache(maxsize=64)
+def points(u: Unrolled) -> tuple[dict, ...]:
+    """Deterministic random points: values of the inputs and of every intermediate a_t, h_t, Y_t, L_t."""
+    rng = random.Random(f"{u.spec.name}/{u.steps}")
+    targets = {u.at(t).z for t in u.loss_steps}
+    binary = u.spec.loss in ("ce", "bce")
+    out = []
+    for _ in range(POINTS):
+        point = {}
+        for sym in u.inputs:
+            if sym in targets and binary:
+                point[sym] = sp.Integer(rng.randint(0, 1))
+            else:
+                point[sym] = sp.Float(rng.uniform(-1.2, 1.2), DIGITS)
+        out.append(u.forward(point))
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def brute_force(u: Unrolled, wrt: sp.Symbol) -> sp.Expr:
+    """∂L/∂wrt by `sympy.diff` of the fully substituted loss."""
+    return sp.diff(u.reference_loss(), wrt)
+
+
+def max_error(a: sp.Expr, b: sp.Expr, pts) -> float:
+    """The largest |a − b| / max(1, |b|) over the points."""
+    worst = sp.Float(0)
+    for p in pts:
+        va = sp.N(a.xreplace(p), DIGITS)
+        vb = sp.N(b.xreplace(p), DIGITS)
+        if not (va.is_number and vb.is_number):
+            return float("inf")  # something stayed symbolic: a name the derivation should not contain
+        worst = max(worst, abs(va - vb) / max(1, abs(vb)))
+    return float(worst)
+
+
+def is_zero_exactly(expr: sp.Expr) -> bool:
+    """True when `expand` reduces expr to 0; False means "not shown", not "unequal" (numbers decide).
+
+    Expand decides polynomial identities (in symbols and tanh atoms); with exp, log, Max or
+    Heaviside inside it cannot, and it would only burn time, so those are left to the numbers.
+    """
+    if expr.has(sp.exp, sp.log, sp.Max, sp.Heaviside):
+        return False
+    return sp.expand(expr) == 0
+
+
+def compare(name: str, ours: sp.Expr, reference: sp.Expr, pts, exact: bool) -> Check:
+    err = max_error(ours, reference, pts)
+    shown = exact and is_zero_exactly(ours - reference)
+    return Check(name, shown, len(pts), err, err <= TOLERANCE)
+
+
+def _delta_expanded(d, g) -> sp.Expr:
+    """The δ-form of g with δ_1 … δ_T substituted back (d.deltas runs T … 1)."""
+    env = {}
+    for sym, expr in d.deltas:
+        env[sym] = expr.doit().xreplace(env)
+    return g.delta_form.doit().xreplace(env)
+
+
+def certify(d, g) -> Certificate:
+    """Run the three checks on gradient g of derivation d."""
+    u = d.unrolled
+    wrt = u.h0 if g.wrt == "h0" else naming.param(g.wrt)
+    pts = points(u)
+    ours = g.expr
+    small = d.steps <= EXACT_MAX_STEPS
+    brute = brute_force(u, wrt)
+    exact_brute = False
+    if d.steps <= EXACT_BRUTE_MAX_STEPS:
+        exact_brute = is_zero_exactly(to_reference(ours).xreplace(u.reference_env()) - brute)
+    err = max_error(ours, brute, pts)
+    general_at_T = at_steps(g.general, d.steps)
+    return Certificate((
+        Check("equals sympy.diff of the substituted loss", exact_brute, len(pts), err, err <= TOLERANCE),
+        compare("δ-recursion equals the expansion", _delta_expanded(d, g), ours, pts, small),
+        compare(f"general-T form at T = {d.steps} equals the expansion", general_at_T, ours, pts, small),
+    ))

@@ -1,0 +1,80 @@
+"""The `symrnn` command line: argparse in front of the pipeline; the only place that exits."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import cells, report
+from .derive import derive
+from .errors import CheckFailed, SymrnnError
+from .rules import ACTIVATIONS, LOSSES
+from .spec import OUTPUTS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit 2, as every symrnn error is."""
+
+    def error(self, message):
+        raise SymrnnError(f"{self.prog}: {message}")
+
+
+def parse_dims(text: str):
+    """`scalar` or `K,M,O` (state, input, output sizes)."""
+    if text == "scalar":
+        return "scalar"
+    parts = text.split(",")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or len(parts) != 3:
+        raise SymrnnError(f"--dims {text!r}: expected 'scalar' or three sizes K,M,O such as 4,3,2")
+    if min(dims) < 1:
+        raise SymrnnError(f"--dims {text!r}: sizes must be ≥ 1")
+    return dims
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cell", default="elman", help="elman (the lecture's RNN); default elman")
+    p.add_argument("--activation", default="tanh", help=f"{'|'.join(ACTIVATIONS)}; default tanh")
+    p.add_argument("--loss", default="mse", help=f"{'|'.join(LOSSES)}; default mse")
+    p.add_argument("--output", default="every", help=f"{'|'.join(OUTPUTS)}; default every")
+    p.add_argument("--steps", type=int, default=2, metavar="T", help="number of time steps T; default 2")
+    p.add_argument("--dims", default="scalar", help="scalar or K,M,O; default scalar")
+
+
+def model_from(args):
+    return cells.build(args.cell, activation=args.activation, loss=args.loss, output=args.output)
+
+
+def cmd_derive(args) -> int:
+    d = derive(model_from(args), steps=args.steps, dims=parse_dims(args.dims), params=args.param)
+    out = {"text": report.text, "json": report.to_json, "latex": report.latex_fragments}[args.format](d)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    if not d.certified:
+        raise CheckFailed("a derived gradient failed certification (a bug in symrnn: please report it)")
+    return 0
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="symrnn", description="Backpropagation through time, derived symbolically and certified.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    p = sub.add_parser("derive", help="derive ∂L/∂θ for every parameter, as the lecture does",
+                       description="Derive ∂L/∂θ by the chain rule over the unrolled graph, certify it, print it.")
+    add_model_options(p)
+    p.add_argument("--param", action="append", metavar="NAME", help="only this parameter (repeatable)")
+    p.add_argument("--format", default="text", choices=("text", "latex", "json"), help="default text")
+    p.set_defaults(run=cmd_derive)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except SymrnnError as e:
+        print(f"symrnn: error: {e}", file=sys.stderr)
+        return 2
+    except CheckFailed as e:
+        print(f"symrnn: check failed: {e}", file=sys.stderr)
+        return 1
