@@ -7,3 +7,7 @@ class SymrnnError(ValueError):
 
 class CheckFailed(RuntimeError):
     """A check the user asked for, or a certification, did not pass."""
+
+
+class BuildFailed(RuntimeError):
+    """An external build (LaTeX) failed; the message carries the relevant lines of its log."""

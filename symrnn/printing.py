@@ -10,7 +10,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from . import naming
+from . import naming, texescape
 from .nodes import Chain, Terms
 
 SUPERSCRIPTS = str.maketrans("0123456789+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺")
@@ -129,8 +129,28 @@ class LectureLatexPrinter(LectureOrder, LatexPrinter):
         index = self._print(e.indices[0]).replace(" ", "")
         return rf"{self._print(e.base)}_{{{index}}}"
 
+    def _print_Symbol(self, e, style="plain"):
+        """Plain identifiers as SymPy prints them; any other name (from a spec file) as escaped text, never as LaTeX."""
+        if texescape.SAFE_NAME.fullmatch(e.name):
+            return super()._print_Symbol(e, style)
+        return texescape.math_name(e.name)
+
     def _print_IndexedBase(self, e):
         return self._print(e.label)
+
+
+class DocumentLatexPrinter(LectureLatexPrinter):
+    """The lecture's LaTeX for typeset documents: plain parentheses (1 - h_{1}^{2}) around flat material,
+    growing ones only around fractions, sums and products."""
+
+    TALL = (r"\frac", r"\sum", r"\prod", r"\begin")
+
+    def _add_parens(self, s) -> str:
+        return super()._add_parens(s) if any(m in s for m in self.TALL) else f"({s})"
+
+    def _print_Chain(self, e):
+        """Factors in written order, a thin space apart: (Y_{1} - z_{1})\\, V\\, (1 - h_{1}^{2})."""
+        return r" \, ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in e.args)
 
 
 class ParseablePrinter(LectureOrder, StrPrinter):
@@ -151,8 +171,27 @@ def latex(expr) -> str:
     return LectureLatexPrinter().doprint(expr)
 
 
+def document_latex(expr) -> str:
+    return DocumentLatexPrinter().doprint(expr)
+
+
+def latex_pieces(expr, printer: type = LectureLatexPrinter) -> list[list[str]]:
+    """A written sum as LaTeX pieces for line breaking: one list per term, one string per factor,
+    each parenthesized as it is inside the whole (joining terms with + and factors with a space
+    gives `latex(expr)` back)."""
+    pr = printer()
+    terms = expr.args if isinstance(expr, Terms) else (expr,)
+    out = []
+    for term in terms:
+        if isinstance(term, Chain):
+            out.append([pr.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in term.args])
+        else:
+            out.append([pr.parenthesize(term, PRECEDENCE["Add"], strict=False) if len(terms) > 1 else pr.doprint(term)])
+    return out
+
+
 def parseable(expr) -> str:
     return ParseablePrinter().doprint(expr)
 
 
-__all__ = ["text", "latex", "parseable", "precedence"]
+__all__ = ["text", "latex", "document_latex", "latex_pieces", "parseable", "precedence"]
