@@ -3,6 +3,7 @@ from . import cells
 from .derive import Derivation, derive
 from .errors import CheckFailed, SymrnnError
 from .spec import Cell, ModelSpec, Param
+from .specfile import load_spec
 
-__all__ = ["cells", "derive", "Derivation", "Cell", "ModelSpec", "Param", "SymrnnError", "CheckFailed"]
+__all__ = ["cells", "derive", "Derivation", "Cell", "ModelSpec", "Param", "load_spec", "SymrnnError", "CheckFailed"]
 __version__ = "0.1.0"

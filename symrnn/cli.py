@@ -9,6 +9,7 @@ from .derive import derive
 from .errors import CheckFailed, SymrnnError
 from .rules import ACTIVATIONS, LOSSES
 from .spec import OUTPUTS
+from .specfile import load_spec
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,16 +36,20 @@ def parse_dims(text: str):
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cell", default="elman", help="elman (the lecture's RNN); default elman")
-    p.add_argument("--activation", default="tanh", help=f"{'|'.join(ACTIVATIONS)}; default tanh")
-    p.add_argument("--loss", default="mse", help=f"{'|'.join(LOSSES)}; default mse")
-    p.add_argument("--output", default="every", help=f"{'|'.join(OUTPUTS)}; default every")
+    p.add_argument("--cell", default="elman", help="elman (the lecture's RNN) or a spec file PATH.toml; default elman")
+    # None = "not given": a spec file's own choice stands, else the lecture's default.
+    p.add_argument("--activation", help=f"{'|'.join(ACTIVATIONS)}; default tanh")
+    p.add_argument("--loss", help=f"{'|'.join(LOSSES)}; default mse")
+    p.add_argument("--output", help=f"{'|'.join(OUTPUTS)}; default every")
     p.add_argument("--steps", type=int, default=2, metavar="T", help="number of time steps T; default 2")
     p.add_argument("--dims", default="scalar", help="scalar or K,M,O; default scalar")
 
 
 def model_from(args):
-    return cells.build(args.cell, activation=args.activation, loss=args.loss, output=args.output)
+    if args.cell.endswith(".toml"):
+        return load_spec(args.cell, activation=args.activation, loss=args.loss, output=args.output)
+    return cells.build(args.cell, activation=args.activation or "tanh", loss=args.loss or "mse",
+                       output=args.output or "every")
 
 
 def cmd_derive(args) -> int:
