@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import symrnn
 from numpy_bptt import forward_backward
@@ -46,3 +48,21 @@ def test_against_numpy_bptt_and_central_differences(activation, loss, output):
             fd = (forward_backward(hi, x, z, activation, loss, output)[0]
                   - forward_backward(lo, x, z, activation, loss, output)[0]) / (2 * eps)
             assert ours[n] == pytest.approx(fd, rel=1e-6, abs=1e-8), (T, n)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(activation=st.sampled_from(sorted(ACTIVATIONS)), loss=st.sampled_from(sorted(LOSSES)),
+       output=st.sampled_from(["every", "last"]), T=st.integers(1, 6),
+       values=st.lists(st.floats(-2, 2, allow_nan=False), min_size=18, max_size=18))
+def test_property_matches_numpy_bptt(activation, loss, output, T, values):
+    """For any model and any point, the derived gradient is the NumPy BPTT gradient."""
+    d = symrnn.derive(symrnn.cells.elman(activation, loss, output), steps=T, certify=False)
+    p = dict(zip(NAMES, values[:6]))
+    x = np.array(values[6:6 + T])
+    z = np.array(values[12:12 + T])
+    if loss != "mse":
+        z = (z > 0).astype(float)
+    ours = numeric_gradients(d, p, x, z)
+    _, ref = forward_backward(p, x, z, activation, loss, output)
+    for n in NAMES:
+        assert ours[n] == pytest.approx(ref[n], rel=1e-9, abs=1e-9), n
