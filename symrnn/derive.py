@@ -180,9 +180,12 @@ class Derivation:
     deltas: tuple[tuple[sp.Symbol, sp.Expr], ...]   # (δ_t, its recursion), t = T … 1
     delta_general: tuple[sp.Expr, sp.Expr]          # δ_t for a general step, and δ_T
     unrolled: Unrolled = field(repr=False, compare=False, default=None)
+    matrix: object = None   # matrix.MatrixDerivation when dims = (k, m, o); then the scalar fields are empty
 
     @property
     def names(self) -> tuple[str, ...]:
+        if self.matrix is not None:
+            return self.matrix.names
         return tuple(g.wrt for g in self.gradients)
 
     def _get(self, name: str) -> Gradient:
@@ -192,11 +195,22 @@ class Derivation:
         raise SymrnnError(f"unknown parameter {name!r}; this model has {', '.join(self.names)}")
 
     def gradient(self, name: str) -> sp.Expr:
-        """∂L/∂name as a SymPy expression in the lecture's symbols."""
+        """∂L/∂name as a SymPy expression in the lecture's symbols.
+
+        Matrix mode (dims = (k, m, o)): the matrix-form IR node at the given T with δ_t substituted
+        (see `symrnn.matrix`); `d.matrix.get(name).forms` holds the general-T forms.
+        """
+        if self.matrix is not None:
+            return self.matrix.gradient(name)
         return self._get(name).expr
 
     def expansion(self, name: str) -> tuple[Term, ...]:
-        """The chain-rule terms of ∂L/∂name, each a product of Leibniz factors."""
+        """The chain-rule terms of ∂L/∂name, each a product of Leibniz factors.
+
+        Matrix mode: the addends of Σ_t written out at the given T (δ1 h0ᵀ, δ2 h1ᵀ, …).
+        """
+        if self.matrix is not None:
+            return self.matrix.get(name).terms
         return self._get(name).terms
 
     def factors(self) -> tuple[Factor, ...]:
@@ -210,6 +224,8 @@ class Derivation:
 
     @property
     def certified(self) -> bool:
+        if self.matrix is not None:
+            return self.matrix.certified
         return all(g.certificate is not None and g.certificate.ok for g in self.gradients)
 
 
@@ -310,16 +326,24 @@ def check_steps(steps) -> int:
 
 
 def derive(spec: ModelSpec, steps: int = 2, dims="scalar", params=None, certify: bool = True) -> Derivation:
-    """Derive ∂L/∂θ for every parameter (or those named in `params`) and ∂L/∂h0, then certify them."""
+    """Derive ∂L/∂θ for every parameter (or those named in `params`) and ∂L/∂h0, then certify them.
+
+    dims = "scalar" (k = m = o = 1, the lecture's expansion) or (k, m, o): the matrix form, held in
+    `Derivation.matrix` (a `matrix.MatrixDerivation`), with `gradient`, `expansion` and `certified`
+    answering from it.
+    """
     steps = check_steps(steps)
-    if dims != "scalar":
-        raise SymrnnError(f"dims {dims!r}: the matrix form is not built yet; use dims='scalar'")
     names = tuple(spec.params) + ("h0",)
     if params:
         for p in params:
             if p not in names:
                 raise SymrnnError(f"unknown parameter {p!r}; this model has {', '.join(names)}")
         names = tuple(p for p in names if p in params)
+    if not (isinstance(dims, str) and dims == "scalar"):
+        from .matrix import check_dims, derive_matrix
+        dims = check_dims(dims, spec)
+        md = derive_matrix(spec, steps, dims, names, certify=certify)
+        return Derivation(spec, steps, dims, (), (), (None, None), None, matrix=md)
     u = Unrolled(spec, steps)
     d = Derivation(spec, steps, dims, tuple(_gradient(u, n) for n in names),
                    _delta_recursion(u), _delta_general(spec), u)

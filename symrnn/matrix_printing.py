@@ -1,0 +1,246 @@
+"""Printers for the matrix IR: the lecture's notation as text and LaTeX, and a string form that parses back.
+
+    text:      δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ(Y_t - z_t) + Wᵀ δ_{t+1})      ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ
+    LaTeX:     \\delta_{t} = \\left(1 - h_{t} \\odot h_{t}\\right) \\odot \\left(V^{\\top} … \\right)
+    parseable: (1 - h[t]*h[t])*(V.T @ (Y[t] - z[t]) + W.T @ delta[t + 1])      (`matrix_parse.parse`)
+
+The parseable form is NumPy-flavoured Python syntax: `@` matrix product, `*` Hadamard product,
+`.T` transpose, `1` the all-ones vector, `v**2` the elementwise square, `diag`, `tanh`, `sigmoid`,
+`relu`, `H`, `exp`, `softmax`, `onehot`, `Sum(body, (t, lo, hi))`, `Prod(body, (i, lo, hi))`.
+
+Each printer is a mixin with `_print_<Node>` methods, combined with the lecture printers of
+`printing.py`; nothing here edits strings produced elsewhere.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from . import naming, printing
+from .matrix import Hadamard, Mat, MatProd, Minus, Plus, ProdOver, Square, SumOver, Transposed, Vec
+
+TEXT_FUNCS = {"tanh": "tanh", "sigma": "σ", "relu": "relu", "H": "H", "exp": "exp"}
+LATEX_FUNCS = {"tanh": r"\tanh", "sigma": r"\sigma", "relu": r"\operatorname{relu}", "H": "H", "exp": r"\exp"}
+PARSE_FUNCS = {"tanh": "tanh", "sigma": "sigmoid", "relu": "relu", "H": "H", "exp": "exp"}
+
+
+def _step_text(printer, step) -> str:
+    return printer._print(step).replace(" ", "")
+
+
+class MatrixText:
+    """Terminal text: h_{t-1}ᵀ, δ2, (1 - h_t ⊙ h_t), Σ_{t=1..T}, Π_{i=s+1..t}."""
+
+    def _print_Vec(self, e):
+        name = naming.text_name(e.role)
+        if e.step.is_Integer:
+            return f"{name}{int(e.step)}"
+        shown = _step_text(self, e.step)
+        return f"{name}_{shown}" if e.step.is_Atom else f"{name}_{{{shown}}}"
+
+    def _print_Mat(self, e):
+        return e.name
+
+    def _print_Ones(self, e):
+        return "1"
+
+    def _print_Zeros(self, e):
+        return "0"
+
+    def _print_Eye(self, e):
+        return "I"
+
+    def _print_Plus(self, e):
+        return " + ".join(self.parenthesize(a, PRECEDENCE["Add"], strict=False) for a in e.args)
+
+    def _print_Minus(self, e):
+        a, b = e.args
+        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=False)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=True)}"
+
+    def _print_MatProd(self, e):
+        out = ""
+        for a in e.args:
+            s = self.parenthesize(a, PRECEDENCE["Mul"], strict=True)
+            out += s if not out or s.startswith("(") else " " + s
+        return out
+
+    def _print_Hadamard(self, e):
+        return " ⊙ ".join(self.parenthesize(a, e.precedence, strict=True) for a in e.args)
+
+    def _print_Transposed(self, e):
+        return self.parenthesize(e.args[0], PRECEDENCE["Pow"], strict=True) + "ᵀ"
+
+    def _print_Square(self, e):
+        return self.parenthesize(e.args[0], PRECEDENCE["Pow"], strict=True) + "²"
+
+    def _print_Diag(self, e):
+        return f"diag({self._print(e.args[0])})"
+
+    def _print_Map(self, e):
+        return f"{TEXT_FUNCS[e.fname]}({self._print(e.args[1])})"
+
+    def _print_Softmax(self, e):
+        return f"softmax({self._print(e.args[0])})"
+
+    def _print_OneHot(self, e):
+        return f"onehot({self._print(e.args[0])})"
+
+    def _print_SumOver(self, e):
+        sign = "Π" if isinstance(e, ProdOver) else "Σ"
+        var, lo, hi = e.limits
+        body = self._print(e.body)
+        if isinstance(e.body, (Plus, Minus)):
+            body = f"[{body}]"
+        return f"{sign}_{{{self._print(var)}={_step_text(self, lo)}..{_step_text(self, hi)}}} {body}"
+
+
+class MatrixLatex:
+    """LaTeX: h_{t-1}^{\\top}, \\odot, \\operatorname{diag}, \\sum_{t=1}^{T}, \\prod_{i=s+1}^{t}."""
+
+    def _print_Vec(self, e):
+        return rf"{self._print(sp.Symbol(e.role))}_{{{_step_text(self, e.step)}}}"
+
+    def _print_Mat(self, e):
+        return self._print(sp.Symbol(e.name))
+
+    def _print_Ones(self, e):
+        return "1"
+
+    def _print_Zeros(self, e):
+        return "0"
+
+    def _print_Eye(self, e):
+        return "I"
+
+    def _print_Plus(self, e):
+        return " + ".join(self.parenthesize(a, PRECEDENCE["Add"], strict=False) for a in e.args)
+
+    def _print_Minus(self, e):
+        a, b = e.args
+        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=False)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=True)}"
+
+    def _print_MatProd(self, e):
+        return " ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in e.args)
+
+    def _print_Hadamard(self, e):
+        return r" \odot ".join(self.parenthesize(a, e.precedence, strict=True) for a in e.args)
+
+    def _print_Transposed(self, e):
+        return self.parenthesize(e.args[0], PRECEDENCE["Pow"], strict=True) + r"^{\top}"
+
+    def _print_Square(self, e):
+        return self.parenthesize(e.args[0], PRECEDENCE["Pow"], strict=True) + "^{2}"
+
+    def _print_Diag(self, e):
+        return rf"\operatorname{{diag}}\left({self._print(e.args[0])}\right)"
+
+    def _print_Map(self, e):
+        return rf"{LATEX_FUNCS[e.fname]}\left({self._print(e.args[1])}\right)"
+
+    def _print_Softmax(self, e):
+        return rf"\operatorname{{softmax}}\left({self._print(e.args[0])}\right)"
+
+    def _print_OneHot(self, e):
+        return rf"\operatorname{{onehot}}\left({self._print(e.args[0])}\right)"
+
+    def _print_SumOver(self, e):
+        sign = r"\prod" if isinstance(e, ProdOver) else r"\sum"
+        var, lo, hi = e.limits
+        body = self._print(e.body)
+        if isinstance(e.body, (Plus, Minus)):
+            body = rf"\left[{body}\right]"
+        return rf"{sign}_{{{self._print(var)}={_step_text(self, lo)}}}^{{{_step_text(self, hi)}}} {body}"
+
+
+_COMPOUND = (Plus, Minus, MatProd, Hadamard, SumOver)
+
+
+class MatrixParseable:
+    """NumPy-flavoured Python syntax that `matrix_parse.parse` reads back to the same node."""
+
+    def _arg(self, a) -> str:
+        """An operand of + - @ *: parenthesised unless it is atomic or a call."""
+        s = self._print(a)
+        return f"({s})" if isinstance(a, (Plus, Minus, MatProd, Hadamard)) else s
+
+    def _print_Vec(self, e):
+        if e.step.is_Integer:
+            return f"{e.role}{int(e.step)}"
+        return f"{e.role}[{sp.sstr(e.step)}]"
+
+    def _print_Mat(self, e):
+        return e.name
+
+    def _print_Ones(self, e):
+        return "1"
+
+    def _print_Zeros(self, e):
+        return "0"
+
+    def _print_Eye(self, e):
+        return "I"
+
+    def _print_Plus(self, e):
+        return " + ".join(self._arg(a) for a in e.args)
+
+    def _print_Minus(self, e):
+        return " - ".join(self._arg(a) for a in e.args)
+
+    def _print_MatProd(self, e):
+        return " @ ".join(self._arg(a) for a in e.args)
+
+    def _print_Hadamard(self, e):
+        return "*".join(self._arg(a) for a in e.args)
+
+    def _print_Transposed(self, e):
+        a = e.args[0]
+        s = self._print(a)
+        return (f"({s})" if isinstance(a, _COMPOUND + (Transposed, Square)) and not isinstance(a, SumOver) else s) + ".T"
+
+    def _print_Square(self, e):
+        a = e.args[0]
+        return (self._print(a) if isinstance(a, (Vec, Mat)) else f"({self._print(a)})") + "**2"
+
+    def _print_Diag(self, e):
+        return f"diag({self._print(e.args[0])})"
+
+    def _print_Map(self, e):
+        return f"{PARSE_FUNCS[e.fname]}({self._print(e.args[1])})"
+
+    def _print_Softmax(self, e):
+        return f"softmax({self._print(e.args[0])})"
+
+    def _print_OneHot(self, e):
+        return f"onehot({self._print(e.args[0])})"
+
+    def _print_SumOver(self, e):
+        name = "Prod" if isinstance(e, ProdOver) else "Sum"
+        var, lo, hi = e.limits
+        return f"{name}({self._print(e.body)}, ({var}, {sp.sstr(lo)}, {sp.sstr(hi)}))"
+
+
+class MatrixTextPrinter(MatrixText, printing.TextPrinter):
+    pass
+
+
+class MatrixLatexPrinter(MatrixLatex, printing.LectureLatexPrinter):
+    pass
+
+
+class MatrixParseablePrinter(MatrixParseable, printing.ParseablePrinter):
+    pass
+
+
+def text(expr) -> str:
+    return MatrixTextPrinter().doprint(expr)
+
+
+def latex(expr) -> str:
+    return MatrixLatexPrinter().doprint(expr)
+
+
+def parseable(expr) -> str:
+    return MatrixParseablePrinter().doprint(expr)
+
+
+__all__ = ["MatrixText", "MatrixLatex", "MatrixParseable", "text", "latex", "parseable"]
