@@ -6,7 +6,7 @@ import sys
 
 from . import cells, report
 from .derive import derive
-from .errors import CheckFailed, SymrnnError
+from .errors import BuildFailed, CheckFailed, SymrnnError
 from .rules import ACTIVATIONS, LOSSES
 from .spec import OUTPUTS
 from .specfile import load_spec
@@ -54,8 +54,15 @@ def model_from(args):
 
 def cmd_derive(args) -> int:
     d = derive(model_from(args), steps=args.steps, dims=parse_dims(args.dims), params=args.param)
-    out = {"text": report.text, "json": report.to_json, "latex": report.latex_fragments}[args.format](d)
-    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    documents = args.tex or args.pdf
+    fmt = args.format or (None if documents else "text")
+    if fmt:
+        out = {"text": report.text, "json": report.to_json, "latex": report.latex_fragments}[fmt](d)
+        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    if documents:
+        from . import latex
+        for path in latex.write_documents(d, tex=args.tex, pdf=args.pdf, force=args.force):
+            print(f"wrote {path}", file=sys.stderr if fmt else sys.stdout)
     if not d.certified:
         raise CheckFailed("a derived gradient failed certification (a bug in symrnn: please report it)")
     return 0
@@ -68,7 +75,11 @@ def build_parser() -> Parser:
                        description="Derive ∂L/∂θ by the chain rule over the unrolled graph, certify it, print it.")
     add_model_options(p)
     p.add_argument("--param", action="append", metavar="NAME", help="only this parameter (repeatable)")
-    p.add_argument("--format", default="text", choices=("text", "latex", "json"), help="default text")
+    p.add_argument("--format", choices=("text", "latex", "json"),
+                   help="what to print; default text, or nothing but the written paths with --tex/--pdf")
+    p.add_argument("--tex", metavar="FILE", help="write the derivation as a LaTeX document")
+    p.add_argument("--pdf", metavar="FILE", help="build the derivation document as a PDF (needs TeX: latexmk or pdflatex)")
+    p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
     p.set_defaults(run=cmd_derive)
     return parser
 
@@ -82,4 +93,7 @@ def main(argv=None) -> int:
         return 2
     except CheckFailed as e:
         print(f"symrnn: check failed: {e}", file=sys.stderr)
+        return 1
+    except BuildFailed as e:
+        print(f"symrnn: {e}", file=sys.stderr)
         return 1

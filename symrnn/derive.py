@@ -228,6 +228,16 @@ class Derivation:
             return self.matrix.certified
         return all(g.certificate is not None and g.certificate.ok for g in self.gradients)
 
+    def latex(self) -> str:
+        """The derivation as a complete LaTeX document (templates/derivation.tex.jinja)."""
+        from .latex import render
+        return render(self)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows a derivation as its assembled gradients, in the lecture's notation."""
+        from .latex import repr_latex
+        return repr_latex(self)
+
 
 def _general(spec: ModelSpec, wrt: sp.Expr, leibniz: bool) -> sp.Expr:
     """∂L/∂wrt for any T with Σ and Π, from the local factors at symbolic steps."""

@@ -35,23 +35,27 @@ TEX_HINT = ("install TeX to build PDFs, e.g. on Debian/Ubuntu: sudo apt-get inst
 # Width budget of a display row, in characters of the terminal rendering (printing.text), which
 # tracks the typeset width closely enough; calibrated so that T = 12 builds without overfull boxes
 # on A4 with 2.2 cm margins at 11 pt.
-ROW_BUDGET = 70.0
+ROW_BUDGET = 84.0
 LOSS_WORDS = {"mse": "squared-error loss", "ce": "softmax cross-entropy loss", "bce": "binary cross-entropy loss"}
 OUTPUT_WORDS = {"every": "a loss at every step (many-to-many)", "last": "a loss at the last step only (many-to-one)"}
 
 
 # -- widths and row breaking -----------------------------------------------------------------
 
+FUNCTION_WIDTH = {"sigmoid": 1, "Heaviside": 1, "exp": 1, "log": 3, "relu": 4, "tanh": 4, "sech": 4}
+
+
 def width(expr) -> float:
-    """Estimated typeset width of expr, in characters: fractions count their wider line."""
+    """Estimated typeset width of expr in characters of about 4.7 pt (11 pt Latin Modern), fractions by
+    their wider line; calibrated against pdfLaTeX's measured boxes."""
     if isinstance(expr, Partial):
-        return max(width(expr.num), width(expr.den)) + 1.5
+        return max(width(expr.num), width(expr.den)) + 2.2 + (1.2 if expr.immediate else 0)
     if isinstance(expr, DerivativeOf):
-        return width(expr.den) + 1.5 + width(expr.expr)
+        return width(expr.den) + 2.2 + width(expr.expr)
     if isinstance(expr, (Chain, Terms)):
         return sum(map(width, expr.args)) + (3 if isinstance(expr, Terms) else 1) * (len(expr.args) - 1)
     if isinstance(expr, (sp.Sum, sp.Product)):
-        return 3 + width(expr.function) + (2 if isinstance(expr.function, (sp.Add, sp.Mul, Chain, Terms)) else 0)
+        return 5 + width(expr.function) + (2 if isinstance(expr.function, (sp.Add, sp.Mul, Chain, Terms)) else 0)
     if isinstance(expr, sp.Symbol):
         return 1 + 0.6 * len(naming.text_name(expr.name)[1:]) if expr.name[:1].isalpha() else len(expr.name)
     if isinstance(expr, sp.Indexed):
@@ -59,11 +63,12 @@ def width(expr) -> float:
     if isinstance(expr, sp.Pow):
         return width(expr.base) + 0.8 + (2 if expr.base.is_Add else 0)
     if isinstance(expr, sp.Mul) and not any(a.is_Rational and not a.is_Integer for a in expr.args):
-        return sum(map(width, expr.args)) + len(expr.args) - 1
+        return sum(map(width, expr.args)) + len(expr.args) - 1 + 2 * sum(a.is_Add for a in expr.args)
     if isinstance(expr, sp.Add):
         return sum(map(width, expr.args)) + 3 * (len(expr.args) - 1)
     if isinstance(expr, sp.Function) and len(expr.args) == 1:
-        return len(type(expr).__name__) + 3 + width(expr.args[0])
+        name = type(expr).__name__
+        return FUNCTION_WIDTH.get(name, len(name)) + 2 + width(expr.args[0])
     return float(len(printing.text(expr)))
 
 
@@ -278,11 +283,12 @@ def _delta(d: Derivation) -> dict:
 
 
 def model_command(d: Derivation) -> str:
-    """The `symrnn derive` options that reproduce d."""
+    """The `symrnn derive` options that reproduce d (for a comment line: only harmless characters kept)."""
     spec = d.spec
     dims = "scalar" if d.dims == "scalar" else ",".join(map(str, d.dims))
-    return (f"symrnn derive --cell {spec.cell.name} --activation {spec.cell.activation} --loss {spec.loss} "
-            f"--output {spec.output} --steps {d.steps} --dims {dims}")
+    command = (f"symrnn derive --cell {spec.cell.name} --activation {spec.cell.activation} --loss {spec.loss} "
+               f"--output {spec.output} --steps {d.steps} --dims {dims}")
+    return re.sub(r"[^A-Za-z0-9_.,/ =+-]", "?", command)
 
 
 def document(d: Derivation) -> dict:
@@ -371,6 +377,40 @@ def log_excerpt(log: str, context: int = 3) -> str:
         if line.startswith("!") or re.match(r"^[^:\s]+\.(tex|sty|cls):\d+: ", line):
             keep += lines[k:k + context + 1] + ["..."]
     return "\n".join(keep[:60]) if keep else "\n".join(lines[-20:])
+
+
+def _check_target(path: Path, force: bool) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise SymrnnError(f"cannot write {path}: directory {path.parent} does not exist")
+    if path.exists() and not force and not written_by_symrnn(path):
+        raise SymrnnError(f"{path} exists and was not written by symrnn; use --force to overwrite it")
+    return path
+
+
+def write_documents(d: Derivation, tex=None, pdf=None, force: bool = False) -> list[Path]:
+    """Write the .tex (if asked) and build the PDF (if asked); return the paths written.
+
+    Without TeX, a PDF request still writes the .tex (beside the PDF when no --tex was given)
+    and then fails with one line saying how to get TeX.
+    """
+    targets = [_check_target(p, force) for p in (tex, pdf) if p]
+    source = render(d)
+    written = []
+    if tex:
+        write_atomic(targets[0], source.encode("utf-8"))
+        written.append(targets[0])
+    if pdf:
+        pdf_path = targets[-1]
+        if tex_engine() is None:
+            if not tex:
+                fallback = _check_target(pdf_path.with_suffix(".tex"), force)
+                write_atomic(fallback, source.encode("utf-8"))
+                written.append(fallback)
+            raise SymrnnError(f"no LaTeX found to build {pdf_path} (wrote {written[-1]}); {TEX_HINT}")
+        build_pdf(source, pdf_path)
+        written.append(pdf_path)
+    return written
 
 
 def build_pdf(tex: str, out_path, timeout: float = 180) -> str:
