@@ -19,8 +19,8 @@ class Parser(argparse.ArgumentParser):
         raise SymrnnError(f"{self.prog}: {message}")
 
 
-def parse_dims(text: str):
-    """`scalar` or `K,M,O` (state, input, output sizes)."""
+def parse_dims(text: str, loss: str | None = None):
+    """`scalar` or `K,M,O` (state, input, output sizes); softmax cross-entropy (`ce`) needs O ≥ 2."""
     if text == "scalar":
         return "scalar"
     parts = text.split(",")
@@ -32,6 +32,9 @@ def parse_dims(text: str):
         raise SymrnnError(f"--dims {text!r}: expected 'scalar' or three sizes K,M,O such as 4,3,2")
     if min(dims) < 1:
         raise SymrnnError(f"--dims {text!r}: sizes must be ≥ 1")
+    if loss == "ce" and dims[2] < 2:
+        raise SymrnnError(f"--dims {text!r}: --loss ce (softmax cross-entropy) needs O ≥ 2 output units; "
+                          f"use --loss bce for one output unit")
     return dims
 
 
@@ -53,7 +56,8 @@ def model_from(args):
 
 
 def cmd_derive(args) -> int:
-    d = derive(model_from(args), steps=args.steps, dims=parse_dims(args.dims), params=args.param)
+    spec = model_from(args)
+    d = derive(spec, steps=args.steps, dims=parse_dims(args.dims, spec.loss), params=args.param)
     documents = args.tex or args.pdf
     fmt = args.format or (None if documents else "text")
     if fmt:

@@ -226,7 +226,8 @@ def componentwise(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
                     got = _as_column(_value(md, expr, how, env, T, backend, k), shape, backend)
                     key = (g.wrt, label)
                     errors[key] = max(errors.get(key, 0.0), _relative_error(got, want))
-    how = f"entry-wise vs sympy.diff of the component-wise loss, (k,m,o) = {dims}, T = {steps}, {POINTS} random points at {DIGITS} digits"
+    how = (f"entry-wise vs sympy.diff of the component-wise loss, (k, m, o) = {dims}, T = {steps}, "
+           f"{POINTS} random points, {DIGITS} digits")
     out: dict = {}
     for (name, label), err in errors.items():
         out.setdefault(name, []).append(MatrixCheck(label, how, err, TOLERANCE))
@@ -288,7 +289,7 @@ def numeric(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
         Z = {t: point[(naming.TARGET, t)] for t in range(1, steps + 1)}
         fd = central_differences(spec, params, X, Z, steps)
         env = forward(spec, point, steps, backend, k)
-        how = f"vs central differences of a NumPy forward pass, (k,m,o) = {dims}, T = {steps}, float64"
+        how = f"vs central differences of a NumPy forward pass, (k, m, o) = {dims}, T = {steps}, float64"
         for g in md.gradients:
             shape = shapes(spec, dims)[g.wrt]
             forms = [(f"{f.name} form", f.expr, f.recursion) for f in g.forms] if steps == NUMERIC_STEPS else []

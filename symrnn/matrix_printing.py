@@ -8,17 +8,19 @@ The parseable form is NumPy-flavoured Python syntax: `@` matrix product, `*` Had
 `.T` transpose, `1` the all-ones vector, `v**2` the elementwise square, `diag`, `tanh`, `sigmoid`,
 `relu`, `H`, `exp`, `softmax`, `onehot`, `Sum(body, (t, lo, hi))`, `Prod(body, (i, lo, hi))`.
 
-Each printer is a mixin with `_print_<Node>` methods, combined with the lecture printers of
-`printing.py`; nothing here edits strings produced elsewhere.
+Each printer is a mixin with `_print_<Node>` methods, a base of the lecture printers in
+`printing.py` (so `printing.text/latex/parseable` print matrix nodes too); nothing here edits
+strings produced elsewhere.
 """
 from __future__ import annotations
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from . import naming, printing
+from . import naming
 from .matrix import Hadamard, Mat, MatProd, Minus, Plus, ProdOver, Square, SumOver, Transposed, Vec
 
+TEXT_ROLES = {"gamma": "γ"}
 TEXT_FUNCS = {"tanh": "tanh", "sigma": "σ", "relu": "relu", "H": "H", "exp": "exp"}
 LATEX_FUNCS = {"tanh": r"\tanh", "sigma": r"\sigma", "relu": r"\operatorname{relu}", "H": "H", "exp": r"\exp"}
 PARSE_FUNCS = {"tanh": "tanh", "sigma": "sigmoid", "relu": "relu", "H": "H", "exp": "exp"}
@@ -32,7 +34,7 @@ class MatrixText:
     """Terminal text: h_{t-1}ᵀ, δ2, (1 - h_t ⊙ h_t), Σ_{t=1..T}, Π_{i=s+1..t}."""
 
     def _print_Vec(self, e):
-        name = naming.text_name(e.role)
+        name = TEXT_ROLES.get(e.role) or naming.text_name(e.role)
         if e.step.is_Integer:
             return f"{name}{int(e.step)}"
         shown = _step_text(self, e.step)
@@ -158,10 +160,11 @@ _COMPOUND = (Plus, Minus, MatProd, Hadamard, SumOver)
 class MatrixParseable:
     """NumPy-flavoured Python syntax that `matrix_parse.parse` reads back to the same node."""
 
-    def _arg(self, a) -> str:
-        """An operand of + - @ *: parenthesised unless it is atomic or a call."""
+    def _arg(self, a, tight: bool) -> str:
+        """An operand of + - (tight=False) or of @ * (tight=True), parenthesised only where Python needs it."""
         s = self._print(a)
-        return f"({s})" if isinstance(a, (Plus, Minus, MatProd, Hadamard)) else s
+        needs = (Plus, Minus, MatProd, Hadamard) if tight else (Plus, Minus)
+        return f"({s})" if isinstance(a, needs) else s
 
     def _print_Vec(self, e):
         if e.step.is_Integer:
@@ -181,16 +184,17 @@ class MatrixParseable:
         return "I"
 
     def _print_Plus(self, e):
-        return " + ".join(self._arg(a) for a in e.args)
+        return " + ".join(self._arg(a, False) for a in e.args)
 
     def _print_Minus(self, e):
-        return " - ".join(self._arg(a) for a in e.args)
+        a, b = e.args
+        return f"{self._print(a)} - {self._arg(b, False)}"
 
     def _print_MatProd(self, e):
-        return " @ ".join(self._arg(a) for a in e.args)
+        return " @ ".join(self._arg(a, True) for a in e.args)
 
     def _print_Hadamard(self, e):
-        return "*".join(self._arg(a) for a in e.args)
+        return "*".join(self._arg(a, True) for a in e.args)
 
     def _print_Transposed(self, e):
         a = e.args[0]
@@ -219,28 +223,19 @@ class MatrixParseable:
         return f"{name}({self._print(e.body)}, ({var}, {sp.sstr(lo)}, {sp.sstr(hi)}))"
 
 
-class MatrixTextPrinter(MatrixText, printing.TextPrinter):
-    pass
-
-
-class MatrixLatexPrinter(MatrixLatex, printing.LectureLatexPrinter):
-    pass
-
-
-class MatrixParseablePrinter(MatrixParseable, printing.ParseablePrinter):
-    pass
-
-
 def text(expr) -> str:
-    return MatrixTextPrinter().doprint(expr)
+    from . import printing
+    return printing.text(expr)
 
 
 def latex(expr) -> str:
-    return MatrixLatexPrinter().doprint(expr)
+    from . import printing
+    return printing.latex(expr)
 
 
 def parseable(expr) -> str:
-    return MatrixParseablePrinter().doprint(expr)
+    from . import printing
+    return printing.parseable(expr)
 
 
 __all__ = ["MatrixText", "MatrixLatex", "MatrixParseable", "text", "latex", "parseable"]

@@ -11,6 +11,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from . import naming, texescape
+from .matrix_printing import MatrixLatex, MatrixParseable, MatrixText
 from .nodes import Chain, Terms
 
 SUPERSCRIPTS = str.maketrans("0123456789+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺")
@@ -24,7 +25,7 @@ class LectureOrder:
         return sorted(expr.args, key=lambda a: (a.could_extract_minus_sign(), a.is_Number))
 
 
-class TextPrinter(LectureOrder, StrPrinter):
+class TextPrinter(MatrixText, LectureOrder, StrPrinter):
     """Terminal text: ∂L1/∂h1, products by juxtaposition, h1², h_{t-1}."""
 
     printmethod = "_symrnn_text"  # objects' own _sympystr would bypass the _print_ methods below
@@ -80,7 +81,7 @@ class TextPrinter(LectureOrder, StrPrinter):
         return out
 
 
-class LectureLatexPrinter(LectureOrder, LatexPrinter):
+class LectureLatexPrinter(MatrixLatex, LectureOrder, LatexPrinter):
     """LaTeX in the lecture's notation: \\frac{\\partial L_{1}}{\\partial h_{1}}, h_{t-1}, \\sigma."""
 
     printmethod = "_symrnn_latex"
@@ -153,7 +154,7 @@ class DocumentLatexPrinter(LectureLatexPrinter):
         return r" \, ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in e.args)
 
 
-class ParseablePrinter(LectureOrder, StrPrinter):
+class ParseablePrinter(MatrixParseable, LectureOrder, StrPrinter):
     """`str()` that `sympy.sympify` reads back to the same function: σ and relu in built-ins."""
 
     def _print_sigmoid(self, e):

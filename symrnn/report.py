@@ -5,7 +5,7 @@ import json
 
 import sympy as sp
 
-from . import naming, printing
+from . import matrix_report, naming, printing
 from .derive import Derivation, Gradient
 from .nodes import Terms
 from .unroll import step
@@ -50,6 +50,8 @@ def _eq(lhs, *rhs, pr=printing.text) -> str:
 
 def text(d: Derivation) -> str:
     """The derivation as a student would read it in a terminal."""
+    if d.matrix is not None:
+        return matrix_report.text(d)
     spec, T = d.spec, d.steps
     lines = [f"BPTT for the {spec.cell.name} cell: activation {spec.cell.activation}, loss {spec.loss}, "
              f"output {spec.output}, T = {T}, scalar", "", "Model"]
@@ -97,6 +99,8 @@ def gradient_json(g: Gradient) -> dict:
 
 def to_json(d: Derivation) -> str:
     """The JSON object of INTERFACE section 2."""
+    if d.matrix is not None:
+        return matrix_report.to_json(d)
     general, start = d.delta_general
     return json.dumps({
         "model": d.spec.describe(),
@@ -112,6 +116,8 @@ def to_json(d: Derivation) -> str:
 
 def latex_fragments(d: Derivation) -> str:
     """The main results as LaTeX display math, one align block per gradient."""
+    if d.matrix is not None:
+        return matrix_report.latex_fragments(d)
     out = []
     for g in d.gradients:
         out.append("\\begin{align*}\n"
