@@ -19,7 +19,9 @@ from pathlib import Path
 
 import sympy as sp
 
-from . import __version__, naming, printing
+from sympy.printing.precedence import PRECEDENCE
+
+from . import __version__, matrix, matrix_printing, naming, printing
 from .derive import Derivation, Term, ordered
 from .errors import BuildFailed, SymrnnError
 from .nodes import Chain, DerivativeOf, Partial, Terms
@@ -85,7 +87,7 @@ def pieces(expr) -> list[list[tuple[str, float]]]:
 
 
 def rows(lhs: sp.Expr, forms, budget: float = ROW_BUDGET) -> list[str]:
-    """`lhs = form1 = form2 …` as align* rows (`&` before each `=`) that stay within `budget`.
+    """`lhs = form1 = form2 …` as align* rows (a form is an expression, or already `pieces`) (`&` before each `=`) that stay within `budget`.
 
     Forms share a row while they fit; a form that does not starts a row `&= …`; a sum breaks
     before a `+` (continuation rows `&\\quad + …`); a single product wider than a row breaks
@@ -94,7 +96,7 @@ def rows(lhs: sp.Expr, forms, budget: float = ROW_BUDGET) -> list[str]:
     out: list[str] = []
     row, used = _tex(lhs) + " &= ", 0.0
     for k, form in enumerate(forms):
-        terms = pieces(form)
+        terms = form if isinstance(form, list) else pieces(form)
         total = sum(w for term in terms for _, w in term) + 3 * (len(terms) - 1) + (len(terms[0]) - 1)
         if k > 0:
             if used + 3 + total <= budget:
@@ -174,20 +176,22 @@ def _model(d: Derivation) -> dict:
                   else naming.at(naming.LOSS, naming.T))
     act_forms = spec.activation.derivative(s.a, s.h)
     dims = d.dims
+    loss_steps = spec.loss_steps(T)
+    scalar = d.matrix is None
     return {
-        "equations": [f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, t)],
+        "equations": [f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, t)[:4 if scalar else 3]],
         "loss_total": f"L = {_tex(loss_total)}",
         "activation": " = ".join(_tex(x) for x in (_d(s.h, s.a), *act_forms)),
         "loss_gradient": " = ".join(_tex(x) for x in (_d(s.L, s.Y), *spec.loss_rule.gradient(s.Y, s.z))),
         "params": [{"symbol": _tex(naming.param(p.name)), "role": p.role, "shape": _shape(p.shape, dims)}
                    for p in spec.cell.params],
-        "dims": "scalar" if dims == "scalar" else ", ".join(f"{n} = {v}" for n, v in zip("kmo", dims)),
+        "dims": "scalar" if dims == "scalar" else "sizes " + ", ".join(f"${n} = {v}$" for n, v in zip("kmo", dims)),
         "unrolled": [" & ".join(f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, k)[:3])
                      for k in range(1, T + 1)],
         "loss_rows": rows(naming.TOTAL_LOSS,
-                          [Terms(*(naming.at(naming.LOSS, k) for k in d.unrolled.loss_steps)),
-                           Terms(*(step(spec, k).L_def for k in d.unrolled.loss_steps))]
-                          if len(d.unrolled.loss_steps) > 1 else [step(spec, T).L_def]),
+                          [Terms(*(naming.at(naming.LOSS, k) for k in loss_steps)),
+                           Terms(*(step(spec, k).L_def for k in loss_steps))]
+                          if len(loss_steps) > 1 else [step(spec, T).L_def]),
         "gradient_list": ", ".join(_tex(_d(naming.TOTAL_LOSS, naming.param(p))) for p in spec.params),
     }
 
@@ -198,7 +202,7 @@ def _pictures(d: Derivation) -> dict:
     params = [naming.param(p) for p in spec.params]
     cell = spec.cell
     dx = round(min(2.4, 15.0 / T), 2)
-    loss_steps = set(d.unrolled.loss_steps)
+    loss_steps = set(spec.loss_steps(T))
     return {
         "recurrent": _edge_labels(cell.preactivation, naming.PREV, params),
         "input": _edge_labels(cell.preactivation, naming.X, params),
@@ -282,6 +286,113 @@ def _delta(d: Derivation) -> dict:
     }
 
 
+# -- the matrix form (symrnn.matrix) --------------------------------------------------------
+
+COMPANION_DIMS = (3, 2, 2)   # sizes at which a scalar document's matrix section is certified entry-wise
+COMPANION_STEPS = 2          # the matrix forms hold for every T; certified entry-wise here, numerically at T = 20
+
+
+def _mtex(node) -> str:
+    """A matrix expression (⊙, diag, ᵀ, vectors): the lecture printers know the matrix nodes."""
+    return printing.document_latex(node)
+
+
+def _mwidth(node) -> float:
+    """Estimated width of a matrix expression: its text rendering, ᵀ and diag counted narrow."""
+    text = matrix_printing.text(node)
+    return len(text) - 0.6 * text.count("ᵀ") - 0.4 * text.count("_")
+
+
+def _mpieces(node) -> list[list[tuple[str, float]]]:
+    """A matrix expression as a written sum, one piece per addend (for `rows`)."""
+    pr = printing.DocumentLatexPrinter()
+    parts = matrix.addends(node)
+    if len(parts) == 1:
+        return [[(pr.doprint(node), _mwidth(node))]]
+    return [[(pr.parenthesize(a, PRECEDENCE["Add"], strict=False), _mwidth(a))] for a in parts]
+
+
+def companion_matrix(d: Derivation):
+    """The matrix derivation shown beside a scalar one (same model, T = 2, sizes COMPANION_DIMS), or the
+    reason there is none (a one-line SymrnnError message)."""
+    if d.matrix is not None:
+        return d.matrix
+    from .derive import derive
+    certify = any(g.certificate is not None for g in d.gradients)
+    params = [n for n in d.names if n != "h0"] or None
+    try:
+        return derive(d.spec, steps=COMPANION_STEPS, dims=COMPANION_DIMS, params=params, certify=certify).matrix
+    except SymrnnError as e:
+        return str(e)
+
+
+FORM_TITLES = {
+    "delta": r"with the $\delta$-recursion",
+    "diag": r"with the $\delta$-recursion, $\operatorname{diag}$ form",
+    "state": r"with the state gradients $\gamma_{t} = \frac{\partial L}{\partial h_{t}}$ (Goodfellow et al., \S 10.2.2)",
+    "jacobian": r"with the Jacobian products $\frac{\partial h_{t}}{\partial h_{s}}$",
+}
+
+
+def _matrix_checks(g) -> list[dict]:
+    """The checks grouped by how they were made: [{how, names, passed, error}] (one certificate line each)."""
+    if g.certificate is None:
+        return []
+    groups: dict[str, list] = {}
+    for c in g.certificate.checks:
+        groups.setdefault(c.how, []).append(c)
+    return [{"how": how, "names": [c.name for c in cs], "passed": all(c.passed for c in cs),
+             "failed": [c.name for c in cs if not c.passed], "error": _sci(max(c.max_error for c in cs))}
+            for how, cs in groups.items()]
+
+
+def _matrix(d: Derivation, md) -> dict:
+    """The matrix section: step equations, the recursions, ∂h_t/∂h_s, and every gradient's forms."""
+    if isinstance(md, str):
+        return {"missing": md}
+    st = md.step_equations
+    t = naming.t
+    g_sym = sp.Symbol("g_t")
+    seen, recursions = set(), []
+    for r in md.recursions:
+        key = (r.name, _mtex(r.body))
+        if key in seen:
+            continue
+        seen.add(key)
+        start = r.start_step
+        recursions.append([f"{_mtex(r.lhs)} &= {_mtex(r.body)}",
+                           rf"{_mtex(matrix.vec(r.name, start))} &= {_mtex(r.start)}"])
+    grads = []
+    for g in md.gradients:
+        lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
+        forms, shown = [], set()
+        for f in g.forms:
+            tex = _mtex(f.expr)
+            if tex in shown:
+                continue
+            shown.add(tex)
+            forms.append({"title": FORM_TITLES.get(f.name), "title_text": f.title, "rows": rows(lhs, [_mpieces(f.expr)])})
+        grads.append({"wrt": _tex(_param_symbol(g.wrt)), "forms": forms,
+                      "at_T": rows(lhs, [_mpieces(g.at_T)]), "checks": _matrix_checks(g),
+                      "certified": g.certificate is not None and g.certificate.ok})
+    k, m, o = md.dims
+    return {
+        "missing": None,
+        "companion": d.matrix is None,
+        "steps": md.steps,
+        "dims": rf"k = {k},\ m = {m},\ o = {o}",
+        "equations": [f"{_mtex(st.a)} &= {_mtex(st.a_def)}", f"{_mtex(st.h)} &= {_mtex(st.h_def)}",
+                      f"{_mtex(st.Y)} &= {_mtex(st.Y_def)}",
+                      rf"{_tex(g_sym)} = {_tex(_d(naming.at(naming.LOSS, t), naming.at(naming.OUTPUT, t)))} &= {_mtex(st.g)}",
+                      rf"f'(h_{{t}}) &= {_mtex(st.fprime)}"],
+        "recursions": recursions,
+        "jacobian": f"{_mtex(md.jacobian[0])} = {_mtex(md.jacobian[1])}",
+        "deltas": [rows(sym, [_mpieces(body)]) for sym, body in md.deltas],
+        "gradients": grads,
+        "certified": md.certified,
+    }
+
+
 def model_command(d: Derivation) -> str:
     """The `symrnn derive` options that reproduce d (for a comment line: only harmless characters kept)."""
     spec = d.spec
@@ -291,10 +402,16 @@ def model_command(d: Derivation) -> str:
     return re.sub(r"[^A-Za-z0-9_.,/ =+-]", "?", command)
 
 
-def document(d: Derivation) -> dict:
-    """Everything the template places: LaTeX strings (math printed, rows broken) and user text (escaped there)."""
+def document(d: Derivation, md=None) -> dict:
+    """Everything the template places: LaTeX strings (math printed, rows broken) and user text (escaped there).
+
+    `md` is the matrix derivation to show (d.matrix in matrix mode; for a scalar d, `companion_matrix(d)`,
+    or a string saying why there is none); None leaves the matrix section out.
+    """
     spec = d.spec
-    return {
+    scalar = d.matrix is None
+    md = d.matrix if not scalar else md
+    doc = {
         "marker": MARKER,
         "version": __version__,
         "command": model_command(d),
@@ -306,27 +423,38 @@ def document(d: Derivation) -> dict:
         "steps": d.steps,
         "lecture": (spec.cell.name, spec.cell.activation, spec.loss, spec.output, d.steps, d.dims)
         == ("elman", "tanh", "mse", "every", 2, "scalar"),
+        "scalar": scalar,
         "model": _model(d),
         "pictures": _pictures(d),
-        "chain": [_chain(d, g) for g in d.gradients],
         "has_h0": "h0" in d.names,
-        "factors": _factors(d),
-        "results": [_result(d, g) for g in d.gradients],
-        "delta": _delta(d),
-        "general": [rows(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)), [g.general_leibniz, g.general])
-                    for g in d.gradients],
-        "matrix": None,   # TODO(issue 3): the matrix form, once the Derivation carries it
-        "certified": d.certified,
+        "matrix": _matrix(d, md) if md is not None else None,
+        "certified": d.certified and (md is None or isinstance(md, str) or md.certified),
     }
+    if scalar:
+        doc.update({
+            "chain": [_chain(d, g) for g in d.gradients],
+            "factors": _factors(d),
+            "results": [_result(d, g) for g in d.gradients],
+            "delta": _delta(d),
+            "general": [rows(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)), [g.general_leibniz, g.general])
+                        for g in d.gradients],
+        })
+    return doc
 
 
-def render(d: Derivation) -> str:
-    """The derivation as a complete LaTeX document (str), byte for byte reproducible."""
-    return render_latex("derivation.tex.jinja", doc=document(d))
+def render(d: Derivation, with_matrix: bool = True) -> str:
+    """The derivation as a complete LaTeX document (str), byte for byte reproducible; a scalar derivation
+    gets the matrix form of the same model as its last section unless with_matrix is False."""
+    md = companion_matrix(d) if with_matrix and d.matrix is None else None
+    return render_latex("derivation.tex.jinja", doc=document(d, md))
 
 
 def repr_latex(d: Derivation) -> str:
     """The assembled gradients as display math for Jupyter (MathJax): one aligned row per gradient."""
+    if d.matrix is not None:
+        body = r" \\ ".join(f"{_tex(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)))} &= {_mtex(g.at_T)}"
+                             for g in d.matrix.gradients)
+        return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"
     body = r" \\ ".join(
         f"{_tex(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)))} &= {_tex(g.shown)}" for g in d.gradients)
     return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"

@@ -19,9 +19,9 @@ SPECIAL = {
 MATH = {
     "δ": r"\delta", "σ": r"\sigma", "θ": r"\theta", "Θ": r"\Theta", "Σ": r"\Sigma", "Π": r"\Pi",
     "∂": r"\partial", "−": "-", "²": "^{2}", "⁺": "^{+}", "≤": r"\le", "≥": r"\ge", "×": r"\times",
-    "→": r"\to", "∈": r"\in", "·": r"\cdot", "½": r"\tfrac{1}{2}",
+    "→": r"\to", "⊙": r"\odot", "γ": r"\gamma", "ᵀ": r"^{\top}", "∈": r"\in", "·": r"\cdot", "½": r"\tfrac{1}{2}",
 }
-TEXT = {"–": "--", "—": "---", "‘": "`", "’": "'", "“": "``", "”": "''", "…": r"\ldots{}"}
+TEXT = {"§": r"\S{}", "–": "--", "—": "---", "‘": "`", "’": "'", "“": "``", "”": "''", "…": r"\ldots{}"}
 
 # Names SymPy's LaTeX printer turns into math safely (h1 -> h_{1}, alpha -> \\alpha, W_in -> W_{in}).
 SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
