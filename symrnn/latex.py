@@ -160,6 +160,8 @@ def _edge_labels(expr: sp.Expr, var: sp.Symbol, params) -> str:
 
 
 def _shape(shape, dims) -> str:
+    if not shape:
+        return "scalar"
     if dims == "scalar":
         return r"$1 \times 1$" if len(shape) == 2 else "$1$"
     sizes = dict(zip("kmo", dims))
@@ -211,6 +213,7 @@ def _pictures(d: Derivation) -> dict:
         "small": T > 6,
         "side_by_side": dx * T <= 7.5,
         "loss_label": r"L_{t}" if spec.output == "every" else r"L_{T}",
+        "target_label": r"z_{t}" if spec.output == "every" else r"z_{T}",
         "steps": [{"t": k, "x": round(k * dx, 2), "h": _tex(naming.at(naming.STATE, k)),
                    "h_prev": f"h{k - 1}", "x_in": _tex(naming.at(naming.INPUT, k)),
                    "Y": _tex(naming.at(naming.OUTPUT, k)), "L": _tex(naming.at(naming.LOSS, k)),
@@ -319,7 +322,7 @@ def companion_matrix(d: Derivation):
         return d.matrix
     from .derive import derive
     certify = any(g.certificate is not None for g in d.gradients)
-    params = [n for n in d.names if n != "h0"] or None
+    params = None if set(d.names) >= set(d.spec.params) else list(d.names)
     try:
         return derive(d.spec, steps=COMPANION_STEPS, dims=COMPANION_DIMS, params=params, certify=certify).matrix
     except SymrnnError as e:
