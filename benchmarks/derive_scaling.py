@@ -11,6 +11,12 @@ symrnn's caches cleared before every run:
   naive+expand  the naive ∂L/∂W put in a sum-of-products form like ours (sympy.expand),
            the step a reader of the naive result needs; it is stopped past --expand-max.
 Sizes are sympy.count_ops of ∂L/∂W.
+
+Matrix form (`matrix_rows`), dims (k, m, o) = (2, 3, 2), T = 1..5, every loss, caches cleared:
+  derive   the matrix-form derivation of all six gradients (four general-T forms each, the
+           written-out form at T, δ substituted), no certification;
+  certify  the component-wise check (sympy.diff of the entry-wise loss, 50-digit points) and the
+           numeric check (central differences at (8, 5, 4), T = 20); target: derive + certify < 5 s.
 """
 from __future__ import annotations
 
@@ -79,14 +85,46 @@ def scalar_rows(max_steps: int, reps: int, expand_max: int):
               f"{sp.count_ops(e_naive):11d} {exp_cols}", flush=True)
 
 
+def matrix_rows(reps: int, max_steps: int = 5, dims=(2, 3, 2)):
+    """Median matrix-form derive and certify times, tanh Elman, each loss (every step), T = 1..max_steps."""
+    from symrnn.matrix import derive_matrix
+    from symrnn.matrix_certify import certify_matrix, reference_gradients
+
+    def cold(fn):
+        fresh()
+        reference_gradients.cache_clear()
+        t0 = time.perf_counter()
+        out = fn()
+        return time.perf_counter() - t0, out
+
+    print(f"{'loss':>5} {'T':>3} {'derive s':>9} {'certify s':>10} {'total s':>8}  certified")
+    for loss in ("mse", "ce", "bce"):
+        spec = cells.elman(loss=loss)
+        for T in range(1, max_steps + 1):
+            t_derive, t_cert, ok = [], [], True
+            for _ in range(reps):
+                dt, md = cold(lambda: derive_matrix(spec, T, dims, NAMES, certify=False))
+                t_derive.append(dt)
+                dt, md = cold(lambda: certify_matrix(md))
+                t_cert.append(dt)
+                ok = ok and md.certified
+            a, b = statistics.median(t_derive), statistics.median(t_cert)
+            print(f"{loss:>5} {T:3d} {a:9.3f} {b:10.3f} {a + b:8.3f}  {ok}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--max-steps", type=int, default=12)
     ap.add_argument("--expand-max", type=int, default=7)
+    ap.add_argument("--only", choices=("scalar", "matrix"), help="run one section only")
     args = ap.parse_args(argv)
-    print("Scalar Elman (tanh, mse, every): derive + certify, all six gradients; median of", args.reps)
-    scalar_rows(args.max_steps, args.reps, args.expand_max)
+    if args.only != "matrix":
+        print("Scalar Elman (tanh, mse, every): derive + certify, all six gradients; median of", args.reps)
+        scalar_rows(args.max_steps, args.reps, args.expand_max)
+    if args.only != "scalar":
+        print("\nMatrix form, (k, m, o) = (2, 3, 2), tanh Elman, all six gradients; median of", args.reps)
+        matrix_rows(args.reps)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
    the registry's reference functions, none of the matrix IR) and differentiated with
    `sympy.diff` with respect to every entry of every parameter. Each matrix form, evaluated
    at random points in 50-digit arithmetic, must agree entry by entry to 30 digits. Sizes:
-   the requested (k, m, o) when each is ≤ 3, else (2, 3, 2); T the requested steps (≤ 5),
-   else the general-T forms at T = 5 and the written-out form numerically (check 2).
+   the requested (k, m, o) when each is ≤ 3, else (2, 3, 2); T the requested steps when
+   T ≤ 3 (the brute force grows like k^T), else the general-T forms at T = 3 and, at the
+   requested T, every form against 50-digit central differences (step 1e-20) of the same
+   entry-wise loss evaluated in mpmath (check 1b).
 2. Numeric: every general-T form at k, m, o = 8, 5, 4 and T = 20 (and the written-out form at
    the requested T) against central differences of a plain NumPy forward pass, float64.
 
@@ -31,7 +33,9 @@ TOLERANCE = 1e-30
 POINTS = 3
 SMALL_DIMS = (2, 3, 2)
 MAX_SMALL_SIZE = 3
-MAX_SYMBOLIC_STEPS = 5
+MAX_SYMBOLIC_STEPS = 3
+HP_EPS = "1e-20"
+HP_TOLERANCE = 1e-25
 NUMERIC_DIMS = (8, 5, 4)
 NUMERIC_STEPS = 20
 NUMERIC_EPS = 1e-6
@@ -188,13 +192,17 @@ def _value(md, expr, how, env, steps, backend, k):
     return evaluate(expr, env, backend, k, {naming.T: sp.Integer(steps)})
 
 
+def _small_dims(md: MatrixDerivation) -> tuple[int, int, int]:
+    """The requested sizes when each is ≤ 3, else (2, 3, 2); o ≥ 2 for ce."""
+    dims = md.dims if max(md.dims) <= MAX_SMALL_SIZE else SMALL_DIMS
+    return (dims[0], dims[1], max(2, dims[2])) if md.spec.loss == "ce" else dims
+
+
 def componentwise(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
     """Check 1: every form entry by entry against sympy.diff, at 50 digits."""
     import mpmath
     spec = md.spec
-    dims = md.dims if max(md.dims) <= MAX_SMALL_SIZE else SMALL_DIMS
-    if spec.loss == "ce":
-        dims = (dims[0], dims[1], max(2, dims[2]))
+    dims = _small_dims(md)
     k, m, o = dims
     steps = min(md.steps, MAX_SYMBOLIC_STEPS)
     inputs, wrt, f = reference_gradients(spec, dims, steps)
@@ -234,39 +242,83 @@ def componentwise(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
     return out
 
 
+def high_precision(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
+    """Check 1b (T > 3): every form at the requested T against 50-digit central differences of the entry-wise loss."""
+    import mpmath
+    spec, steps = md.spec, md.steps
+    dims = _small_dims(md)
+    k = dims[0]
+    backend = mpmath_backend()
+    rng = random.Random(f"{spec.name}/{dims}/{steps}/hp")
+    errors: dict = {}
+    with mpmath.workdps(DIGITS):
+        eps = mpmath.mpf(HP_EPS)
+        for _ in range(POINTS):
+            point = _draw(rng, spec, dims, steps, lambda v: mpmath.mpf(v))
+            env = forward(spec, point, steps, backend, k)
+            params = {name: point[name].copy() for name in shapes(spec, dims)}
+            X = {t: point[(naming.INPUT, t)] for t in range(1, steps + 1)}
+            Z = {t: point[(naming.TARGET, t)] for t in range(1, steps + 1)}
+            want = central_differences(spec, params, X, Z, steps, eps, high_precision=True)
+            for g in md.gradients:
+                shape = shapes(spec, dims)[g.wrt]
+                for label, expr, how, T in _forms(md, g, steps):
+                    got = _as_column(_value(md, expr, how, env, T, backend, k), shape, backend)
+                    key = (g.wrt, label)
+                    errors[key] = max(errors.get(key, 0.0), _relative_error(got, want[g.wrt]))
+    how = (f"entry-wise vs central differences (step {HP_EPS}) of the entry-wise loss, (k, m, o) = {dims}, "
+           f"T = {steps}, {POINTS} random points, {DIGITS} digits")
+    out: dict = {}
+    for (name, label), err in errors.items():
+        out.setdefault(name, []).append(MatrixCheck(label, how, err, HP_TOLERANCE))
+    return out
+
+
 # -- check 2: central differences of a plain NumPy forward pass ------------------------------
 
-def numpy_loss(spec: ModelSpec, params: dict, X, Z, steps: int) -> float:
-    """L = Σ_t L_t by a plain NumPy loop (no symrnn IR): a_t = W h + U x_t + b, h_t = f(a_t), Y_t = V h_t + c."""
-    f = {"tanh": np.tanh, "sigmoid": lambda a: 1 / (1 + np.exp(-a)), "relu": lambda a: np.maximum(a, 0),
-         "identity": lambda a: a}[spec.cell.activation]
+def numpy_loss(spec: ModelSpec, params: dict, X, Z, steps: int, high_precision: bool = False):
+    """L = Σ_t L_t by a plain NumPy loop (no symrnn IR): a_t = W h + U x_t + b, h_t = f(a_t), Y_t = V h_t + c.
+
+    high_precision: object arrays of mpmath numbers (at the caller's working precision) instead of float64.
+    """
+    if high_precision:
+        import mpmath
+        ew = lambda fn: np.frompyfunc(fn, 1, 1)
+        exp, log1pexp = ew(mpmath.exp), ew(lambda y: mpmath.log(1 + mpmath.exp(y)))
+        f = {"tanh": ew(mpmath.tanh), "sigmoid": ew(lambda a: 1 / (1 + mpmath.exp(-a))),
+             "relu": ew(lambda a: a if a > 0 else 0 * a), "identity": lambda a: a}[spec.cell.activation]
+        log, total = mpmath.log, lambda v: mpmath.fsum(v.ravel())
+    else:
+        exp, log1pexp, log, total = np.exp, lambda y: np.logaddexp(0, y), np.log, lambda v: float(np.sum(v))
+        f = {"tanh": np.tanh, "sigmoid": lambda a: 1 / (1 + np.exp(-a)), "relu": lambda a: np.maximum(a, 0),
+             "identity": lambda a: a}[spec.cell.activation]
     h = params["h0"]
-    L = 0.0
+    L = 0
     for t in range(1, steps + 1):
         h = f(params["W"] @ h + params["U"] @ X[t] + params["b"])
         if t not in spec.loss_steps(steps):
             continue
         Y = params["V"] @ h + params["c"]
         if spec.loss == "mse":
-            L += 0.5 * float(np.sum((Y - Z[t]) ** 2))
+            L += total((Y - Z[t]) ** 2) / 2
         elif spec.loss == "bce":
-            L += float(np.sum(np.logaddexp(0, Y) - Z[t] * Y))
+            L += total(log1pexp(Y) - Z[t] * Y)
         else:
-            top = Y.max()
-            L += float(top + np.log(np.sum(np.exp(Y - top))) - Y[Z[t], 0])
+            top = max(Y.ravel())
+            L += top + log(total(exp(Y - top))) - Y[Z[t], 0]
     return L
 
 
-def central_differences(spec, params, X, Z, steps, eps=NUMERIC_EPS) -> dict:
+def central_differences(spec, params, X, Z, steps, eps=NUMERIC_EPS, high_precision=False) -> dict:
     out = {}
     for name, P in params.items():
         G = np.zeros_like(P)
         for idx in np.ndindex(P.shape):
             old = P[idx]
             P[idx] = old + eps
-            up = numpy_loss(spec, params, X, Z, steps)
+            up = numpy_loss(spec, params, X, Z, steps, high_precision)
             P[idx] = old - eps
-            down = numpy_loss(spec, params, X, Z, steps)
+            down = numpy_loss(spec, params, X, Z, steps, high_precision)
             P[idx] = old
             G[idx] = (up - down) / (2 * eps)
         out[name] = G
@@ -305,8 +357,10 @@ def numeric(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
 
 def certify_matrix(md: MatrixDerivation) -> MatrixDerivation:
     """md with a Certificate on every gradient: the component-wise checks and the numeric ones."""
-    exact, approx = componentwise(md), numeric(md)
-    grads = tuple(replace(g, certificate=Certificate(tuple(exact.get(g.wrt, [])) + tuple(approx.get(g.wrt, []))))
+    parts = [componentwise(md), numeric(md)]
+    if md.steps > MAX_SYMBOLIC_STEPS:
+        parts.insert(1, high_precision(md))
+    grads = tuple(replace(g, certificate=Certificate(tuple(c for part in parts for c in part.get(g.wrt, []))))
                   for g in md.gradients)
     return replace(md, gradients=grads)
 

@@ -296,3 +296,17 @@ def test_parse_refuses_what_it_does_not_know():
     for text in ("__import__('os')", "h[t] ^ 2", "W.T.T.foo", "lambda: 1", "h[t*2]"):
         with pytest.raises(SymrnnError):
             parse(text)
+
+
+def test_beyond_T3_general_forms_at_T3_and_every_form_at_50_digit_differences():
+    d = symrnn.derive(model("relu", "ce", "last"), steps=5, dims=(2, 3, 2))
+    assert d.certified
+    for g in d.matrix.gradients:
+        hows = [c.how for c in g.certificate.checks]
+        assert sum("sympy.diff" in h and "T = 3," in h for h in hows) == 4
+        assert sum("step 1e-20" in h and "T = 5," in h for h in hows) == 6
+    md = derive_matrix(model("relu", "ce", "last"), 5, (2, 3, 2), ("U",), certify=False)
+    g = md.get("U")
+    wrong = replace(g, at_T=rebuild(g.at_T.xreplace({vec("x", 3): vec("x", 4)})))
+    out = certify_matrix(replace(md, gradients=(wrong,)))
+    assert {c.name for c in out.gradients[0].certificate.checks if not c.passed} == {"written out at the given T"}
