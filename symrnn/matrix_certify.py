@@ -73,6 +73,22 @@ def shapes(spec: ModelSpec, dims) -> dict[str, tuple[int, int]]:
 
 # -- the independent reference: component-wise loss and sympy.diff --------------------------
 
+def affine(expr: sp.Expr, values: dict, matmul):
+    """The value of a cell's affine map (W h_prev + U x + b) with matrices for its symbols, read off the spec.
+
+    Each term is a parameter, or a parameter times a placeholder (h_prev, x, h); the placeholder goes right.
+    """
+    placeholders = {naming.PREV, naming.X, naming.CUR}
+    total = None
+    for term in sp.Add.make_args(sp.expand(expr)):
+        factors = sorted(sp.Mul.make_args(term), key=lambda f: f in placeholders)
+        value = values[factors[0]]
+        for f in factors[1:]:
+            value = matmul(value, values[f])
+        total = value if total is None else total + value
+    return total
+
+
 def _symbols(name, shape):
     return sp.Matrix(*shape, lambda i, j: sp.Symbol(f"{name}_{i}_{j}"))
 
@@ -83,17 +99,17 @@ def reference_gradients(spec: ModelSpec, dims, steps):
     k, m, o = dims
     act = spec.activation.reference
     P = {name: _symbols(name, shape) for name, shape in shapes(spec, dims).items()}
-    W, U, b, V, c = (P[n] for n in "WUbVc")
+    theta = {naming.param(name): M for name, M in P.items() if name != "h0"}
     h = P["h0"]
     inputs = [s for name in P for s in P[name]]
     L = sp.Integer(0)
     for t in range(1, steps + 1):
         x = _symbols(f"x{t}", (m, 1))
-        h = (W * h + U * x + b).applyfunc(act)
+        h = affine(spec.cell.preactivation, {**theta, naming.PREV: h, naming.X: x}, lambda a, b: a * b).applyfunc(act)
         inputs += list(x)
         if t not in spec.loss_steps(steps):
             continue
-        Y = V * h + c
+        Y = affine(spec.cell.output_map, {**theta, naming.CUR: h}, lambda a, b: a * b)
         z = _symbols(f"z{t}", (o, 1))  # ce: the one-hot vector of the class index
         inputs += list(z)
         if spec.loss == "ce":
@@ -114,8 +130,9 @@ def _draw(rng, spec, dims, steps, make):
     """Random parameters, h0, inputs and targets (class indices for ce, 0/1 for bce)."""
     k, m, o = dims
     point = {}
+    matrices = {p.name for p in spec.cell.params if len(p.shape) == 2}
     for name, (r, c) in shapes(spec, dims).items():
-        scale = 1 / np.sqrt(k) if name in ("W", "U", "V") else 1
+        scale = 1 / np.sqrt(k) if name in matrices else 1  # keep W h_{t-1}, U x_t, V h_t of order 1
         point[name] = np.array([[make(rng.uniform(-1.2, 1.2) * scale) for _ in range(c)] for _ in range(r)], dtype=object)
     for t in range(1, steps + 1):
         point[(naming.INPUT, t)] = np.array([[make(rng.uniform(-1.2, 1.2))] for _ in range(m)], dtype=object)
@@ -277,7 +294,8 @@ def high_precision(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
 # -- check 2: central differences of a plain NumPy forward pass ------------------------------
 
 def numpy_loss(spec: ModelSpec, params: dict, X, Z, steps: int, high_precision: bool = False):
-    """L = Σ_t L_t by a plain NumPy loop (no symrnn IR): a_t = W h + U x_t + b, h_t = f(a_t), Y_t = V h_t + c.
+    """L = Σ_t L_t by a plain NumPy loop (no symrnn IR): a_t = W h + U x_t + b, h_t = f(a_t), Y_t = V h_t + c
+    (the cell's own affine maps, read by `affine`).
 
     high_precision: object arrays of mpmath numbers (at the caller's working precision) instead of float64.
     """
@@ -292,13 +310,14 @@ def numpy_loss(spec: ModelSpec, params: dict, X, Z, steps: int, high_precision: 
         exp, log1pexp, log, total = np.exp, lambda y: np.logaddexp(0, y), np.log, lambda v: float(np.sum(v))
         f = {"tanh": np.tanh, "sigmoid": lambda a: 1 / (1 + np.exp(-a)), "relu": lambda a: np.maximum(a, 0),
              "identity": lambda a: a}[spec.cell.activation]
+    theta = {naming.param(name): v for name, v in params.items() if name != "h0"}
     h = params["h0"]
     L = 0
     for t in range(1, steps + 1):
-        h = f(params["W"] @ h + params["U"] @ X[t] + params["b"])
+        h = f(affine(spec.cell.preactivation, {**theta, naming.PREV: h, naming.X: X[t]}, lambda a, b: a @ b))
         if t not in spec.loss_steps(steps):
             continue
-        Y = params["V"] @ h + params["c"]
+        Y = affine(spec.cell.output_map, {**theta, naming.CUR: h}, lambda a, b: a @ b)
         if spec.loss == "mse":
             L += total((Y - Z[t]) ** 2) / 2
         elif spec.loss == "bce":
