@@ -357,14 +357,15 @@ def _matrix(d: Derivation, md) -> dict:
     t = naming.t
     g_sym = sp.Symbol("g_t")
     seen, recursions = set(), []
-    for r in md.recursions:
-        key = (r.name, _mtex(r.body))
-        if key in seen:
-            continue
-        seen.add(key)
-        start = r.start_step
-        recursions.append([f"{_mtex(r.lhs)} &= {_mtex(r.body)}",
-                           rf"{_mtex(matrix.vec(r.name, start))} &= {_mtex(r.start)}"])
+    for r in md.recursions:   # each recursion once, each start once (the two δ forms share δ_{T+1} = 0)
+        group = []
+        for row in (f"{_mtex(r.lhs)} &= {_mtex(r.body)}",
+                    rf"{_mtex(matrix.vec(r.name, r.start_step))} &= {_mtex(r.start)}"):
+            if row not in seen:
+                seen.add(row)
+                group.append(row)
+        if group:
+            recursions.append(group)
     grads = []
     for g in md.gradients:
         lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
@@ -432,6 +433,8 @@ def document(d: Derivation, md=None) -> dict:
         "has_h0": "h0" in d.names,
         "matrix": _matrix(d, md) if md is not None else None,
         "certified": d.certified and (md is None or isinstance(md, str) or md.certified),
+        "uncertified": not (d.matrix.gradients if d.matrix is not None else d.gradients)
+        or all(g.certificate is None for g in (d.matrix.gradients if d.matrix is not None else d.gradients)),
     }
     if scalar:
         doc.update({

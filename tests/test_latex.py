@@ -115,6 +115,12 @@ def test_failed_certification_is_visible():
     assert "Certification failed for at least one result" in tex
 
 
+def test_switched_off_certification_is_said():
+    tex = symrnn.derive(symrnn.cells.elman(), steps=2, certify=False).latex()
+    assert "certification switched off: none of them is certified" in tex
+    assert "passed all of its checks" not in tex and r"\certpass" not in tex.split(r"\begin{document}")[1]
+
+
 @pytest.mark.parametrize("kw", [dict(loss="ce", output="last"), dict(activation="sigmoid", loss="bce"),
                                 dict(activation="relu"), dict(activation="identity")])
 def test_every_model_renders(kw):
