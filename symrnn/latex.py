@@ -473,9 +473,11 @@ def written_by_symrnn(path: Path) -> bool:
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 20)
+            f.seek(max(f.tell(), os.fstat(f.fileno()).st_size - (1 << 20)))
+            tail = f.read()        # pdfTeX writes the Info dictionary near the end
     except OSError:
         return False
-    return head.startswith(MARKER.encode()) or PDF_MARKER in head
+    return head.startswith(MARKER.encode()) or (head.startswith(b"%PDF") and PDF_MARKER in head + tail)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -528,6 +530,8 @@ def write_documents(d: Derivation, tex=None, pdf=None, force: bool = False) -> l
     Without TeX, a PDF request still writes the .tex (beside the PDF when no --tex was given)
     and then fails with one line saying how to get TeX.
     """
+    if tex and pdf and Path(tex).resolve() == Path(pdf).resolve():
+        raise SymrnnError(f"--tex and --pdf name the same file {tex}; give two different files")
     targets = [_check_target(p, force) for p in (tex, pdf) if p]
     source = render(d)
     written = []

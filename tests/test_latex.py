@@ -299,6 +299,19 @@ def test_cli_latex_failure_exits_1_and_leaves_nothing(tmp_path, capsys, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_written_by_symrnn_recognises_its_pdfs(tmp_path):
+    pdf = tmp_path / "big.pdf"
+    pdf.write_bytes(b"%PDF-1.5\n" + b"x" * (3 << 20) + b"<< /Creator (symrnn) /Producer (x) >>\n%%EOF\n")
+    assert latex.written_by_symrnn(pdf)
+    pdf.write_bytes(b"%PDF-1.5\n" + b"x" * 100 + b"%%EOF\n")
+    assert not latex.written_by_symrnn(pdf)
+
+
+def test_cli_same_file_for_tex_and_pdf(tmp_path, capsys):
+    assert cli.main(["derive", "--tex", str(tmp_path / "a"), "--pdf", str(tmp_path / "a")]) == 2
+    assert "same file" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
 def test_cli_missing_directory_is_bad_input(tmp_path, capsys):
     assert cli.main(["derive", "--tex", str(tmp_path / "nope" / "x.tex")]) == 2
     assert "does not exist" in capsys.readouterr().err

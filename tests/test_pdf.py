@@ -58,6 +58,8 @@ def test_lecture_pdf_reproduces_the_lecture(tmp_path):
         at = found
     assert text.count("Certified:") == 6 + 6      # every scalar result and every matrix gradient (with h0)
     assert "FAILED" not in text
+    assert latex.written_by_symrnn(pdf)             # so a rebuild replaces it without --force
+    assert cli.main(["derive", "--pdf", str(pdf), "--steps", "1"]) == 0
 
 
 def _overfull(log: str) -> list[str]:
