@@ -310,3 +310,15 @@ def test_beyond_T3_general_forms_at_T3_and_every_form_at_50_digit_differences():
     wrong = replace(g, at_T=rebuild(g.at_T.xreplace({vec("x", 3): vec("x", 4)})))
     out = certify_matrix(replace(md, gradients=(wrong,)))
     assert {c.name for c in out.gradients[0].certificate.checks if not c.passed} == {"written out at the given T"}
+
+
+def test_a_user_cell_with_its_own_names_and_no_bias():
+    from symrnn.spec import Cell, ModelSpec, Param
+    A, B, C, dd = (symrnn.naming.param(n) for n in ("A", "B", "C", "d"))
+    params = (Param("A", "recurrent", ("k", "k")), Param("B", "input", ("k", "m")),
+              Param("C", "readout", ("o", "k")), Param("d", "readout bias", ("o",)))
+    cell = Cell("nobias", "sigmoid", params, A * symrnn.naming.PREV + B * symrnn.naming.X, C * symrnn.naming.CUR + dd)
+    d = symrnn.derive(ModelSpec(cell, loss="bce"), steps=2, dims=(2, 3, 2))
+    assert d.certified and d.names == ("A", "B", "C", "d", "h0")
+    assert printing.text(d.matrix.recursions[0].body) == "h_t ⊙ (1 - h_t) ⊙ (Cᵀ(σ(Y_t) - z_t) + Aᵀ δ_{t+1})"
+    assert printing.text(d.matrix.get("B").general) == "Σ_{t=1..T} δ_t x_tᵀ"
