@@ -26,9 +26,10 @@ def recursion_text(r: Recursion) -> str:
     return f"{printing.text(r.lhs)} = {printing.text(r.body)},   {printing.text(start)} = {printing.text(r.start)}"
 
 
-def recursion_latex(r: Recursion) -> str:
+def recursion_latex(r: Recursion, align: str = "") -> str:
+    """v_t = body, v_start = start as LaTeX; `align` ("&") goes before the first = for align environments."""
     start = vec(r.name, r.start_step)
-    return (f"{printing.latex(r.lhs)} = {printing.latex(r.body)}, \\qquad "
+    return (f"{printing.latex(r.lhs)} {align}= {printing.latex(r.body)}, \\qquad "
             f"{printing.latex(start)} = {printing.latex(r.start)}")
 
 
@@ -134,8 +135,8 @@ def latex_fragments(d) -> str:
     """The recursions and every gradient in each of its forms, as LaTeX display math."""
     md: MatrixDerivation = d.matrix
     out = ["\\begin{align*}\n"
-           + " \\\\\n".join(recursion_latex(r) for r in md.recursions)
-           + f" \\\\\n{printing.latex(md.jacobian[0])} = {printing.latex(md.jacobian[1])}\n\\end{{align*}}"]
+           + " \\\\\n".join(recursion_latex(r, "&") for r in md.recursions)
+           + f" \\\\\n{printing.latex(md.jacobian[0])} &= {printing.latex(md.jacobian[1])}\n\\end{{align*}}"]
     for g in md.gradients:
         name = printing.latex(vec(naming.STATE, 0)) if g.wrt == "h0" else printing.latex(naming.param(g.wrt))
         forms = []
