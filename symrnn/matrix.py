@@ -86,6 +86,10 @@ class Mat(Node):
         return self.args[0].name
 
 
+class Gain(Mat):
+    """A scalar parameter (declared with shape []): it scales, and is its own transpose."""
+
+
 class Ones(Node):
     """The all-ones vector, written 1 (as in 1 − h_t ⊙ h_t)."""
 
@@ -222,7 +226,7 @@ def hadamard(*factors) -> Node:
 def transpose(a) -> Node:
     if isinstance(a, Transposed):
         return a.args[0]
-    if isinstance(a, (Eye, Zeros, Diag)):
+    if isinstance(a, (Eye, Zeros, Diag, Gain)):
         return a
     return Transposed(a)
 
@@ -261,20 +265,25 @@ def addends(e: Node) -> tuple[Node, ...]:
 # -- lifting the spec's scalar equations into the IR ---------------------------------------
 
 def lift_affine(spec: ModelSpec, expr: sp.Expr, vectors: dict) -> Node:
-    """A cell's pre-activation or output map (W h_prev + U x + b) as matrix nodes; only affine maps qualify."""
+    """A cell's pre-activation or output map (W h_prev + U x + b) as matrix nodes; only affine maps qualify.
+
+    A term is a bias vector, or scalar gains times at most one matrix times a vector (g W h_prev).
+    """
     params = {naming.param(p): k for k, p in enumerate(spec.params)}
+    gains = {naming.param(p.name) for p in spec.cell.params if not p.shape}
     terms = sorted(sp.Add.make_args(sp.expand(expr)),
                    key=lambda term: min((params[s] for s in term.free_symbols if s in params), default=len(params)))
     out = []
     for term in terms:
-        if term in params:
+        if term in params and term not in gains:
             out.append(Mat(str(term)))
             continue
         factors = sp.Mul.make_args(term)
-        ps = [f for f in factors if f in params]
+        gs = sorted((f for f in factors if f in gains), key=params.get)
+        ps = [f for f in factors if f in params and f not in gains]
         vs = [f for f in factors if f in vectors]
-        if len(ps) == 1 and len(vs) == 1 and len(factors) == 2:
-            out.append(matmul(Mat(str(ps[0])), vectors[vs[0]]))
+        if len(ps) <= 1 and len(vs) == 1 and len(gs) + len(ps) + 1 == len(factors):
+            out.append(matmul(*(Gain(str(g)) for g in gs), *(Mat(str(p)) for p in ps), vectors[vs[0]]))
             continue
         raise SymrnnError(f"cell {spec.cell.name!r}: the matrix form needs an affine map (P·vector + bias terms); "
                           f"cannot read the term {term}")
@@ -369,7 +378,9 @@ def vjp(expr: Node, wrt: Node, adj: Node) -> Node | None:
         return plus(*(vjp(term, wrt, adj) for term in expr.args))
     if isinstance(expr, MatProd):
         A, B = expr.args[0], matmul(*expr.args[1:])
-        return plus(vjp(B, wrt, matmul(transpose(A), adj)), vjp(A, wrt, matmul(adj, transpose(B))))
+        # through a scalar gain g B the adjoint of g is the inner product ūᵀ B, not the outer product ū Bᵀ
+        into_A = matmul(transpose(adj), B) if isinstance(A, Gain) else matmul(adj, transpose(B))
+        return plus(vjp(B, wrt, matmul(transpose(A), adj)), vjp(A, wrt, into_A))
     if isinstance(expr, (Vec, Mat)):
         return None
     raise SymrnnError(f"no VJP rule for {type(expr).__name__} (with respect to {wrt})")
@@ -520,13 +531,15 @@ def _loss_steps_sum(spec, body_of):
     return body_of(T) if spec.output == "last" else summation(body_of(t), t, 1, T)
 
 
-def _wrt_node(name: str) -> Node:
-    return vec(naming.STATE, 0) if name == "h0" else Mat(name)
+def _wrt_node(spec: ModelSpec, name: str) -> Node:
+    if name == "h0":
+        return vec(naming.STATE, 0)
+    return Gain(name) if any(p.name == name and not p.shape for p in spec.cell.params) else Mat(name)
 
 
 def _general_forms(spec: ModelSpec, name: str, hop) -> tuple[Form, ...]:
     t, s, i, T = naming.t, naming.s, naming.i, naming.T
-    wrt = _wrt_node(name)
+    wrt = _wrt_node(spec, name)
     cell_pre = {str(p) for p in spec.cell.preactivation.free_symbols}
     cell_out = {str(p) for p in spec.cell.output_map.free_symbols}
     rec_d, rec_diag, rec_g = delta_recursion(spec, False), delta_recursion(spec, True), state_recursion(spec)

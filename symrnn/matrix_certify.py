@@ -25,7 +25,7 @@ import sympy as sp
 from . import naming
 from .certify import Certificate
 from .matrix import MatrixDerivation, at_steps, matrix_step, vec
-from .matrix_eval import Backend, evaluate, float_backend, mpmath_backend
+from .matrix_eval import Backend, evaluate, float_backend, mpmath_backend, mul
 from .spec import ModelSpec
 
 DIGITS = 50
@@ -60,13 +60,12 @@ class MatrixCheck:
         return f"{self.name}: {verdict} ({self.how}, max relative error {self.max_error:.1e})"
 
 
-def shapes(spec: ModelSpec, dims) -> dict[str, tuple[int, int]]:
-    """Each parameter's shape (vectors as columns) from its declared sizes, and h0's."""
+def shapes(spec: ModelSpec, dims) -> dict[str, tuple[int, ...]]:
+    """Each parameter's shape (vectors as columns, gains ()) from its declared sizes, and h0's."""
     size = dict(zip("kmo", dims))
     out = {}
     for p in spec.cell.params:
-        rows, cols = (size[p.shape[0]], size[p.shape[1]] if len(p.shape) > 1 else 1)
-        out[p.name] = (rows, cols)
+        out[p.name] = (size[p.shape[0]], size[p.shape[1]] if len(p.shape) > 1 else 1) if p.shape else ()
     out["h0"] = (size["k"], 1)
     return out
 
@@ -89,8 +88,22 @@ def affine(expr: sp.Expr, values: dict, matmul):
     return total
 
 
+def symbol_name(name: str, index: tuple) -> str:
+    """The entry symbol's name: W_0_1 for W[0, 1], g_ for a gain g."""
+    return f"{name}_" + "_".join(map(str, index))
+
+
 def _symbols(name, shape):
-    return sp.Matrix(*shape, lambda i, j: sp.Symbol(f"{name}_{i}_{j}"))
+    if not shape:
+        return sp.Symbol(symbol_name(name, ()))
+    return sp.Matrix(*shape, lambda i, j: sp.Symbol(symbol_name(name, (i, j))))
+
+
+def _entries(M) -> list:
+    """(index, symbol) of every entry of a matrix of symbols, or ((), symbol) for a gain."""
+    if isinstance(M, sp.Symbol):
+        return [((), M)]
+    return [((i, j), M[i, j]) for i in range(M.rows) for j in range(M.cols)]
 
 
 @lru_cache(maxsize=32)
@@ -101,7 +114,7 @@ def reference_gradients(spec: ModelSpec, dims, steps):
     P = {name: _symbols(name, shape) for name, shape in shapes(spec, dims).items()}
     theta = {naming.param(name): M for name, M in P.items() if name != "h0"}
     h = P["h0"]
-    inputs = [s for name in P for s in P[name]]
+    inputs = [sym for name in P for _, sym in _entries(P[name])]
     L = sp.Integer(0)
     for t in range(1, steps + 1):
         x = _symbols(f"x{t}", (m, 1))
@@ -116,8 +129,8 @@ def reference_gradients(spec: ModelSpec, dims, steps):
             L += sp.log(sum(sp.exp(Y[j]) for j in range(o))) - sum(z[j] * Y[j] for j in range(o))
         else:
             L += sum(spec.loss_rule.apply(Y[j], z[j]) for j in range(o))
-    wrt = [(name, i, j) for name, M in P.items() for i in range(M.rows) for j in range(M.cols)]
-    derivatives = [sp.diff(L, P[name][i, j]) for name, i, j in wrt]
+    wrt = [(name, index) for name, M in P.items() for index, _ in _entries(M)]
+    derivatives = [sp.diff(L, sym) for M in P.values() for _, sym in _entries(M)]
     import mpmath
     modules = [{"Heaviside": lambda v, *_: mpmath.mpf(1 if v > 0 else 0), "Max": max}, "mpmath"]
     f = sp.lambdify([inputs], derivatives, modules=modules, cse=True)
@@ -131,9 +144,10 @@ def _draw(rng, spec, dims, steps, make):
     k, m, o = dims
     point = {}
     matrices = {p.name for p in spec.cell.params if len(p.shape) == 2}
-    for name, (r, c) in shapes(spec, dims).items():
+    for name, shape in shapes(spec, dims).items():
         scale = 1 / np.sqrt(k) if name in matrices else 1  # keep W h_{t-1}, U x_t, V h_t of order 1
-        point[name] = np.array([[make(rng.uniform(-1.2, 1.2) * scale) for _ in range(c)] for _ in range(r)], dtype=object)
+        point[name] = np.array(make(rng.uniform(-1.2, 1.2)), dtype=object) if not shape else \
+            np.array([[make(rng.uniform(-1.2, 1.2) * scale) for _ in range(shape[1])] for _ in range(shape[0])], dtype=object)
     for t in range(1, steps + 1):
         point[(naming.INPUT, t)] = np.array([[make(rng.uniform(-1.2, 1.2))] for _ in range(m)], dtype=object)
         if spec.loss == "ce":
@@ -232,21 +246,23 @@ def componentwise(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
             env = forward(spec, point, steps, backend, k)
             values = dict(zip([str(s) for s in inputs], [None] * len(inputs)))
             for name in shapes(spec, dims):
-                for (i, j), v in np.ndenumerate(point[name]):
-                    values[f"{name}_{i}_{j}"] = v
+                for index, v in np.ndenumerate(point[name]):
+                    values[symbol_name(name, index)] = v
             for t in range(1, steps + 1):
                 for i in range(m):
-                    values[f"x{t}_{i}_0"] = point[(naming.INPUT, t)][i, 0]
+                    values[symbol_name(f"x{t}", (i, 0))] = point[(naming.INPUT, t)][i, 0]
                 z = point[(naming.TARGET, t)]
                 for i in range(o):
-                    values[f"z{t}_{i}_0"] = mpmath.mpf(int(z == i)) if spec.loss == "ce" else z[i, 0]
+                    values[symbol_name(f"z{t}", (i, 0))] = mpmath.mpf(int(z == i)) if spec.loss == "ce" else z[i, 0]
             ref = f([values[str(s)] for s in inputs])
             reference = {}
-            for (name, i, j), v in zip(wrt, ref):
-                reference.setdefault(name, {})[(i, j)] = v
+            for (name, index), v in zip(wrt, ref):
+                reference.setdefault(name, {})[index] = v
             for g in md.gradients:
                 shape = shapes(spec, dims)[g.wrt]
-                want = np.array([[reference[g.wrt][(i, j)] for j in range(shape[1])] for i in range(shape[0])], dtype=object)
+                want = np.empty(shape, dtype=object)
+                for index in np.ndindex(shape):
+                    want[index] = reference[g.wrt][index]
                 for label, expr, how, T in _forms(md, g, steps):
                     got = _as_column(_value(md, expr, how, env, T, backend, k), shape, backend)
                     key = (g.wrt, label)
@@ -314,10 +330,10 @@ def numpy_loss(spec: ModelSpec, params: dict, X, Z, steps: int, high_precision: 
     h = params["h0"]
     L = 0
     for t in range(1, steps + 1):
-        h = f(affine(spec.cell.preactivation, {**theta, naming.PREV: h, naming.X: X[t]}, lambda a, b: a @ b))
+        h = f(affine(spec.cell.preactivation, {**theta, naming.PREV: h, naming.X: X[t]}, mul))
         if t not in spec.loss_steps(steps):
             continue
-        Y = affine(spec.cell.output_map, {**theta, naming.CUR: h}, lambda a, b: a @ b)
+        Y = affine(spec.cell.output_map, {**theta, naming.CUR: h}, mul)
         if spec.loss == "mse":
             L += total((Y - Z[t]) ** 2) / 2
         elif spec.loss == "bce":

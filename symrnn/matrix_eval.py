@@ -17,7 +17,7 @@ import sympy as sp
 
 from . import naming
 from .errors import SymrnnError
-from .matrix import (Diag, Eye, Hadamard, Map, Mat, MatProd, Minus, OneHot, Ones, Plus, ProdOver,
+from .matrix import (Diag, Eye, Gain, Hadamard, Map, Mat, MatProd, Minus, OneHot, Ones, Plus, ProdOver,
                      Softmax, Square, SumOver, Transposed, Vec, Zeros, diag, hadamard, matmul, plus,
                      product, summation, transpose)
 
@@ -65,6 +65,11 @@ def sympy_backend() -> Backend:
                     "exp": sp.exp})
 
 
+def mul(a, b):
+    """The matrix product, or the plain product when either factor is a scalar (a gain, 0-d)."""
+    return a * b if np.ndim(a) == 0 or np.ndim(b) == 0 else a @ b
+
+
 def evaluate(e, env: dict, backend: Backend, k: int, bind: dict | None = None):
     """The value of node e: env maps (role, step) and parameter names to arrays; bind gives t, s, i, T.
 
@@ -96,7 +101,7 @@ def evaluate(e, env: dict, backend: Backend, k: int, bind: dict | None = None):
         if isinstance(x, MatProd):
             out = ev(x.args[0], bind)
             for a in x.args[1:]:
-                out = out @ ev(a, bind)
+                out = mul(out, ev(a, bind))
             return out
         if isinstance(x, Hadamard):
             out = ev(x.args[0], bind)
@@ -154,16 +159,19 @@ _CONCRETE = re.compile(rf"^({'|'.join(_ROLES)})(\d+)$")
 _FUNCS = {"tanh": "tanh", "sigmoid": "sigma", "relu": "relu", "H": "H", "exp": "exp"}
 
 
-def parse(text: str):
+def parse(text: str, gains=()):
     """Read the parseable form (see `matrix_printing`) back into IR nodes; never `eval`s anything.
 
+    `gains`: the names of scalar parameters (shape []), which read as `Gain` rather than `Mat`.
     Unknown syntax fails loudly with a one-line SymrnnError naming what it could not read.
     """
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise SymrnnError(f"cannot read the matrix expression {text!r}: {exc.msg}") from None
-    return _node(tree.body, text)
+    node = _node(tree.body, text)
+    gains = set(gains)
+    return node.xreplace({m: Gain(m.name) for m in node.atoms(Mat) if m.name in gains}) if gains else node
 
 
 def _fail(n, text):

@@ -18,7 +18,7 @@ FORM_TITLES = {
 
 
 def _shape(p) -> str:
-    return "×".join(p.shape) if len(p.shape) > 1 else p.shape[0]
+    return "×".join(p.shape) if len(p.shape) > 1 else p.shape[0] if p.shape else "scalar"
 
 
 def recursion_text(r: Recursion) -> str:
@@ -121,6 +121,7 @@ def to_json(d) -> str:
         "steps": md.steps,
         "dims": list(md.dims),
         "syntax": SYNTAX,
+        "gains": [p.name for p in md.spec.cell.params if not p.shape],   # pass to parse(…, gains=…)
         "gradients": {g.wrt: gradient_json(g) for g in md.gradients},
         "recursions": {"delta": _recursion_json(md.recursions[0]), "delta_diag": _recursion_json(md.recursions[1]),
                        "gamma": _recursion_json(md.recursions[2])},

@@ -322,3 +322,24 @@ def test_a_user_cell_with_its_own_names_and_no_bias():
     assert d.certified and d.names == ("A", "B", "C", "d", "h0")
     assert printing.text(d.matrix.recursions[0].body) == "h_t ⊙ (1 - h_t) ⊙ (Cᵀ(σ(Y_t) - z_t) + Aᵀ δ_{t+1})"
     assert printing.text(d.matrix.get("B").general) == "Σ_{t=1..T} δ_t x_tᵀ"
+
+
+def test_a_scalar_gain_parameter(capsys):
+    """docs/examples/scaled_tanh.toml: a_t = g W h_{t-1} + U x_t + b with a learned scalar gain g."""
+    from symrnn.specfile import load_spec
+    spec = load_spec(symrnn_root() / "docs" / "examples" / "scaled_tanh.toml")
+    d = symrnn.derive(spec, steps=2, dims=(2, 3, 2))
+    assert d.certified
+    assert printing.text(d.matrix.get("g").general) == "Σ_{t=1..T} δ_tᵀ W h_{t-1}"
+    assert printing.text(d.matrix.get("W").general) == "Σ_{t=1..T} g δ_t h_{t-1}ᵀ"
+    assert cli.main(["derive", "--cell", str(symrnn_root() / "docs" / "examples" / "scaled_tanh.toml"),
+                     "--dims", "2,3,2", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["gains"] == ["g"]
+    for name, g in out["gradients"].items():
+        assert parse(g["expr"], gains=out["gains"]) == d.gradient(name)
+
+
+def symrnn_root():
+    from pathlib import Path
+    return Path(__file__).resolve().parent.parent
