@@ -621,11 +621,50 @@ def check_dims(dims, spec: ModelSpec) -> tuple[int, int, int]:
     return dims
 
 
+def node_shape(e: Node, spec: ModelSpec, dims) -> tuple[int, ...]:
+    """The (rows, cols) of an affine term at sizes dims, () for a scalar gain; a one-line error if it has none."""
+    size = dict(zip("kmo", dims))
+    if isinstance(e, Vec):
+        return (size[ROLE_SIZE[e.role]], 1)
+    if isinstance(e, Gain):
+        return ()
+    if isinstance(e, Mat):
+        p = next(q for q in spec.cell.params if q.name == e.name)
+        return (size[p.shape[0]], size[p.shape[1]] if len(p.shape) > 1 else 1)
+    if isinstance(e, MatProd):
+        shape: tuple[int, ...] = ()
+        for f in e.args:
+            s = node_shape(f, spec, dims)
+            if s and shape and shape[1] != s[0]:
+                from . import printing
+                raise SymrnnError(f"cell {spec.cell.name!r}: in the term {printing.text(e)}, a {shape[0]}×{shape[1]} "
+                                  f"matrix meets {printing.text(f)} with {s[0]} rows at (k, m, o) = {dims}; check the parameters' shapes")
+            shape = (shape[0], s[1]) if shape and s else (s or shape)
+        return shape
+    raise SymrnnError(f"no shape rule for {type(e).__name__}")
+
+
+def check_shapes(spec: ModelSpec, dims) -> None:
+    """Every term of the pre-activation is a k-vector and every term of the output map an o-vector, at dims."""
+    from . import printing
+    s = matrix_step(spec, naming.t)
+    k, _, o = dims
+    for what, e, rows, letter in (("pre-activation", s.a_def, k, "k"), ("output map", s.Y_def, o, "o")):
+        for term in addends(e):
+            shape = node_shape(term, spec, dims)
+            if shape != (rows, 1):
+                got = "a scalar" if not shape else f"{shape[0]}×{shape[1]}"
+                raise SymrnnError(f"cell {spec.cell.name!r}: the {what} term {printing.text(term)} is {got} at (k, m, o) = {dims}, "
+                                  f"not a {letter}-vector ({rows}×1); declare each parameter's shape (e.g. shape = "
+                                  f"[\"k\", \"m\"]) so the matrix form is consistent")
+
+
 def derive_matrix(spec: ModelSpec, steps: int, dims, names, certify: bool = True) -> MatrixDerivation:
     """The matrix-form derivation of ∂L/∂θ for the parameters in `names` (and h0), certified unless told not to."""
     from .nodes import Partial
 
     dims = check_dims(dims, spec)
+    check_shapes(spec, dims)
     t, s, i = naming.t, naming.s, naming.i
 
     def hop(k):  # ∂h_k/∂h_{k−1} = diag(f'(h_k)) ∂a_k/∂h_{k−1}

@@ -223,10 +223,27 @@ def _value(md, expr, how, env, steps, backend, k):
     return evaluate(expr, env, backend, k, {naming.T: sp.Integer(steps)})
 
 
+def _fits(spec: ModelSpec, dims) -> bool:
+    from .errors import SymrnnError
+    from .matrix import check_shapes
+    try:
+        check_shapes(spec, dims)
+    except SymrnnError:
+        return False
+    return not (spec.loss == "ce" and dims[2] < 2)
+
+
 def _small_dims(md: MatrixDerivation) -> tuple[int, int, int]:
-    """The requested sizes when each is ≤ 3, else (2, 3, 2); o ≥ 2 for ce."""
-    dims = md.dims if max(md.dims) <= MAX_SMALL_SIZE else SMALL_DIMS
-    return (dims[0], dims[1], max(2, dims[2])) if md.spec.loss == "ce" else dims
+    """The requested sizes when each is ≤ 3, else (2, 3, 2), or equal sizes when the cell ties them (Y = h)."""
+    candidates = ([md.dims] if max(md.dims) <= MAX_SMALL_SIZE else []) + [SMALL_DIMS, (2, 2, 2), (3, 3, 3)]
+    return next((d for d in candidates if _fits(md.spec, d)), md.dims)
+
+
+def _numeric_dims(md: MatrixDerivation) -> tuple[int, int, int]:
+    """(8, 5, 4), or the requested sizes scaled up to k ≥ 8 when the cell ties sizes together."""
+    factor = -(-NUMERIC_DIMS[0] // md.dims[0])
+    candidates = [NUMERIC_DIMS, tuple(n * factor for n in md.dims), (8, 8, 8)]
+    return next((d for d in candidates if _fits(md.spec, d)), md.dims)
 
 
 def componentwise(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
@@ -363,7 +380,7 @@ def central_differences(spec, params, X, Z, steps, eps=NUMERIC_EPS, high_precisi
 def numeric(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
     """Check 2: the general-T forms at (8, 5, 4), T = 20, and the written-out form at the given T."""
     spec = md.spec
-    dims = NUMERIC_DIMS
+    dims = _numeric_dims(md)
     k = dims[0]
     backend = float_backend()
     out: dict = {}

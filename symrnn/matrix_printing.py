@@ -57,7 +57,7 @@ class MatrixText:
 
     def _print_Minus(self, e):
         a, b = e.args
-        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=False)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=True)}"
+        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=True)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=False)}"
 
     def _print_MatProd(self, e):
         out = ""
@@ -119,7 +119,7 @@ class MatrixLatex:
 
     def _print_Minus(self, e):
         a, b = e.args
-        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=False)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=True)}"
+        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=True)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=False)}"
 
     def _print_MatProd(self, e):
         return " ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in e.args)

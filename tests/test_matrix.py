@@ -343,3 +343,24 @@ def test_a_scalar_gain_parameter(capsys):
 def symrnn_root():
     from pathlib import Path
     return Path(__file__).resolve().parent.parent
+
+
+def test_minus_groups_its_right_operand():
+    from symrnn.matrix import Minus, Ones
+    e = Minus(Ones(), Minus(vec("Y", 1), vec("z", 1)))
+    assert printing.text(e) == "1 - (Y1 - z1)"
+    assert printing.latex(e) == r"1 - \left(Y_{1} - z_{1}\right)"
+    assert parse(printing.parseable(e)) == e
+
+
+def test_cells_whose_sizes_do_not_fit_are_refused_and_tied_sizes_work(tmp_path):
+    from symrnn.specfile import load_spec
+    spec_file = tmp_path / "tied.toml"
+    spec_file.write_text('name = "tied"\nactivation = "tanh"\npreactivation = "W*h_prev + U*x"\noutput_map = "h"\n'
+                         '[params.W]\n[params.U]\n')
+    spec = load_spec(spec_file)
+    with pytest.raises(SymrnnError, match="not a k-vector"):
+        symrnn.derive(spec, steps=2, dims=(3, 2, 2))
+    d = symrnn.derive(spec, steps=2, dims=(2, 2, 2))   # scalar gains W, U and Y = h: k = m = o
+    assert d.certified
+    assert printing.text(d.matrix.get("W").general) == "Σ_{t=1..T} δ_tᵀ h_{t-1}"
