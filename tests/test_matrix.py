@@ -364,3 +364,31 @@ def test_cells_whose_sizes_do_not_fit_are_refused_and_tied_sizes_work(tmp_path):
     d = symrnn.derive(spec, steps=2, dims=(2, 2, 2))   # scalar gains W, U and Y = h: k = m = o
     assert d.certified
     assert printing.text(d.matrix.get("W").general) == "Σ_{t=1..T} δ_tᵀ h_{t-1}"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(COMBOS), st.integers(1, 4), st.integers(1, 4), st.integers(2, 4), st.integers(1, 7),
+       st.integers(0, 2**31 - 1))
+def test_property_every_form_equals_numpy_bptt(combo, k, m, o, T, seed):
+    """Any model, any sizes, any T, any point: every matrix form (and the written-out one) = hand-written BPTT."""
+    activation, loss, output = combo
+    spec, dims = model(activation, loss, output), (k, m, o)
+    md = derive_matrix(spec, T, dims, NAMES, certify=False)
+    p, X, Z = _numeric_point(spec, dims, T, seed)
+    _, want = forward_backward(p, X, Z, activation, loss, output)
+    point = dict(p)
+    point.update({("x", t): X[t] for t in X})
+    point.update({("z", t): Z[t] for t in Z})
+    be = float_backend()
+    env = forward(spec, point, T, be, k)
+    for g in md.gradients:
+        values = [evaluate(g.expr, env, be, k), evaluate(g.at_T, with_deltas(md.deltas, env, be, k), be, k)]
+        for f in g.forms:
+            e = run_recursion(f.recursion, env, T, be, k) if f.recursion else env
+            values.append(evaluate(f.expr, e, be, k, {symrnn.naming.T: sp.Integer(T)}))
+        for v in values:
+            got = np.broadcast_to(np.asarray(v, dtype=float), want[g.wrt].shape)
+            np.testing.assert_allclose(got, want[g.wrt], rtol=1e-9, atol=1e-12, err_msg=g.wrt)
