@@ -494,8 +494,8 @@ class MatrixDerivation:
         return bool(self.gradients) and all(g.certificate is not None and g.certificate.ok for g in self.gradients)
 
 
-def _inflow(spec, t, loss_here: bool, nxt: Node | None, T) -> Node | None:
-    """h̄_t = (∂Y_t/∂h_t)ᵀ g_t + (∂a_{t+1}/∂h_t)ᵀ nxt, each part only where it exists."""
+def _inflow(spec, t, loss_here: bool, nxt: Node | None) -> tuple[Node | None, Node | None]:
+    """The two parts of h̄_t: (∂Y_t/∂h_t)ᵀ g_t and (∂a_{t+1}/∂h_t)ᵀ nxt, each None where it does not exist."""
     s = matrix_step(spec, t)
     own = vjp(s.Y_def, s.h, s.g) if loss_here else None
     rec = vjp(matrix_step(spec, t + 1).a_def, s.h, nxt) if nxt is not None else None
@@ -506,12 +506,12 @@ def delta_recursion(spec: ModelSpec, use_diag: bool) -> Recursion:
     """δ_t = f'(h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}); every: δ_{T+1} = 0; last: δ_T = f'(h_T) ⊙ Vᵀ g_T."""
     t, T = naming.t, naming.T
     every = spec.output == "every"
-    own, rec = _inflow(spec, t, every, vec(naming.DELTA, t + 1), T)
+    own, rec = _inflow(spec, t, every, vec(naming.DELTA, t + 1))
     body = through_activation(matrix_step(spec, t), plus(own, rec), use_diag)
     name = naming.DELTA
     if every:
         return Recursion(name, body, T + 1, Zeros())
-    own_T, _ = _inflow(spec, T, True, None, T)
+    own_T, _ = _inflow(spec, T, True, None)
     return Recursion(name, body, T, through_activation(matrix_step(spec, T), own_T, use_diag))
 
 
@@ -593,7 +593,7 @@ def unrolled_deltas(spec: ModelSpec, steps: int) -> tuple[tuple[Vec, Node], ...]
     loss_steps = spec.loss_steps(steps)
     out = []
     for n in range(steps, 0, -1):
-        own, rec = _inflow(spec, n, n in loss_steps, vec(naming.DELTA, n + 1) if n < steps else None, steps)
+        own, rec = _inflow(spec, n, n in loss_steps, vec(naming.DELTA, n + 1) if n < steps else None)
         out.append((vec(naming.DELTA, n), through_activation(matrix_step(spec, n), plus(own, rec), False)))
     return tuple(out)
 

@@ -24,7 +24,7 @@ import sympy as sp
 
 from . import naming
 from .certify import Certificate
-from .matrix import MatrixDerivation, at_steps, matrix_step, vec
+from .matrix import MatrixDerivation, matrix_step
 from .matrix_eval import Backend, evaluate, float_backend, mpmath_backend, mul
 from .spec import ModelSpec
 
@@ -417,5 +417,5 @@ def certify_matrix(md: MatrixDerivation) -> MatrixDerivation:
     return replace(md, gradients=grads)
 
 
-__all__ = ["certify_matrix", "componentwise", "numeric", "numpy_loss", "central_differences", "MatrixCheck",
-           "reference_gradients", "at_steps", "vec"]
+__all__ = ["certify_matrix", "componentwise", "high_precision", "numeric", "numpy_loss", "central_differences",
+           "MatrixCheck", "reference_gradients"]
