@@ -17,6 +17,13 @@ from .nodes import Chain, Terms
 SUPERSCRIPTS = str.maketrans("0123456789+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺")
 
 
+def bracketed(e) -> bool:
+    """Whether a Σ or Π needs brackets round its body: Σ binds over a product (Σ_t δ_t h_{t-1}),
+    not over a sum; Π is followed by other factors, so a product body is bracketed too."""
+    kinds = (sp.Add, Terms) if isinstance(e, sp.Sum) else (sp.Add, sp.Mul, Chain, Terms)
+    return isinstance(e.function, kinds)
+
+
 class LectureOrder:
     """Sums as people write them: terms with a minus sign last (σ(Y1) − z1, 1 − h1², Y1 − z1), constants
     after symbols (t + 1)."""
@@ -76,8 +83,9 @@ class TextPrinter(MatrixText, LectureOrder, StrPrinter):
 
     def _print_limits(self, sign, e):
         out = self._print(e.function)
+        out = f"[{out}]" if bracketed(e) else out
         for var, lo, hi in e.limits:
-            out = f"{sign}_{{{self._print(var)}={self._print(lo)}..{self._print(hi)}}} [{out}]"
+            out = f"{sign}_{{{self._print(var)}={self._print(lo)}..{self._print(hi)}}} {out}"
         return out
 
 
@@ -101,7 +109,7 @@ class LectureLatexPrinter(MatrixLatex, LectureOrder, LatexPrinter):
     def _print_limits(self, sign, e):
         """Nested Σ/Π written outermost first: \\sum_{t=1}^{T} \\sum_{s=1}^{t} …"""
         body = self._print(e.function)
-        if isinstance(e.function, (sp.Add, sp.Mul, Chain, Terms)):
+        if bracketed(e):
             body = rf"\left[{body}\right]"
         for var, lo, hi in e.limits:
             body = rf"{sign}_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
