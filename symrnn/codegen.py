@@ -14,6 +14,8 @@ h_t = h_{t−1}: the state is carried, and so is h̄ backwards, with δ_t = 0 an
 """
 from __future__ import annotations
 
+import builtins
+import keyword
 import os
 import re
 import tempfile
@@ -36,7 +38,8 @@ CERTIFY_DIMS, CERTIFY_STEPS = (2, 3, 2), 2
 #: Names the kernel's own code uses; a parameter may not take one.
 KERNEL_LOCALS = frozenset({"np", "params", "X", "Z", "H", "Y", "G", "D", "a", "t", "T", "B", "h0", "dh", "dH", "delta",
                            "pre", "mask", "lengths", "loss", "grads", "cache", "dtype", "sizes", "P", "PARAMS", "SHAPES",
-                           "MODEL", "forward", "loss_and_grads", "init_params", "k", "m", "o", "seed", "rng", "name"})
+                           "MODEL", "forward", "loss_and_grads", "init_params", "k", "m", "o", "seed", "rng", "name",
+                           "value", "Mapping", "bound", "shape", "what", "n", "n_in", "n_hidden", "n_out", "L"})
 #: log(1 + e^v) -> np.logaddexp(0, v): softplus without overflow (SymPy's rewriting, as a named optimisation).
 _v = sp.Wild("v")
 SOFTPLUS_OPT = ReplaceOptim(sp.log(1 + sp.exp(_v)), logaddexp(0, _v))
@@ -174,9 +177,10 @@ def kernel_code_of(km: KernelMath) -> KernelCode:
 
 def command(spec: ModelSpec) -> str:
     """The command that writes this kernel (no output directory: the file does not depend on it)."""
-    cell = spec.cell.name if spec.cell.name in _catalogue() else f"SPEC.toml  (the spec file of cell {spec.cell.name!r})"
-    return (f"symrnn codegen --cell {cell} --activation {spec.cell.activation} "
+    catalogue = spec.cell.name in _catalogue()
+    line = (f"symrnn codegen --cell {spec.cell.name if catalogue else 'SPEC.toml'} --activation {spec.cell.activation} "
             f"--loss {spec.loss} --output {spec.output} -o DIR")
+    return line if catalogue else f"{line}   (SPEC.toml: the spec file of cell {spec.cell.name!r})"
 
 
 def _catalogue():
@@ -202,7 +206,7 @@ def _check_names(spec: ModelSpec) -> None:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", spec.cell.name):
         raise SymrnnError(f"cell name {spec.cell.name!r} cannot name a kernel file; use letters, digits and _ "
                           f"(starting with a letter)")
-    clash = sorted(set(spec.params) & KERNEL_LOCALS)
+    clash = sorted(p for p in spec.params if p in KERNEL_LOCALS or keyword.iskeyword(p) or hasattr(builtins, p))
     if clash:
         raise SymrnnError(f"cell {spec.cell.name!r}: parameter name(s) {', '.join(clash)} clash with names the "
                           f"kernel uses; rename them in the spec file")

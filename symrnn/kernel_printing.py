@@ -55,6 +55,11 @@ PRIMITIVES = {
 _COMPOUND = (Plus, Minus, Hadamard, MatProd, BatchSum)
 
 
+def _split_gains(factors) -> tuple[list, list]:
+    """(scalar gains, the other factors in order): gains commute with everything, so they lead."""
+    return [f for f in factors if isinstance(f, Gain)], [f for f in factors if not isinstance(f, Gain)]
+
+
 class KernelPrinter(NumPyPrinter):
     """NumPy code for IR nodes, rows = examples; `names` maps each vector (and loss symbol) to its array."""
 
@@ -152,10 +157,7 @@ class KernelPrinter(NumPyPrinter):
 
     def _print_MatProd(self, e):
         """Gains first, then operators, then one vector: g A B v -> g * (v @ B.T @ A.T)."""
-        args = list(e.args)
-        gains = []
-        while args and isinstance(args[0], Gain):
-            gains.append(args.pop(0))
+        gains, args = _split_gains(e.args)
         if not args:
             self._unsupported(e)
         *ops, v = args
@@ -182,10 +184,9 @@ class KernelPrinter(NumPyPrinter):
         if isinstance(body, SumOver):
             body, over_time = body.body, True
         axes = "(0, 1)" if over_time else "0"
-        args = list(body.args) if isinstance(body, MatProd) else [body]
-        gains = []
-        while len(args) > 1 and isinstance(args[0], Gain):
-            gains.append(args.pop(0))
+        gains, args = _split_gains(body.args) if isinstance(body, MatProd) else ([], [body])
+        if not args:  # Σ g: only a gain left
+            self._unsupported(body)
         scale = "".join(f"{g.name} * " for g in gains)
         last = args[-1]
         if isinstance(last, Transposed) and not self._is_matrix(last):      # Σ u vᵀ: a matrix gradient
