@@ -58,9 +58,11 @@ def init_params(n_in, n_hidden, n_out, *, seed=0, dtype=np.float64):
 
 def _fit(what, array, letters, sizes):
     """Check array's shape against letters (k, m, o, T, B), fixing each size at its first sighting."""
-    expected = "(" + ", ".join(str(sizes.get(letter, letter)) for letter in letters) + ("," if len(letters) == 1 else "") + ")"
     if array.ndim != len(letters) or any(sizes.setdefault(letter, n) != n for letter, n in zip(letters, array.shape)):
-        raise ValueError(f"{what}: expected shape {expected} ({', '.join(letters)}), got {array.shape}")
+        comma = "," if len(letters) == 1 else ""
+        named = f"({', '.join(letters)}{comma})"
+        known = f"({', '.join(str(sizes.get(letter, letter)) for letter in letters)}{comma})"
+        raise ValueError(f"{what}: expected shape {named}{' = ' + known if known != named else ''}, got {array.shape}")
 
 
 def _floating(what, array):
@@ -75,11 +77,11 @@ def _prepare(params, X, h0, lengths):
     P = {name: np.asarray(params[name]) for name in PARAMS}
     X = np.asarray(X)
     sizes = {}
+    _floating("X", X)
+    _fit("X", X, ("T", "B", "m"), sizes)
     for name in PARAMS:
         _floating(f"params[{name!r}]", P[name])
         _fit(f"params[{name!r}]", P[name], SHAPES[name], sizes)
-    _floating("X", X)
-    _fit("X", X, ("T", "B", "m"), sizes)
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
     T, B = X.shape[:2]
