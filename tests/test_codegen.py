@@ -228,6 +228,23 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "dh = delta @ W" in text and '"W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1]))' in text
 
 
+def test_code_template_is_strict_and_computes_no_math():
+    """The kernel template lays out functions and loops; every expression in it is a printed value or a choice."""
+    import re
+
+    import jinja2
+
+    from symrnn import templating
+    with pytest.raises(jinja2.UndefinedError):
+        templating.code_env().from_string("{{ missing }}").render()
+    text = (templating.templates_dir() / "kernel.py.jinja").read_text(encoding="utf-8")
+    exprs = re.findall(r"\{\{(.*?)\}\}", text) + re.findall(r"\{%(.*?)%\}", text)
+    assert len(exprs) > 20
+    for e in exprs:
+        bare = re.sub(r'"[^"]*"', '""', e).strip("- ")
+        assert not re.search(r"[+*/%@]|\s-\s|\d\s*-", bare), f"arithmetic in the template: {e!r}"
+
+
 @pytest.mark.parametrize("activation,code", [("tanh", "(1 - H[t] * H[t]) * dh"), ("sigmoid", "H[t] * (1 - H[t]) * dh"),
                                               ("relu", "np.heaviside(H[t], 0) * dh"), ("identity", "delta = dh  #")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
