@@ -10,17 +10,25 @@ Contenders, interleaved in one loop (each repetition times every contender once;
            (the textbook loop), float64.
 All compute the same loss and gradients (checked once before timing). Ratios matter; absolute times
 on a shared 2-core machine are noisy.
+
+Single-threaded by default (OPENBLAS/OMP/MKL_NUM_THREADS=1 unless already set): at these sizes threads
+do not pay, and PyTorch's spinning OpenMP workers next to OpenBLAS's on two cores slow every
+contender by an order of magnitude.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402  (after the thread settings)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -68,6 +76,7 @@ def contenders(kernel, p, X, Z, h0):
         return out
     if model["activation"] not in ("tanh", "relu"):
         return out
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     for dtype, tag in ((torch.float64, "f64"), (torch.float32, "f32")):
         out[f"torch {tag}"] = torch_step(torch, model, p, X, Z, h0, dtype)
     return out
@@ -128,7 +137,7 @@ def main(argv=None):
             times[name].append(time.perf_counter() - start)
     base = statistics.median(times["kernel f64"])
     print(f"{a.model}: T={a.T} B={a.B} m={a.m} k={a.k} o={a.o}, loss_and_grads (forward + backward), "
-          f"median of {a.reps}, interleaved")
+          f"median of {a.reps}, interleaved, {os.environ['OMP_NUM_THREADS']} thread(s)")
     print(f"{'contender':<12} {'median ms':>10} {'time / kernel f64':>18}")
     for name, ts in times.items():
         med = statistics.median(ts)
