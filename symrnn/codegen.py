@@ -107,23 +107,26 @@ def kernel_math(spec: ModelSpec) -> KernelMath:
 # -- printing the pieces ------------------------------------------------------------------------
 
 def _arrays(spec: ModelSpec) -> dict:
-    """Which array holds each vector where the kernel reads it: per step in the loops, all steps after them."""
+    """Which array holds each vector where the kernel reads it: per step in the loops, all steps after them.
+
+    Many-to-one: the loss sits at T, where the carried state makes Y_T each sequence's last valid output.
+    """
     t, T = naming.t, naming.T
     last = spec.output == "last"
-    h, x, a, d = (lambda n: vec(naming.STATE, n)), vec(naming.INPUT, t), vec(naming.PREACT, t), vec(naming.DELTA, t)
-    Y, z, step = (vec(naming.OUTPUT, T), vec(naming.TARGET, T), T) if last else (vec(naming.OUTPUT, t), vec(naming.TARGET, t), t)
+    loss_step = T if last else t
+    h, x, d = (lambda n: vec(naming.STATE, n)), vec(naming.INPUT, t), vec(naming.DELTA, t)
     y_code = "Y[-1]" if last else "Y"
-    loss_names = {Y: y_code, z: "Z", naming.Y: y_code, naming.Z: "Z", "logits": y_code, vec(G, step): "G"}
     return {
         "recurrent": {h(t - 1): "H[t - 1]"},
         "input": {x: "X"},
-        "activation": {a: "a"},
+        "activation": {vec(naming.PREACT, t): "a"},
         "output": {h(t): "H[1:]"},
-        "loss": {**loss_names, vec(naming.OUTPUT, t): y_code, vec(naming.TARGET, t): "Z"},
-        "own": {vec(G, t): "G"},
+        "loss": {vec(naming.OUTPUT, loss_step): y_code, vec(naming.TARGET, loss_step): "Z", "logits": y_code,
+                 naming.Y: y_code, naming.Z: "Z"},
+        "own": {vec(G, loss_step): "G"},
         "delta": {vec(HBAR, t): "dh", h(t): "H[t]"},
         "back": {d: "delta"},
-        "grads": {d: "D", h(t - 1): "H[:-1]", x: "X", vec(G, step): "G", h(step): "H[-1]" if last else "H[1:]"},
+        "grads": {d: "D", h(t - 1): "H[:-1]", x: "X", vec(G, loss_step): "G", h(loss_step): "H[-1]" if last else "H[1:]"},
     }
 
 
@@ -135,7 +138,8 @@ def _shapes(spec: ModelSpec) -> dict:
 class KernelCode:
     """The printed pieces, ready for the template."""
 
-    pre: str | None
+    pre: str | None           # the part of a_t without h_{t-1}: all steps at once (T, B, k), or a constant
+    pre_per_step: bool        # whether pre reads x_t (then the loop takes pre[t - 1])
     recurrent: str
     activation: str
     output: str
@@ -151,6 +155,7 @@ class KernelCode:
 def kernel_code_of(km: KernelMath) -> KernelCode:
     """Every piece of `km` printed as batched, time-major NumPy code."""
     arrays, shapes, used = _arrays(km.spec), _shapes(km.spec), set()
+    at_loss = {naming.t: naming.T} if km.spec.output == "last" else {}
 
     def pr(e, where):
         code, prims = kernel_code(e, arrays[where], shapes)
@@ -159,13 +164,13 @@ def kernel_code_of(km: KernelMath) -> KernelCode:
 
     return KernelCode(
         pre=pr(km.a_input, "input") if km.a_input is not None else None,
+        pre_per_step=km.a_input is not None and km.a_input.has(vec(naming.INPUT, naming.t)),
         recurrent=pr(km.a_recurrent, "recurrent"),
         activation=pr(km.h_def, "activation"),
         output=pr(km.Y_def, "output"),
-        g=pr(km.g if km.spec.output == "every" else km.g.xreplace({naming.t: naming.T}), "loss"),
-        loss=pr(km.loss if isinstance(km.loss, sp.Expr) and not isinstance(km.loss, Node) else
-                km.loss.xreplace({naming.t: naming.T}) if km.spec.output == "last" else km.loss, "loss"),
-        own=pr(km.own, "own"),
+        g=pr(km.g.xreplace(at_loss), "loss"),
+        loss=pr(km.loss.xreplace(at_loss), "loss"),
+        own=pr(km.own.xreplace(at_loss), "own"),
         delta=pr(km.delta, "delta"),
         back=pr(km.back, "back"),
         grads=tuple((name, pr(BatchSum(e), "grads")) for name, e in km.grads),

@@ -194,7 +194,7 @@ class KernelPrinter(NumPyPrinter):
             pair = f"{self._operand(u)}, {self._operand(last.args[0])}"
             outer = (f"np.tensordot({pair}, axes=([0, 1], [0, 1]))" if over_time
                      else f"{self._operand(u)}.T @ {self._operand(last.args[0])}")
-            return scale + outer
+            return f"{scale}({outer})" if scale and not over_time else scale + outer
         if isinstance(args[0], Transposed) and not self._is_matrix(args[0]):  # Σ uᵀ A v: a gain's gradient
             rest = args[1] if len(args) == 2 else MatProd(*args[1:])
             return f"{scale}np.sum({self._operand(args[0].args[0])} * {self._operand(rest)})"

@@ -269,26 +269,56 @@ def test_stable_for_large_logits(kernels):
 
 # -- user cells ------------------------------------------------------------------------------------
 
-def test_affine_user_cell_with_a_gain(tmp_path):
-    spec = symrnn.load_spec(ROOT / "docs" / "examples" / "scaled_tanh.toml")
-    path = symrnn.codegen(spec, tmp_path, check=False)
-    assert path.name == "scaled_tanh_mse_every.py"
-    k = load(path)
-    assert k.PARAMS == ("W", "g", "U", "b", "V", "c")
-    rng = np.random.default_rng(5)
-    p = k.init_params(2, 3, 2, seed=5)
-    p["g"] = np.array(0.7)
-    X, Z, h0, lengths = rng.normal(size=(4, 2, 2)), rng.normal(size=(4, 2, 2)), rng.normal(size=(2, 3)), np.array([4, 2])
+def _check_by_central_differences(k, p, X, Z, h0, lengths, tol=1e-7):
+    """Every gradient entry of kernel k (parameters and h0) against central differences of its loss."""
     _, g = k.loss_and_grads(p, X, Z, h0, lengths)
-    assert g["g"].shape == ()
-    eps = 1e-6
-    for name in k.PARAMS:
-        for idx in np.ndindex(p[name].shape):
-            up, down = ({n: v.copy() for n, v in p.items()} for _ in range(2))
+    args, eps = {**p, "h0": h0}, 1e-6
+    for name in (*k.PARAMS, "h0"):
+        assert g[name].shape == np.shape(args[name]) and g[name].dtype == np.float64
+        for idx in np.ndindex(np.shape(args[name])):
+            up, down = ({n: np.array(v, dtype=float) for n, v in args.items()} for _ in range(2))
             up[name][idx] += eps
             down[name][idx] -= eps
-            num = (k.loss_and_grads(up, X, Z, h0, lengths)[0] - k.loss_and_grads(down, X, Z, h0, lengths)[0]) / (2 * eps)
-            assert abs(g[name][idx] - num) <= 1e-7 * max(1.0, abs(num)), (name, idx)
+            lu = k.loss_and_grads({n: up[n] for n in k.PARAMS}, X, Z, up["h0"], lengths)[0]
+            ld = k.loss_and_grads({n: down[n] for n in k.PARAMS}, X, Z, down["h0"], lengths)[0]
+            num = (lu - ld) / (2 * eps)
+            assert abs(g[name][idx] - num) <= tol * max(1.0, abs(num)), (name, idx, g[name][idx], num)
+
+
+USER_CELLS = {
+    # the documented example: a learned scalar gain on the recurrent term
+    "scaled": (None, "scaled_tanh_mse_every.py", ("W", "g", "U", "b", "V", "c")),
+    # no input at all, an output gain and no output bias, many-to-one softmax
+    "free": ('name = "free"\nactivation = "sigmoid"\npreactivation = "W*h_prev + b"\noutput_map = "r*V*h"\n'
+             'loss = "ce"\noutput = "last"\n[params.W]\nshape = ["k", "k"]\n[params.b]\nshape = ["k"]\n'
+             '[params.r]\n[params.V]\nshape = ["o", "k"]\n', "free_sigmoid_ce_last.py", ("W", "b", "r", "V")),
+    # the identity as the recurrent map (h_prev + …), two input matrices
+    "skip": ('name = "skip"\nactivation = "relu"\npreactivation = "h_prev + U*x + R*x"\noutput_map = "V*h + c"\n'
+             'loss = "bce"\n[params.U]\nshape = ["k", "m"]\n[params.R]\nshape = ["k", "m"]\n'
+             '[params.V]\nshape = ["o", "k"]\n[params.c]\nshape = ["o"]\n', "skip_relu_bce_every.py", ("U", "R", "V", "c")),
+}
+
+
+@pytest.mark.parametrize("cell", sorted(USER_CELLS))
+def test_affine_user_cells(tmp_path, cell):
+    text, file, params = USER_CELLS[cell]
+    spec_file = ROOT / "docs" / "examples" / "scaled_tanh.toml" if text is None else tmp_path / f"{cell}.toml"
+    if text is not None:
+        spec_file.write_text(text, encoding="utf-8")
+    spec = symrnn.load_spec(spec_file)
+    path = symrnn.codegen(spec, tmp_path, check=False)
+    assert path.name == file
+    k = load(path)
+    assert k.PARAMS == params
+    rng = np.random.default_rng(5)
+    T, B, m, kk, o = 4, 3, 2, 3, 3
+    p = {n: rng.normal(0, 0.5, v.shape) if v.shape else np.array(0.7) for n, v in k.init_params(m, kk, o).items()}
+    X, h0, lengths = rng.normal(size=(T, B, m)), rng.normal(size=(B, kk)), np.array([4, 2, 1])
+    if spec.loss == "ce":
+        Z = rng.integers(0, o, (T, B) if spec.output == "every" else (B,))
+    else:
+        Z = rng.integers(0, 2, (T, B, o) if spec.output == "every" else (B, o)).astype(float)
+    _check_by_central_differences(k, p, X, Z, h0, lengths)
 
 
 def test_non_affine_cell_is_refused(tmp_path):
