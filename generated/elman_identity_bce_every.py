@@ -102,15 +102,18 @@ def _prepare(params, X, h0, lengths):
             raise ValueError(f"lengths: expected 1 <= lengths[i] <= T = {T}, got values in [{lengths.min()}, {lengths.max()}]")
         if lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+            X = np.where(mask, X, 0)  # padding is inert even when it holds nan or inf
     return P, X, h0, mask
 
 
 def _targets(Z, n_out, T, B, dtype, mask):
-    """Validated targets, in the kernel's dtype."""
+    """Validated targets (in the kernel's dtype; padded entries set to 0, which no loss reads)."""
     Z = np.asarray(Z)
     shape = (T, B, n_out)
     if Z.dtype.kind not in "fiub" or Z.shape != shape:
         raise ValueError(f"Z: expected a real array of shape {shape} (T, B, n_out), got {Z.dtype} {Z.shape}")
+    if mask is not None:
+        Z = np.where(mask, Z, 0)
     return Z.astype(dtype, copy=False)
 
 

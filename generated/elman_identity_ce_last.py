@@ -123,11 +123,12 @@ def _prepare(params, X, h0, lengths):
             raise ValueError(f"lengths: expected 1 <= lengths[i] <= T = {T}, got values in [{lengths.min()}, {lengths.max()}]")
         if lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+            X = np.where(mask, X, 0)  # padding is inert even when it holds nan or inf
     return P, X, h0, mask
 
 
 def _targets(Z, n_out, T, B, dtype, mask):
-    """Validated targets (class indices; padded entries set to class 0, which no loss reads)."""
+    """Validated targets (class indices)."""
     Z = np.asarray(Z)
     shape = (B,)
     if Z.dtype.kind not in "iu" or Z.shape != shape:
