@@ -100,7 +100,7 @@ def build_parser() -> Parser:
     p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("codegen", help="write the NumPy BPTT kernel module of a model and print its path",
-                       description="Derive and certify the model's matrix-form BPTT, print it as a standalone NumPy "
+                       description="Derive and certify the model's matrix-form BPTT, write it as a standalone NumPy "
                                    "module <cell>_<activation>_<loss>_<output>.py (any T and sizes; --steps and "
                                    "--dims do not apply) and print its path.")
     add_model_options(p)
