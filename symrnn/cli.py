@@ -72,6 +72,20 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def cmd_codegen(args) -> int:
+    from .codegen import catalogue_specs, codegen
+    if args.all:
+        given = [o for o in ("cell", "activation", "loss", "output") if getattr(args, o) not in (None, "elman")]
+        if given:
+            raise SymrnnError(f"--all writes every catalogue kernel; drop --{given[0]}")
+        specs = catalogue_specs()
+    else:
+        specs = [model_from(args)]
+    for spec in specs:
+        print(codegen(spec, args.o, force=args.force))
+    return 0
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="symrnn", description="Backpropagation through time, derived symbolically and certified.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -85,6 +99,17 @@ def build_parser() -> Parser:
     p.add_argument("--pdf", metavar="FILE", help="build the derivation document as a PDF (needs TeX: latexmk or pdflatex)")
     p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
     p.set_defaults(run=cmd_derive)
+    p = sub.add_parser("codegen", help="write the NumPy BPTT kernel module of a model and print its path",
+                       description="Derive and certify the model's matrix-form BPTT, write it as a standalone NumPy "
+                                   "module <cell>_<activation>_<loss>_<output>.py (any T and sizes; --steps and "
+                                   "--dims do not apply) and print its path.")
+    add_model_options(p)
+    p.add_argument("-o", metavar="DIR", default="generated", help="output directory; default generated")
+    p.add_argument("--all", action="store_true",
+                   help="write every catalogue kernel (cell × activation × loss × output); "
+                        "symrnn codegen --all -o generated refreshes the committed ones")
+    p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
+    p.set_defaults(run=cmd_codegen)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The strict Jinja2 environment for LaTeX templates, and the one place that finds `templates/`.
+"""The strict Jinja2 environments (LaTeX documents, Python kernels), and the one place that finds `templates/`.
 
 LaTeX is full of `{% %}` and `{{ }}`, so the LaTeX environment uses delimiters LaTeX never
 writes: `\\VAR{x}` for a value, `\\BLOCK{if …}` for a statement, `\\#{…}` for a comment, and
@@ -46,3 +46,20 @@ def latex_env() -> jinja2.Environment:
 def render_latex(template: str, **context) -> str:
     """Render a LaTeX template with the given values (all of them LaTeX already, or passed through `tex`)."""
     return latex_env().get_template(template).render(**context)
+
+
+@lru_cache(maxsize=None)
+def code_env() -> jinja2.Environment:
+    """Jinja2 for Python source: the usual delimiters, strict, no autoescape, trailing newline kept."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False, undefined=jinja2.StrictUndefined,
+    )
+    env.filters["repr"] = repr
+    return env
+
+
+def render_code(template: str, **context) -> str:
+    """Render a code template with values that are code already (printed by `kernel_printing`)."""
+    return code_env().get_template(template).render(**context)

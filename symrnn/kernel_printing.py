@@ -1,0 +1,211 @@
+"""The NumPy printer for generated kernels: matrix-IR nodes as batched, time-major NumPy code.
+
+The IR is written in column vectors (a_t = W h_{t−1} + U x_t + b). A kernel holds a batch of
+them as rows: a vector v_t of size n is an array (B, n) at one step, or (T, B, n) for all steps
+at once, so every product turns around:
+
+    W v            ->  v @ W.T          Wᵀ v        ->  v @ W          g W v  ->  g * (v @ W.T)
+    u ⊙ v          ->  u * v            1 − h ⊙ h   ->  1 - h * h      σ(v)   ->  np.exp(-np.logaddexp(0, -v))
+    Σ_b u vᵀ       ->  u.T @ v          Σ_{t,b} u vᵀ ->  np.tensordot(u, v, axes=([0, 1], [0, 1]))
+    Σ_b v          ->  v.sum(axis=0)    Σ_b uᵀ A v  ->  np.sum(u * (v @ A.T))
+
+Which array a vector is (`H[t - 1]`, `X`, `delta` …) is the printer's `names` setting, one
+dict from IR vectors (and scalar symbols, for loss values) to code, chosen by `codegen`.
+"""
+from __future__ import annotations
+
+from sympy.printing.numpy import NumPyPrinter
+
+from .errors import SymrnnError
+from .matrix import Diag, Gain, Hadamard, Mat, MatProd, Minus, Node, Plus, SumOver, Transposed
+
+
+class BatchSum(Node):
+    """Σ over the batch (and over t, when the body is a Σ_t) of a per-example gradient term."""
+
+
+class LogSumExp(Node):
+    """log Σ_j exp(v_j), per example (kept as a trailing axis of size 1)."""
+
+
+class Pick(Node):
+    """v[z]: the entry of v at the class index z, per example (a trailing axis of size 1)."""
+
+
+#: Small numerically stable primitives a kernel defines when its printed code calls them.
+PRIMITIVES = {
+    "_logsumexp": (
+        "def _logsumexp(v):\n"
+        '    """log Σ_j exp(v_j) over the last axis, kept as an axis of size 1 (shifted by the max: no overflow)."""\n'
+        "    top = v.max(axis=-1, keepdims=True)\n"
+        "    return top + np.log(np.exp(v - top).sum(axis=-1, keepdims=True))\n"),
+    "_softmax": (
+        "def _softmax(v):\n"
+        '    """exp(v) / Σ_j exp(v_j) over the last axis (shifted by the max: no overflow)."""\n'
+        "    e = np.exp(v - v.max(axis=-1, keepdims=True))\n"
+        "    return e / e.sum(axis=-1, keepdims=True)\n"),
+    "_onehot": (
+        "def _onehot(z, like):\n"
+        '    """The unit vectors of the class indices z, shaped and typed like the logits `like`."""\n'
+        "    out = np.zeros_like(like)\n"
+        "    np.put_along_axis(out, z[..., None], 1, axis=-1)\n"
+        "    return out\n"),
+}
+
+_COMPOUND = (Plus, Minus, Hadamard, MatProd, BatchSum)
+
+
+def _split_gains(factors) -> tuple[list, list]:
+    """(scalar gains, the other factors in order): gains commute with everything, so they lead."""
+    return [f for f in factors if isinstance(f, Gain)], [f for f in factors if not isinstance(f, Gain)]
+
+
+class KernelPrinter(NumPyPrinter):
+    """NumPy code for IR nodes, rows = examples; `names` maps each vector (and loss symbol) to its array."""
+
+    _default_settings = {**NumPyPrinter._default_settings, "names": {}, "shapes": {}}
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.primitives: set[str] = set()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _module_format(self, fqn, register=True):
+        """numpy.logaddexp -> np.logaddexp: kernels import numpy as np."""
+        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else super()._module_format(fqn, register)
+
+    def _name(self, key):
+        names = self._settings["names"]
+        if key not in names:
+            raise SymrnnError(f"codegen: no array for {key} in this part of the kernel (a bug in symrnn: please report it)")
+        return names[key]
+
+    def _operand(self, e) -> str:
+        """e as an operand of *, @ or a method call: parenthesised unless it is a name or a call."""
+        s = self._print(e)
+        return f"({s})" if isinstance(e, _COMPOUND) or (not isinstance(e, Node) and not e.is_Atom) else s
+
+    def _is_matrix(self, e) -> bool:
+        if isinstance(e, Transposed):
+            return self._is_matrix(e.args[0])
+        if isinstance(e, Diag):
+            return True
+        return isinstance(e, Mat) and not isinstance(e, Gain) and len(self._settings["shapes"][e.name]) == 2
+
+    def _unsupported(self, e):
+        from . import printing
+        raise SymrnnError(f"codegen cannot print {printing.text(e)} as batched NumPy; the kernel supports affine cells "
+                          f"(gains, one matrix per term) with elementwise activations")
+
+    # -- vectors ---------------------------------------------------------------------------------
+
+    def _print_Vec(self, e):
+        return self._name(e)
+
+    def _print_Mat(self, e):
+        if self._is_matrix(e):
+            self._unsupported(e)
+        return e.name  # a bias vector (broadcast over rows) or a scalar gain
+
+    def _print_Symbol(self, e):
+        return self._name(e)
+
+    def _print_Ones(self, e):
+        return "1"
+
+    def _print_Zeros(self, e):
+        return "0"
+
+    def _print_Plus(self, e):
+        return " + ".join(self._print(a) for a in e.args)
+
+    def _print_Minus(self, e):
+        a, b = e.args
+        right = self._print(b)
+        return f"{self._print(a)} - {f'({right})' if isinstance(b, (Plus, Minus)) else right}"
+
+    def _print_Hadamard(self, e):
+        return " * ".join(self._operand(a) for a in e.args)
+
+    def _print_Square(self, e):
+        return f"{self._operand(e.args[0])}**2"
+
+    def _print_Map(self, e):
+        v = self._print(e.args[1])
+        return {"tanh": f"np.tanh({v})",
+                "sigma": f"np.exp(-np.logaddexp(0, -{self._operand(e.args[1])}))",  # σ(v) = exp(−softplus(−v)), no overflow
+                "relu": f"np.maximum({v}, 0)",
+                "H": f"np.heaviside({v}, 0)",  # H(0) = 0, the subgradient PyTorch uses
+                "exp": f"np.exp({v})"}[e.fname]
+
+    def _print_Softmax(self, e):
+        self.primitives.add("_softmax")
+        return f"_softmax({self._print(e.args[0])})"
+
+    def _print_OneHot(self, e):
+        self.primitives.add("_onehot")
+        return f"_onehot({self._print(e.args[0])}, {self._name('logits')})"
+
+    def _print_LogSumExp(self, e):
+        self.primitives.add("_logsumexp")
+        return f"_logsumexp({self._print(e.args[0])})"
+
+    def _print_Pick(self, e):
+        v, z = e.args
+        return f"np.take_along_axis({self._print(v)}, {self._operand(z)}[..., None], axis=-1)"
+
+    def _print_MatProd(self, e):
+        """Gains first, then operators, then one vector: g A B v -> g * (v @ B.T @ A.T)."""
+        gains, args = _split_gains(e.args)
+        if not args:
+            self._unsupported(e)
+        *ops, v = args
+        if self._is_matrix(v) or isinstance(v, Transposed):
+            self._unsupported(e)
+        out, compound = self._print(v), isinstance(v, _COMPOUND)
+        for op in reversed(ops):
+            if isinstance(op, Diag):
+                out, compound = f"{self._operand(op.args[0])} * {f'({out})' if compound else out}", True
+            elif isinstance(op, Mat) and self._is_matrix(op):
+                out, compound = f"{f'({out})' if compound else out} @ {op.name}.T", True
+            elif isinstance(op, Transposed) and isinstance(op.args[0], Mat) and self._is_matrix(op.args[0]):
+                out, compound = f"{f'({out})' if compound else out} @ {op.args[0].name}", True
+            else:
+                self._unsupported(e)
+        for g in reversed(gains):
+            out, compound = f"{g.name} * {f'({out})' if compound else out}", True
+        return out
+
+    # -- sums over the batch (and time) ------------------------------------------------------------
+
+    def _print_BatchSum(self, e):
+        body, over_time = e.args[0], False
+        if isinstance(body, SumOver):
+            body, over_time = body.body, True
+        axes = "(0, 1)" if over_time else "0"
+        gains, args = _split_gains(body.args) if isinstance(body, MatProd) else ([], [body])
+        if not args:  # Σ g: only a gain left
+            self._unsupported(body)
+        scale = "".join(f"{g.name} * " for g in gains)
+        last = args[-1]
+        if isinstance(last, Transposed) and not self._is_matrix(last):      # Σ u vᵀ: a matrix gradient
+            u = args[0] if len(args) == 2 else MatProd(*args[:-1])
+            pair = f"{self._operand(u)}, {self._operand(last.args[0])}"
+            outer = (f"np.tensordot({pair}, axes=([0, 1], [0, 1]))" if over_time
+                     else f"{self._operand(u)}.T @ {self._operand(last.args[0])}")
+            return f"{scale}({outer})" if scale and not over_time else scale + outer
+        if isinstance(args[0], Transposed) and not self._is_matrix(args[0]):  # Σ uᵀ A v: a gain's gradient
+            rest = args[1] if len(args) == 2 else MatProd(*args[1:])
+            return f"{scale}np.sum({self._operand(args[0].args[0])} * {self._operand(rest)})"
+        vec = args[0] if len(args) == 1 else MatProd(*args)                   # Σ v: a bias gradient
+        return f"{scale}{self._operand(vec)}.sum(axis={axes})"
+
+
+def kernel_code(expr, names: dict, shapes: dict) -> tuple[str, set[str]]:
+    """expr as batched NumPy code, with the primitives (`_softmax`, …) the code calls."""
+    p = KernelPrinter({"names": names, "shapes": shapes})
+    return p.doprint(expr), p.primitives
+
+
+__all__ = ["KernelPrinter", "BatchSum", "LogSumExp", "Pick", "PRIMITIVES", "kernel_code"]
