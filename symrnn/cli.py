@@ -116,15 +116,16 @@ def cmd_dynamics(args) -> int:
     system = dynamics.system(f_text, theta, k=len(h0), m=len(xs[0]) if xs else 1)
     if xs is not None and not system.driven:
         raise SymrnnError(f"--x: f = {f_text!r} does not use the input x")
+    path = Path(args.plot) if args.plot else None
+    if path is not None:
+        if not path.parent.is_dir():
+            raise SymrnnError(f"--plot {path}: directory {path.parent} does not exist")
+        if path.is_dir() or (path.exists() and not args.force and not _plot_by_symrnn(path, dynamics_report.SVG_MARKER)):
+            raise SymrnnError(f"--plot {path}: exists and was not written by symrnn; use --force to overwrite it")
     analysis = dynamics.analyse(system, h0, steps, xs, starts)
     out = dynamics_report.to_json(analysis) if args.format == "json" else dynamics_report.text(analysis)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.plot:
-        path = Path(args.plot)
-        if not path.parent.is_dir():
-            raise SymrnnError(f"--plot {path}: directory {path.parent} does not exist")
-        if path.exists() and not args.force and not _plot_by_symrnn(path, dynamics_report.SVG_MARKER):
-            raise SymrnnError(f"--plot {path}: exists and was not written by symrnn; use --force to overwrite it")
         from .latex import write_atomic
         write_atomic(path, dynamics_report.svg(analysis).encode("utf-8"))
         print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)

@@ -25,6 +25,7 @@ SETTLED = 1e-9                # relative tolerance: "has settled" on a fixed poi
 RESIDUAL = 1e-9               # relative tolerance: |f(h) - h| of an accepted fixed point in float64
 MARGINAL = 1e-9               # |f'(h*)| within this of 1: the linearisation does not decide
 DIGITS = 50                   # precision of the fixed point confirmation
+MAX_FIXED_POINTS = 20         # more than this (a continuum such as f = Max(h, 0)): the ones nearest the hints
 MAX_HELD_INPUTS = 8           # driven systems: fixed points for at most this many distinct held inputs
 
 LECTURE_F = "sigmoid(theta*h)"
@@ -62,8 +63,10 @@ class StateSystem:
 
 
 def symbols(name: str, count: int) -> tuple[sp.Symbol, ...]:
-    """`h` for one component, `h[0]` … `h[count-1]` for a vector."""
-    return (sp.Symbol(name),) if count == 1 else tuple(sp.Symbol(f"{name}[{i}]") for i in range(count))
+    """`h` for one component, `h[0]` … `h[count-1]` for a vector; real, so that d|h|/dh = sign(h)."""
+    if count == 1:
+        return (sp.Symbol(name, real=True),)
+    return tuple(sp.Symbol(f"{name}[{i}]", real=True) for i in range(count))
 
 
 def _names(name: str, syms: tuple[sp.Symbol, ...]) -> tuple[dict, dict]:
@@ -123,11 +126,17 @@ def jacobian(sys_: StateSystem) -> sp.Matrix:
 def _numeric(exprs, sys_: StateSystem):
     """A NumPy function of (h components…, x components…) for expressions in our own whitelist (θ bound)."""
     env = {s: sp.Float(repr(v), 17) for s, v in zip(sys_.theta, sys_.theta_values)}
-    ref = [to_reference(e).xreplace(env) for e in exprs]
-    fn = sp.lambdify([*sys_.state, *sys_.inputs], ref, modules="numpy")
+    # a derivative may hold DiracDelta (of a Heaviside step): it is 0 wherever f is differentiable
+    ref = [to_reference(e).xreplace(env).replace(sp.DiracDelta, lambda *a: sp.S.Zero) for e in exprs]
+    try:
+        fn = sp.lambdify([*sys_.state, *sys_.inputs], ref, modules="numpy")
+    except Exception:      # noqa: BLE001 — SymPy has no NumPy form for it (only ever a derivative): nan
+        fn = None
 
     def call(h: np.ndarray, x: np.ndarray) -> np.ndarray:
         """h: (n, k) states, x: (m,) input → (n, len(exprs)) values."""
+        if fn is None:
+            return np.full((h.shape[0], len(ref)), np.nan)
         with np.errstate(all="ignore"):
             out = fn(*h.T, *x)
             return np.stack([np.broadcast_to(np.asarray(o, dtype=float), h.shape[:1]) for o in out], axis=1)
@@ -209,7 +218,7 @@ class FixedPoint:
 
     @property
     def stability(self) -> str:
-        if not math.isfinite(self.rho):
+        if math.isnan(self.rho):
             return "undetermined"
         if abs(self.rho - 1) <= MARGINAL:
             return "marginal"
@@ -230,18 +239,28 @@ def _dedupe(points: list[np.ndarray], tol: float = 1e-7) -> list[np.ndarray]:
 
 def search_range(sys_: StateSystem, hints) -> tuple[float, float]:
     """[-R, R] with R = max(10, 2 max |hint|), capped at 1e6: the interval a scalar search covers."""
-    finite = [abs(v) for hint in hints for v in np.ravel(hint) if math.isfinite(v)]
+    finite = [min(abs(v), 1e6) for hint in hints for v in np.ravel(hint) if math.isfinite(v)]
     r = min(max(10.0, 2 * max(finite, default=0.0)), 1e6)
     return -float(r), float(r)
 
 
-def _scalar_candidates(g, dg, lo: float, hi: float, hints) -> list[np.ndarray]:
-    """Roots of g(h) = f(h) - h on [lo, hi]: sign changes on a grid, bisected, then Newton from near-touches and hints."""
+def _scalar_candidates(g, dg, lo: float, hi: float, hints) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+    """Roots of g(h) = f(h) - h on [lo, hi]: sign changes on a grid, bisected, then Newton from near-touches and hints;
+    and the intervals where g vanishes at three or more consecutive grid points (a continuum of fixed points)."""
     grid = np.unique(np.concatenate([np.linspace(lo, hi, 8001), np.linspace(-2, 2, 2001),
                                      *[np.linspace(float(np.ravel(c)[0]) - 1, float(np.ravel(c)[0]) + 1, 401)
                                        for c in hints if np.all(np.isfinite(c))]]))
     grid = grid[(grid >= lo) & (grid <= hi)] if lo < hi else grid
     vals = g(grid)
+    zero = np.abs(vals) <= RESIDUAL * (1 + np.abs(grid))
+    intervals, start = [], None
+    for i, z in enumerate([*zero, False]):
+        if z and start is None:
+            start = i
+        elif not z and start is not None:
+            if i - start >= 3 and grid[i - 1] - grid[start] > 1e-6 * (1 + abs(grid[start])):
+                intervals.append((float(grid[start]), float(grid[i - 1])))
+            start = None
     roots: list[float] = list(grid[vals == 0])
     sign = np.sign(vals)
     for i in np.flatnonzero((sign[:-1] * sign[1:] < 0) & np.isfinite(vals[:-1]) & np.isfinite(vals[1:])):
@@ -269,7 +288,8 @@ def _scalar_candidates(g, dg, lo: float, hi: float, hints) -> list[np.ndarray]:
         r = _newton(lambda v: g(v), lambda v: dg(v), np.array([h]))
         if r is not None:
             roots.append(float(r[0]))
-    return [np.array([r]) for r in roots]
+    inside = lambda r: any(a - 1e-9 * (1 + abs(a)) <= r <= b + 1e-9 * (1 + abs(b)) for a, b in intervals)  # noqa: E731
+    return [np.array([r]) for r in roots if not inside(r)], intervals
 
 
 def _newton(g, jac, h: np.ndarray, iterations: int = 100) -> np.ndarray | None:
@@ -332,8 +352,9 @@ def _confirm(sys_: StateSystem, held: dict, point: np.ndarray) -> tuple[np.ndarr
     return refined, residual, how, tuple(sp.Float(v, DIGITS).evalf(20).__str__() for v in vals)
 
 
-def fixed_points(sys_: StateSystem, hints, x_held=None) -> tuple[tuple[FixedPoint, ...], tuple[float, float] | None]:
-    """The fixed points h* = f(h*, x; θ) found near the hints (for a scalar state, all on the search range, which is returned).
+def fixed_points(sys_: StateSystem, hints, x_held=None, x_label=()) -> Held:
+    """The fixed points h* = f(h*, x; θ) found near the hints (for a scalar state, all on the search range, and the
+    intervals of fixed points); more than MAX_FIXED_POINTS are cut to the ones nearest the first hint.
 
     A scalar search is a sign-change scan of f(h) - h with bisection, plus Newton where f touches
     the diagonal; a vector search is Newton from the hints and a few spread starting points (not exhaustive).
@@ -358,22 +379,35 @@ def fixed_points(sys_: StateSystem, hints, x_held=None) -> tuple[tuple[FixedPoin
     hints = [np.asarray(c, dtype=float).reshape(k) for c in hints]
     if k == 1:
         span = search_range(sys_, hints)
-        candidates = _scalar_candidates(lambda v: g(v), dg, *span, hints)
+        candidates, intervals = _scalar_candidates(lambda v: g(v), dg, *span, hints)
     else:
-        span = None
+        span, intervals = None, []
         rng = np.random.default_rng(0)
         spread = [np.zeros(k), np.ones(k), -np.ones(k), *(3 * rng.standard_normal(k) for _ in range(24))]
         candidates = [r for s in [*hints, *spread] if np.all(np.isfinite(s))
                       for r in [_newton(g, dg, s.copy())] if r is not None]
     good = [c for c in candidates if np.all(np.isfinite(c)) and _close(g(c).reshape(k) + c, c, RESIDUAL)]
     held = {s: sp.Rational(repr(float(v))) for s, v in zip(sys_.inputs, x)}
+    found = _dedupe(good)
+    many = len(found) > MAX_FIXED_POINTS
+    if many:
+        found = sorted(found, key=lambda p: float(np.max(np.abs(p - hints[0]))))[:MAX_FIXED_POINTS]
     points = []
-    for c in sorted(_dedupe(good), key=lambda p: tuple(p)):
+    for c in sorted(found, key=lambda p: tuple(p)):
         refined, residual, how, digits = _confirm(sys_, held, c)
         J = Jf(refined.reshape(1, k), x)[0].reshape(k, k)
         rho = float(np.max(np.abs(np.linalg.eigvals(J)))) if np.all(np.isfinite(J)) else float("nan")
+        if k == 1 and _jumps(g, float(refined[0])):
+            rho, how = float("nan"), how + "; f jumps at h* (not continuous there)"
         points.append(FixedPoint(tuple(map(float, refined)), tuple(tuple(map(float, r)) for r in J), rho, residual, digits, how))
-    return tuple(points), span
+    return Held(tuple(x_label), tuple(points), span, many, tuple(intervals))
+
+
+def _jumps(g, h: float) -> bool:
+    """True when f is not continuous at h: f(h ± ε) differs from f(h) by far more than a slope could explain."""
+    eps = 1e-10 * (1 + abs(h))
+    near = g(np.array([h - eps, h, h + eps])) + np.array([h - eps, h, h + eps])
+    return bool(np.any(~np.isfinite(near)) or np.max(np.abs(near - near[1])) > 1e-5 * (1 + abs(h)))
 
 
 # -- what a run does in the end ------------------------------------------------------------------
@@ -418,6 +452,8 @@ class Held:
     x: tuple[float, ...]
     points: tuple[FixedPoint, ...]
     span: tuple[float, float] | None
+    many: bool = False                  # more fixed points than MAX_FIXED_POINTS: only the nearest are kept
+    intervals: tuple[tuple[float, float], ...] = ()    # every h in [a, b] is a fixed point (scalar search grid)
 
 
 @dataclass(frozen=True)
@@ -476,10 +512,10 @@ def analyse(sys_: StateSystem, h0, steps: int = LECTURE_STEPS, xs=None, starts=N
     others = iterate(sys_, starts, other_steps, None, keep_all=0) if starts else ()
     hints = [main.last, *(r.last for r in others), h0]
     if xs is None:
-        held = (Held((), *fixed_points(sys_, hints)),)
+        held = (fixed_points(sys_, hints),)
     else:
         recent = list(dict.fromkeys(tuple(map(float, row)) for row in xs[::-1]))[:MAX_HELD_INPUTS][::-1]
-        held = tuple(Held(x, *fixed_points(sys_, hints, x)) for x in recent)     # x_T last
+        held = tuple(fixed_points(sys_, hints, x, x) for x in recent)     # x_T last
     points = held[-1].points
     main_limit = limit(main, points if xs is None or _constant_tail(xs) else ())
     other_limits = tuple((r, limit(r, points)) for r in others)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from . import printing
-from .dynamics import MAX_PERIOD, SETTLED, Analysis, FixedPoint, Limit
+from .dynamics import MAX_FIXED_POINTS, MAX_PERIOD, SETTLED, Analysis, FixedPoint, Limit
 
 HEAD, TAIL_SHOWN = 5, 3          # trajectory states printed at the start and the end
 JSON_TRAJECTORY = 10_000         # JSON carries the whole trajectory up to this many steps
@@ -69,20 +69,24 @@ def _trajectory_lines(a: Analysis) -> list[str]:
     return lines
 
 
-def _fixed_point_lines(points: tuple[FixedPoint, ...], a: Analysis, span) -> list[str]:
-    k = a.system.k
+def _fixed_point_lines(held, a: Analysis) -> list[str]:
+    points, span, k = held.points, held.span, a.system.k
     where = f" on [{num(span[0])}, {num(span[1])}]" if span else " (Newton from the runs' ends and 27 spread starts; not exhaustive)"
+    lines = [f"  every h in [{num(a)}, {num(b)}] (f(h) = h at every grid point of the search)" for a, b in held.intervals]
     if not points:
-        return [f"  none found{where}"]
-    lines = [f"  {len(points)} found{where}:"]
+        return lines + ([f"  no isolated fixed point{where}"] if held.intervals else [f"  none found{where}"])
+    lines += [f"  {len(points)} {'isolated ' if held.intervals else ''}found{where}:"] if not held.many else \
+        [f"  more than {MAX_FIXED_POINTS} found{where} (a continuum?); the {len(points)} nearest the end of the run:"]
     for i, p in enumerate(points):
         value = p.digits[0] if k == 1 else "(" + ", ".join(p.digits) + ")"
         if k == 1:
             slope = p.derivative[0][0]
-            test = f"f'(h*) = {num(slope)}, |f'(h*)| {'<' if p.rho < 1 else '>' if p.rho > 1 else '='} 1"
+            test = f"f'(h*) = {num(slope)}" + ("" if math.isnan(p.rho) else
+                                                 f", |f'(h*)| {'<' if p.rho < 1 else '>' if p.rho > 1 else '='} 1")
         else:
             test = f"spectral radius of ∂f/∂h at h* = {num(p.rho)} {'<' if p.rho < 1 else '>' if p.rho > 1 else '='} 1"
-        verdict = {"marginal": "marginal (|f'| = 1: the linearisation does not decide)"}.get(p.stability, p.stability)
+        verdict = {"marginal": "marginal (|f'| = 1: the linearisation does not decide)",
+                   "undetermined": "undetermined (f is not differentiable at h*)"}.get(p.stability, p.stability)
         lines.append(f"  h*{_index(i, points)} = {value}   {test}: {verdict}")
         lines.append(f"        confirmed: {p.confirmed}")
     return lines
@@ -114,16 +118,24 @@ def text(a: Analysis) -> str:
     lines = _system_lines(a) + [""] + _trajectory_lines(a) + [""]
     if a.xs is None:
         lines.append("Fixed points h* = f(h*; θ):" if a.system.theta else "Fixed points h* = f(h*):")
-        lines += _fixed_point_lines(a.points, a, a.held[0].span)
+        lines += _fixed_point_lines(a.held[0], a)
     else:
         for held in a.held:
             lines.append(f"Fixed points h* = f(h*, x) with the input held at x = {state(held.x)}:")
-            lines += _fixed_point_lines(held.points, a, held.span)
+            lines += _fixed_point_lines(held, a)
     lines += ["", f"Limit: from h0 = {state(a.main.h0)} the trajectory {describe(a.main_limit, a.points, a.steps)}"]
     lim = a.main_limit
     if lim.kind == "fixed point" and lim.target is not None:
         gap = float(np.max(np.abs(np.array(a.points[lim.target].value) - a.main.last)))
         lines[-1] += f"  (|h{len(a.main.states) - 1} - h*| = {gap:.1e})"
+    if lim.kind == "cycle" and len(a.main.states) > lim.period:
+        lines.append("  the cycle: " + ", ".join(state(h) for h in a.main.states[-lim.period:]))
+    if a.xs is not None and a.points and lim.kind not in ("diverges", "undefined"):
+        T = len(a.main.states) - 1
+        gaps = [float(np.max(np.abs(np.array(p.value) - a.main.last))) for p in a.points]
+        i = int(np.argmin(gaps))
+        lines.append(f"  h{T} is {gaps[i]:.1e} from h*{_index(i, a.points)} = {state(a.points[i].value)}, "
+                     f"the fixed point with the input held at x{T} = {state(a.held[-1].x)}")
     if a.others:
         lines.append(f"From other starts ({a.other_steps} steps each):")
         lines += [f"  h0 = {state(r.h0)}: {describe(l, a.points, a.other_steps)}" for r, l in a.others]
@@ -172,7 +184,10 @@ def to_json(a: Analysis) -> str:
         "last": {"step": len(run.states) - 1, "h": _jstate(run.last)},
         "fixed_points": [_jpoint(p) for p in a.points],
         "search_range": list(a.held[-1].span) if a.held[-1].span else None,
-        "held": None if a.xs is None else [{"x": _jstate(h.x), "fixed_points": [_jpoint(p) for p in h.points]}
+        "more_fixed_points": a.held[-1].many,
+        "fixed_intervals": [list(iv) for iv in a.held[-1].intervals],
+        "held": None if a.xs is None else [{"x": _jstate(h.x), "fixed_points": [_jpoint(p) for p in h.points],
+                                             "fixed_intervals": [list(iv) for iv in h.intervals]}
                                             for h in a.held],
         "limit": _jlimit(a.main_limit),
         "starts": [{"h0": _jstate(r.h0), "steps": a.other_steps, "limit": _jlimit(l)} for r, l in a.others],
@@ -245,10 +260,15 @@ def svg(a: Analysis) -> str:
                               stroke=COLOURS[j % len(COLOURS)], opacity="0.7",
                               **{"stroke-dasharray": "6 4" if p.stability == "stable" else "2 3",
                                  "class": f"fixed-point {p.stability}"})
+                ET.SubElement(labels, "text", x=str(WIDTH - RIGHT - 4), y=f"{py(v) - 4:.2f}", fill=COLOURS[j % len(COLOURS)],
+                              **{"text-anchor": "end"}).text = f"h* = {v:.6g} ({p.stability})"
     for j in range(states.shape[1]):
         pts = " ".join(f"{px(i):.2f},{py(states[i, j]):.2f}" for i in keep)
         ET.SubElement(root, "polyline", points=pts, fill="none", stroke=COLOURS[j % len(COLOURS)],
                       **{"stroke-width": "1.5", "class": "trajectory"})
+        if states.shape[1] > 1:
+            ET.SubElement(labels, "text", x=str(WIDTH - RIGHT - 4), y=str(TOP + 14 * (j + 1)), fill=COLOURS[j % len(COLOURS)],
+                          **{"text-anchor": "end"}).text = f"h[{j}]"
         if len(keep) <= 200:
             for i in keep:
                 ET.SubElement(root, "circle", cx=f"{px(i):.2f}", cy=f"{py(states[i, j]):.2f}", r="2",

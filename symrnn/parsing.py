@@ -58,6 +58,8 @@ def parse_expr(text: str, names: Mapping[str, sp.Expr], what: str = "expression"
                 raise SymrnnError(f"{what}: {ast.unparse(node)!r}: {node.value.id} has {len(vector)} components, "
                                   f"indexed {node.value.id}[0] … {node.value.id}[{len(vector) - 1}]")
             return vector[index.value]
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in names:
+            raise SymrnnError(f"{what}: {ast.unparse(node)!r}: {node.value.id} is a scalar here, not a vector")
         if isinstance(node, ast.Name) and node.id in indexed and node.id not in names:
             vector = indexed[node.id]
             raise SymrnnError(f"{what}: {node.id} is a vector of {len(vector)} components; "
