@@ -432,9 +432,10 @@ def limit(run: Run, points: tuple[FixedPoint, ...]) -> Limit:
         return Limit(kind, last, at_step=run.blew_up)
     tail = run.states[-(2 * MAX_PERIOD + 1):]
     for p in range(1, MAX_PERIOD + 1):
-        if len(tail) > 2 * p and _close(tail[p:], tail[:-p], SETTLED):
+        window = tail[-(2 * p + 4):]          # the last 2p + 4 states repeat with period p
+        if len(tail) >= 2 * p + 4 and _close(window[p:], window[:-p], SETTLED):
             if p == 1:
-                target = next((i for i, fp in enumerate(points) if _close(np.array(fp.value), run.last, 1e-7)), None)
+                target = next((i for i, fp in enumerate(points) if _close(np.array(fp.value), run.last, 1e-6)), None)
                 return Limit("fixed point", last, 1, target)
             return Limit("cycle", last, p)
     norms = np.max(np.abs(tail), axis=1)
