@@ -72,7 +72,7 @@ def _trajectory_lines(a: Analysis) -> list[str]:
 def _fixed_point_lines(held, a: Analysis) -> list[str]:
     points, span, k = held.points, held.span, a.system.k
     where = f" on [{num(span[0])}, {num(span[1])}]" if span else " (Newton from the runs' ends and 27 spread starts; not exhaustive)"
-    lines = [f"  every h in [{num(a)}, {num(b)}] (f(h) = h at every grid point of the search)" for a, b in held.intervals]
+    lines = [f"  every h in [{num(a)}, {num(b)}] (f(h) = h on the search grid and at 50 digits across it)" for a, b in held.intervals]
     if not points:
         return lines + ([f"  no isolated fixed point{where}"] if held.intervals else [f"  none found{where}"])
     lines += [f"  {len(points)} {'isolated ' if held.intervals else ''}found{where}:"] if not held.many else \
@@ -81,15 +81,18 @@ def _fixed_point_lines(held, a: Analysis) -> list[str]:
         value = p.digits[0] if k == 1 else "(" + ", ".join(p.digits) + ")"
         if k == 1:
             slope = p.derivative[0][0]
-            test = f"f'(h*) = {num(slope)}" + ("" if math.isnan(p.rho) else
-                                                 f", |f'(h*)| {'<' if p.rho < 1 else '>' if p.rho > 1 else '='} 1")
+            test = f"f'(h*) = {num(slope)}" + ("" if math.isnan(p.rho) else f", |f'(h*)| {_vs_one(p)} 1")
         else:
-            test = f"spectral radius of ∂f/∂h at h* = {num(p.rho)} {'<' if p.rho < 1 else '>' if p.rho > 1 else '='} 1"
+            test = f"spectral radius of ∂f/∂h at h* = {num(p.rho)} {_vs_one(p)} 1"
         verdict = {"marginal": "marginal (|f'| = 1: the linearisation does not decide)",
                    "undetermined": "undetermined (f is not differentiable at h*)"}.get(p.stability, p.stability)
         lines.append(f"  h*{_index(i, points)} = {value}   {test}: {verdict}")
         lines.append(f"        confirmed: {p.confirmed}")
     return lines
+
+
+def _vs_one(p: FixedPoint) -> str:
+    return "≈" if p.stability == "marginal" else "<" if p.rho < 1 else ">"
 
 
 def _index(i: int, points) -> str:
@@ -104,6 +107,10 @@ def describe(lim: Limit, points, steps: int) -> str:
         return f"→ h*{_index(lim.target, points)} = {state(points[lim.target].value)}"
     if lim.kind == "cycle":
         return f"settles on a cycle of period {lim.period}"
+    if lim.kind == "approaching":
+        gap = float(np.max(np.abs(np.array(points[lim.target].value) - np.array(lim.value))))
+        return (f"approaches h*{_index(lim.target, points)} = {state(points[lim.target].value)} slowly "
+                f"(nearer at every one of the last steps; still {gap:.1e} away after {steps} steps)")
     if lim.kind == "growing":
         return f"grows without bound (|h| = {num(float(np.max(np.abs(lim.value))))} after {steps} steps)"
     if lim.kind == "diverges":
@@ -140,7 +147,9 @@ def text(a: Analysis) -> str:
         lines.append(f"From other starts ({a.other_steps} steps each):")
         lines += [f"  h0 = {state(r.h0)}: {describe(l, a.points, a.other_steps)}" for r, l in a.others]
         if a.independent_of_h0:
-            lines.append("The limit does not depend on h0: every start settles on the same fixed point.")
+            slow = any(lim.kind == "approaching" for lim in [a.main_limit, *(l for _, l in a.others)])
+            lines.append("The limit does not depend on h0: every start " +
+                         ("settles on or approaches" if slow else "settles on") + " the same fixed point.")
         else:
             lines.append("The limit depends on h0 (or does not exist): the starts end differently.")
     return "\n".join(lines) + "\n"

@@ -130,6 +130,15 @@ def test_continuum_and_jump():
     assert [fp.stability for fp in b.points] == ["stable", "undetermined", "stable"]
 
 
+def test_flat_root_is_one_point_not_a_continuum():
+    a = analyse("tanh(h)", (), (2.0,), 1000)            # f(h) − h ≈ −h³/3: a triple root at 0
+    assert a.held[0].intervals == ()
+    (fp,) = a.points
+    assert fp.value == (0.0,) and fp.stability == "marginal"
+    assert a.main_limit.kind == "approaching" and a.main_limit.target == 0
+    assert a.independent_of_h0 is True
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.floats(-0.9, 0.9), st.floats(-5, 5))
 def test_affine_map_has_its_one_fixed_point(slope, offset):
@@ -154,6 +163,18 @@ def test_driven_system_follows_its_input():
         (fp,) = held.points
         assert math.tanh(0.9 * fp.value[0] + held.x[0]) == pytest.approx(fp.value[0], abs=1e-14)
         assert fp.stability == "stable"
+
+
+def test_vector_input():
+    xs = [(1.0, 2.0), (0.0, 1.0), (3.0, 3.0)]
+    a = analyse("tanh(h + x[0] - x[1])", (), (2.0,), 3, xs)
+    h = 2.0
+    for x0, x1 in xs:
+        h = math.tanh(h + x0 - x1)
+    assert a.main.last[0] == pytest.approx(h, abs=1e-15)
+    assert [held.x for held in a.held] == xs
+    (fp,) = a.held[-1].points                          # x held at (3, 3): f = tanh(h), h* = 0 only
+    assert fp.value == (0.0,) and fp.stability == "marginal"
 
 
 def test_vector_state_linear_map():
