@@ -203,6 +203,35 @@ def iterate(sys_: StateSystem, starts, steps: int, xs=None, keep_all: int = 1) -
     return tuple(runs)
 
 
+def trajectory(sys_: StateSystem, h0, steps: int, xs=None) -> Run:
+    """The one run from h0 that is reported, every state kept: the same recursion as `iterate`, a float loop
+    (Python's math, ~0.3 µs a step) that hands a step to NumPy when math refuses it (overflow, log of a negative)."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise SymrnnError(f"--steps {steps}: must be between 1 and {MAX_STEPS}")
+    env = {s: sp.Float(repr(v), 17) for s, v in zip(sys_.theta, sys_.theta_values)}
+    try:
+        fast = sp.lambdify([*sys_.state, *sys_.inputs], [to_reference(e).xreplace(env) for e in sys_.f],
+                           modules=["math"])
+    except Exception:      # noqa: BLE001 — no math form: NumPy throughout
+        fast = None
+    slow = _numeric(sys_.f, sys_)
+    m = len(sys_.inputs)
+    inputs = [(0.0,) * m] * steps if xs is None else [tuple(map(float, row)) for row in xs]
+    states = np.empty((steps + 1, sys_.k))
+    h = tuple(map(float, h0))
+    states[0] = h
+    for t in range(1, steps + 1):
+        x = inputs[t - 1]
+        try:
+            new = tuple(map(float, fast(*h, *x)))
+        except Exception:  # noqa: BLE001 — OverflowError, math domain error, a function math lacks: NumPy decides
+            new = tuple(map(float, slow(np.array([h]), np.array(x))[0]))
+        if not all(map(math.isfinite, new)):
+            return Run(tuple(map(float, h0)), states[:t].copy(), 0, t, steps, any(map(math.isnan, new)))
+        states[t] = h = new
+    return Run(tuple(map(float, h0)), states, 0, None, steps)
+
+
 # -- fixed points ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -537,7 +566,7 @@ def analyse(sys_: StateSystem, h0, steps: int = LECTURE_STEPS, xs=None, starts=N
     for s in starts:
         if len(s) != sys_.k:
             raise SymrnnError(f"--starts: {s} has {len(s)} value(s) for a state of {sys_.k} component(s)")
-    main = iterate(sys_, [h0], steps, xs)[0]
+    main = trajectory(sys_, h0, steps, xs)
     other_steps = min(steps, MAX_STARTS_STEPS)
     others = iterate(sys_, starts, other_steps, None, keep_all=0) if starts else ()
     hints = [main.last, *(r.last for r in others), h0]
