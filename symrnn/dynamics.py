@@ -7,6 +7,7 @@ of the Jacobian ∂f/∂h for a vector state), and each fixed point is confirmed
 """
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ SETTLED = 1e-9                # relative tolerance: "has settled" on a fixed poi
 RESIDUAL = 1e-9               # relative tolerance: |f(h) - h| of an accepted fixed point in float64
 MARGINAL = 1e-9               # |f'(h*)| within this of 1: the linearisation does not decide
 DIGITS = 50                   # precision of the fixed point confirmation
-MAX_FIXED_POINTS = 20         # more than this (a continuum such as f = Max(h, 0)): the ones nearest the hints
+MAX_FIXED_POINTS = 20         # more isolated fixed points than this: the ones nearest the end of the run
 MAX_HELD_INPUTS = 8           # driven systems: fixed points for at most this many distinct held inputs
 
 LECTURE_F = "sigmoid(theta*h)"
@@ -77,7 +78,6 @@ def _names(name: str, syms: tuple[sp.Symbol, ...]) -> tuple[dict, dict]:
 
 def _components(text: str) -> list[str]:
     """The top-level components of `[e1, e2, …]` or `(e1, e2, …)` (found by the AST), else the text itself."""
-    import ast
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:

@@ -210,6 +210,7 @@ def to_json(a: Analysis) -> str:
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 360, 64, 16, 32, 40
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 MAX_POINTS = 2000
+LOG_ABOVE = 1e6
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -225,12 +226,15 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 def svg(a: Analysis) -> str:
     """h_t against t for each state component, each fixed point a dashed line (stable) or dotted (otherwise)."""
-    states = a.main.states
-    t = np.arange(len(states))
-    stride = max(1, math.ceil(len(states) / MAX_POINTS))
+    t = np.arange(len(a.main.states))
+    stride = max(1, math.ceil(len(t) / MAX_POINTS))
     keep = np.unique(np.concatenate([t[::stride], t[-1:]]))
     lines = [p for p in a.points if all(math.isfinite(v) for v in p.value)]
-    values = np.concatenate([states.ravel(), *(np.array(p.value) for p in lines if p.stability == "stable")])
+    # past |h| = 1e6 (a run growing without bound) the axis shows sign(h) log10(1 + |h|)
+    logscale = float(np.max(np.abs(a.main.states))) > LOG_ABOVE
+    y_of = (lambda v: np.sign(v) * np.log10(1 + np.abs(v))) if logscale else (lambda v: np.asarray(v, dtype=float))
+    states = y_of(a.main.states)
+    values = np.concatenate([states.ravel(), *(y_of(np.array(p.value)) for p in lines if p.stability == "stable")])
     lo, hi = float(np.min(values)), float(np.max(values))
     pad = 0.05 * (hi - lo) if hi > lo else 0.5 * (abs(lo) or 1.0)
     lo, hi = lo - pad, hi + pad
@@ -262,15 +266,20 @@ def svg(a: Analysis) -> str:
                   **{"text-anchor": "middle"}).text = "t"
     ET.SubElement(labels, "text", x=str(LEFT), y=str(TOP - 12)).text = \
         f"h_t from h0 = {state(a.main.h0)}" + ("; dashed: stable fixed points h*" if lines else "")
+    if logscale:
+        ET.SubElement(labels, "text", x="12", y=str((TOP + HEIGHT - BOTTOM) / 2),
+                      transform=f"rotate(-90 12 {(TOP + HEIGHT - BOTTOM) / 2})", **{"text-anchor": "middle"}
+                      ).text = "sign(h) log10(1 + |h|)"
     for p in lines:
         for j, v in enumerate(p.value):
+            v = float(y_of(v))
             if lo <= v <= hi:
                 ET.SubElement(root, "line", x1=str(LEFT), x2=str(WIDTH - RIGHT), y1=f"{py(v):.2f}", y2=f"{py(v):.2f}",
                               stroke=COLOURS[j % len(COLOURS)], opacity="0.7",
                               **{"stroke-dasharray": "6 4" if p.stability == "stable" else "2 3",
                                  "class": f"fixed-point {p.stability}"})
                 ET.SubElement(labels, "text", x=str(WIDTH - RIGHT - 4), y=f"{py(v) - 4:.2f}", fill=COLOURS[j % len(COLOURS)],
-                              **{"text-anchor": "end"}).text = f"h* = {v:.6g} ({p.stability})"
+                              **{"text-anchor": "end"}).text = f"h* = {p.value[j]:.6g} ({p.stability})"
     for j in range(states.shape[1]):
         pts = " ".join(f"{px(i):.2f},{py(states[i, j]):.2f}" for i in keep)
         ET.SubElement(root, "polyline", points=pts, fill="none", stroke=COLOURS[j % len(COLOURS)],

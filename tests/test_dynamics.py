@@ -252,6 +252,19 @@ def test_svg_plot(tmp_path, capsys):
     assert main(capsys, "--plot", str(path), "--steps", "20")[0] == 0      # our own file: replaced
 
 
+@pytest.mark.parametrize("args", [["--f", "2*h", "--h0", "1", "--steps", "2000"], ["--steps", "1"],
+                                  ["--f", "[h[1], -h[0]/2]", "--h0", "1,2"]])
+def test_svg_coordinates_are_finite(args, tmp_path, capsys):
+    path = tmp_path / "p.svg"
+    assert main(capsys, *args, "--plot", str(path))[0] == 0
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.parse(path).getroot()
+    polys = list(root.iter(f"{ns}polyline"))
+    assert len(polys) == (2 if "1,2" in args else 1)
+    for poly in polys:
+        assert all(math.isfinite(float(c)) for p in poly.get("points").split() for c in p.split(","))
+
+
 def test_plot_does_not_overwrite_a_foreign_file(tmp_path, capsys):
     path = tmp_path / "mine.svg"
     path.write_text("<svg>my drawing</svg>")
