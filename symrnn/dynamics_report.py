@@ -10,6 +10,17 @@ import numpy as np
 from . import printing
 from .dynamics import MAX_FIXED_POINTS, MAX_PERIOD, SETTLED, Analysis, FixedPoint, Limit
 
+class _Text(printing.TextPrinter):
+    """The text printer with the lecture's σ for the logistic function."""
+
+    def _print_sigmoid(self, e):
+        return f"σ({self._print(e.args[0])})"
+
+
+def expr_text(expr) -> str:
+    return _Text().doprint(expr)
+
+
 HEAD, TAIL_SHOWN = 5, 3          # trajectory states printed at the start and the end
 JSON_TRAJECTORY = 10_000         # JSON carries the whole trajectory up to this many steps
 SVG_MARKER = "<!-- symrnn dynamics plot -->"
@@ -35,23 +46,23 @@ def _system_lines(a: Analysis) -> list[str]:
     args = "h_{t-1}, x_t" if s.driven else "h_{t-1}"
     semi = "; θ" if s.theta else ""
     lines = [f"State system  h_t = f({args}{semi}),  t = 1..{a.steps}"]
-    comps = [printing.text(e) for e in s.f]
+    comps = [expr_text(e) for e in s.f]
     if s.k == 1:
         lines.append(f"  f = {comps[0]}")
     else:
         lines += [f"  f[{i}] = {c}" for i, c in enumerate(comps)]
     if s.theta:
-        lines.append("  " + ",  ".join(f"{printing.text(t)} = {num(v)}" for t, v in zip(s.theta, s.theta_values)))
+        lines.append("  " + ",  ".join(f"{expr_text(t)} = {num(v)}" for t, v in zip(s.theta, s.theta_values)))
     lines.append(f"  h0 = {state(a.main.h0)}")
     if a.xs is not None:
         shown = ", ".join(state(x) for x in a.xs[:8]) + (", …" if len(a.xs) > 8 else "")
         lines.append(f"  x1..x{len(a.xs)} = {shown}")
     d = a.derivative
     if s.k == 1:
-        lines.append(f"  f'(h) = ∂f/∂h = {printing.text(d[0, 0])}   (sympy.diff)")
+        lines.append(f"  f'(h) = ∂f/∂h = {expr_text(d[0, 0])}   (sympy.diff)")
     else:
         lines.append("  Jacobian ∂f/∂h (sympy.diff):")
-        lines += [f"    ∂f[{i}]/∂h[{j}] = {printing.text(d[i, j])}" for i in range(s.k) for j in range(s.k)]
+        lines += [f"    ∂f[{i}]/∂h[{j}] = {expr_text(d[i, j])}" for i in range(s.k) for j in range(s.k)]
     return lines
 
 
@@ -245,7 +256,7 @@ def svg(a: Analysis) -> str:
     root = ET.Element("svg", xmlns="http://www.w3.org/2000/svg", width=str(WIDTH), height=str(HEIGHT),
                       viewBox=f"0 0 {WIDTH} {HEIGHT}", **{"font-family": "sans-serif", "font-size": "12"})
     ET.SubElement(root, "title").text = "symrnn dynamics: h_t = f(h_(t-1)), f = " + \
-        "; ".join(printing.text(e) for e in a.system.f)
+        "; ".join(expr_text(e) for e in a.system.f)
     ET.SubElement(root, "rect", x="0", y="0", width=str(WIDTH), height=str(HEIGHT), fill="white")
     axes = ET.SubElement(root, "g", stroke="black", **{"stroke-width": "1"})
     ET.SubElement(axes, "line", x1=str(LEFT), y1=str(HEIGHT - BOTTOM), x2=str(WIDTH - RIGHT), y2=str(HEIGHT - BOTTOM))

@@ -79,7 +79,7 @@ def test_default_command_is_the_lecture():
     r = subprocess.run([sys.executable, "-m", "symrnn", "dynamics"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "f = sigmoid(h θ)" in out and "θ = 0.5" in out and "h0 = 2" in out
+    assert "f = σ(h θ)" in out and "θ = 0.5" in out and "h0 = 2" in out
     assert "h1 = 0.731058578630005" in out and "h2 = 0.590378257022715" in out
     assert "h100 = 0.570879321653533" in out
     assert "h* = 0.5708793216535328446" in out and "f'(h*) = 0.1224880608809" in out and ": stable" in out
