@@ -384,7 +384,7 @@ def _confirm(sys_: StateSystem, held: dict, point: np.ndarray) -> tuple[np.ndarr
     return refined, residual, how, tuple(sp.Float(v, DIGITS).evalf(20).__str__() for v in vals)
 
 
-def fixed_points(sys_: StateSystem, hints, x_held=None, x_label=()) -> Held:
+def fixed_points(sys_: StateSystem, hints, x_held=None) -> Held:
     """The fixed points h* = f(h*, x; θ) found near the hints (for a scalar state, all on the search range, and the
     intervals of fixed points); more than MAX_FIXED_POINTS are cut to the ones nearest the first hint.
 
@@ -438,7 +438,8 @@ def fixed_points(sys_: StateSystem, hints, x_held=None, x_label=()) -> Held:
         if k == 1 and _jumps(g, float(refined[0])):
             rho, how = float("nan"), how + "; f jumps at h* (not continuous there)"
         points.append(FixedPoint(tuple(map(float, refined)), tuple(tuple(map(float, r)) for r in J), rho, residual, digits, how))
-    return Held(tuple(x_label), tuple(points), span, many, tuple(intervals))
+    label = () if x_held is None else tuple(map(float, x))
+    return Held(label, tuple(points), span, many, tuple(intervals))
 
 
 def x_held_env(sys_: StateSystem, x) -> dict:
@@ -562,6 +563,8 @@ def analyse(sys_: StateSystem, h0, steps: int = LECTURE_STEPS, xs=None, starts=N
             raise SymrnnError(f"--x: {xs.shape[1]} component(s) per step but f is written for {len(sys_.inputs)}")
         if len(xs) != steps:
             raise SymrnnError(f"--steps {steps}: --x gives {len(xs)} input(s), one per step")
+    if sys_.driven and starts:
+        raise SymrnnError("--starts: a driven system is run from h0 only (its limit follows the input)")
     starts = [] if sys_.driven else (default_starts(sys_.k, h0) if starts is None else [tuple(map(float, s)) for s in starts])
     for s in starts:
         if len(s) != sys_.k:
@@ -574,7 +577,7 @@ def analyse(sys_: StateSystem, h0, steps: int = LECTURE_STEPS, xs=None, starts=N
         held = (fixed_points(sys_, hints),)
     else:
         recent = list(dict.fromkeys(tuple(map(float, row)) for row in xs[::-1]))[:MAX_HELD_INPUTS][::-1]
-        held = tuple(fixed_points(sys_, hints, x, x) for x in recent)     # x_T last
+        held = tuple(fixed_points(sys_, hints, x) for x in recent)     # x_T last
     points = held[-1].points
     main_limit = limit(main, points if xs is None or _constant_tail(xs) else ())
     other_limits = tuple((r, limit(r, points)) for r in others)

@@ -312,6 +312,7 @@ def test_no_eval(text, tmp_path, monkeypatch, capsys):
     (["--x", "1,2"], "--x"),
     (["--f", "tanh(h + x)", "--x", "1,2;3"], "--x"),
     (["--starts", "1,2"], "--starts"),
+    (["--f", "tanh(h + x)", "--x", "1,2", "--starts", "0"], "--starts"),
     (["--format", "xml"], "xml"),
     (["--plot", "/nonexistent/dir/p.svg"], "/nonexistent/dir"),
     (["--bogus"], "--bogus"),
