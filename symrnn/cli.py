@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 
 from . import cells, report
 from .derive import derive
@@ -86,6 +88,74 @@ def cmd_codegen(args) -> int:
     return 0
 
 
+def parse_numbers(text: str, what: str) -> tuple[float, ...]:
+    """Comma-separated finite floats, e.g. `0.5` or `1,2`."""
+    items = [item.strip() for item in text.split(",")]
+    values = []
+    for item in items:
+        try:
+            v = float(item)
+        except ValueError:
+            raise SymrnnError(f"{what} {text!r}: {item!r} is not a number") from None
+        if not math.isfinite(v):
+            raise SymrnnError(f"{what} {text!r}: {item!r} is not a finite number")
+        values.append(v)
+    return tuple(values)
+
+
+def parse_sequence(text: str, what: str) -> tuple[tuple[float, ...], ...]:
+    """Inputs one per step: `1,0,2` (scalar x), or `1,2;0,1;…` (vector x, steps separated by ';')."""
+    if ";" in text:
+        rows = tuple(parse_numbers(row, what) for row in text.split(";"))
+        if len({len(r) for r in rows}) != 1:
+            raise SymrnnError(f"{what} {text!r}: every step needs the same number of components")
+        return rows
+    return tuple((v,) for v in parse_numbers(text, what))
+
+
+def cmd_dynamics(args) -> int:
+    from . import dynamics, dynamics_report
+    lecture = args.f is None
+    f_text = dynamics.LECTURE_F if lecture else args.f
+    theta = parse_numbers(args.theta, "--theta") if args.theta is not None else \
+        (dynamics.LECTURE_THETA if lecture else ())
+    h0 = parse_numbers(args.h0, "--h0") if args.h0 is not None else dynamics.LECTURE_H0
+    xs = parse_sequence(args.x, "--x") if args.x is not None else None
+    steps = args.steps if args.steps is not None else (len(xs) if xs else dynamics.LECTURE_STEPS)
+    if not 1 <= steps <= dynamics.MAX_STEPS:
+        raise SymrnnError(f"--steps {steps}: must be between 1 and {dynamics.MAX_STEPS}")
+    starts = None
+    if args.starts is not None:
+        starts = [parse_numbers(s, "--starts") for s in args.starts.split(";")]
+    system = dynamics.system(f_text, theta, k=len(h0), m=len(xs[0]) if xs else 1)
+    if xs is not None and not system.driven:
+        raise SymrnnError(f"--x: f = {f_text!r} does not use the input x")
+    path = Path(args.plot) if args.plot else None
+    if path is not None:
+        if not path.parent.is_dir():
+            raise SymrnnError(f"--plot {path}: directory {path.parent} does not exist")
+        if path.is_dir() or (path.exists() and not args.force and not _plot_by_symrnn(path, dynamics_report.SVG_MARKER)):
+            raise SymrnnError(f"--plot {path}: exists and was not written by symrnn; use --force to overwrite it")
+    analysis = dynamics.analyse(system, h0, steps, xs, starts)
+    out = dynamics_report.to_json(analysis) if args.format == "json" else dynamics_report.text(analysis)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    if args.plot:
+        from .latex import write_atomic
+        write_atomic(path, dynamics_report.svg(analysis).encode("utf-8"))
+        print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
+    return 0
+
+
+def _plot_by_symrnn(path: Path, marker: str) -> bool:
+    """True when the file starts like an SVG `symrnn dynamics` wrote (so it may be replaced without --force)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    return marker.encode() in head.split(b"\n", 2)[1:2] if head.startswith(b"<?xml") else False
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="symrnn", description="Backpropagation through time, derived symbolically and certified.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -110,6 +180,25 @@ def build_parser() -> Parser:
                         "symrnn codegen --all -o generated refreshes the committed ones")
     p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
     p.set_defaults(run=cmd_codegen)
+
+    p = sub.add_parser("dynamics", help="iterate a state system h_t = f(h_{t-1}; θ): trajectory, fixed points, stability",
+                       description="Iterate h_t = f(h_{t-1}; θ) (or f(h_{t-1}, x_t; θ) with --x), find the fixed "
+                                   "points h* = f(h*) and classify them by |f'(h*)| (spectral radius of ∂f/∂h for a "
+                                   "vector state). No arguments: the lecture's f = sigmoid(theta*h), θ = 0.5, h0 = 2.")
+    p.add_argument("--f", metavar="EXPR", help="f in h, theta (θ) and x, e.g. 'tanh(theta*h + x)'; a vector state: "
+                   "'[f0, f1]' in h[0], h[1]; default the lecture's sigmoid(theta*h)")
+    p.add_argument("--theta", metavar="V", help="θ: one value (theta) or comma-separated (theta[0], theta[1], …); "
+                   "default 0.5 with the default f")
+    p.add_argument("--h0", metavar="V", help="initial state, comma-separated for a vector state (h[0], h[1], …); default 2")
+    p.add_argument("--steps", type=int, metavar="N", help="number of steps; default 100, or the number of inputs --x")
+    p.add_argument("--x", metavar="X", help="inputs x_1..x_N of a driven system: '1,0,2' (scalar x) or "
+                   "'1,2;0,1' (vector x: x[0], x[1]; steps separated by ';')")
+    p.add_argument("--starts", metavar="V;V", help="other initial states to test whether the limit depends on h0, "
+                   "separated by ';'; default -10, -1, 0, 1, 10")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print; default text")
+    p.add_argument("--plot", metavar="FILE", help="write an SVG of h_t against t with the fixed points dashed")
+    p.add_argument("--force", action="store_true", help="overwrite a --plot file symrnn did not write")
+    p.set_defaults(run=cmd_dynamics)
     return parser
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
@@ -33,8 +33,13 @@ def _caret_as_power(text: str) -> str:
                                else (tok.type, tok.string) for tok in tokens)
 
 
-def parse_expr(text: str, names: Mapping[str, sp.Expr], what: str = "expression") -> sp.Expr:
-    """The SymPy expression written in `text`, whose free names must all be keys of `names`."""
+def parse_expr(text: str, names: Mapping[str, sp.Expr], what: str = "expression",
+               indexed: Mapping[str, Sequence[sp.Expr]] | None = None) -> sp.Expr:
+    """The SymPy expression written in `text`, whose free names must all be keys of `names`.
+
+    `indexed` names vectors written with a literal index, `h[0]` … `h[k-1]` (nothing else may be indexed).
+    """
+    indexed = indexed or {}
     if not isinstance(text, str):
         raise SymrnnError(f"{what}: expected a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -47,9 +52,21 @@ def parse_expr(text: str, names: Mapping[str, sp.Expr], what: str = "expression"
     def build(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return sp.Integer(node.value) if isinstance(node.value, int) else sp.Rational(str(node.value))
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in indexed:
+            vector, index = indexed[node.value.id], node.slice
+            if not (isinstance(index, ast.Constant) and type(index.value) is int and 0 <= index.value < len(vector)):
+                raise SymrnnError(f"{what}: {ast.unparse(node)!r}: {node.value.id} has {len(vector)} components, "
+                                  f"indexed {node.value.id}[0] … {node.value.id}[{len(vector) - 1}]")
+            return vector[index.value]
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in names:
+            raise SymrnnError(f"{what}: {ast.unparse(node)!r}: {node.value.id} is a scalar here, not a vector")
+        if isinstance(node, ast.Name) and node.id in indexed and node.id not in names:
+            vector = indexed[node.id]
+            raise SymrnnError(f"{what}: {node.id} is a vector of {len(vector)} components; "
+                              f"write {node.id}[0] … {node.id}[{len(vector) - 1}]")
         if isinstance(node, ast.Name):
             if node.id not in names:
-                known = ", ".join(sorted(names)) or "none"
+                known = ", ".join([*sorted(names), *(f"{v}[i]" for v in sorted(indexed))]) or "none"
                 raise SymrnnError(f"{what}: unknown name {node.id!r} (known: {known})")
             return names[node.id]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
