@@ -9,6 +9,7 @@ from pathlib import Path
 from . import cells, report
 from .derive import derive
 from .errors import BuildFailed, CheckFailed, SymrnnError
+from .files import write_atomic
 from .rules import ACTIVATIONS, LOSSES
 from .spec import OUTPUTS
 from .specfile import load_spec
@@ -134,26 +135,15 @@ def cmd_dynamics(args) -> int:
     if path is not None:
         if not path.parent.is_dir():
             raise SymrnnError(f"--plot {path}: directory {path.parent} does not exist")
-        if path.is_dir() or (path.exists() and not args.force and not _plot_by_symrnn(path, dynamics_report.SVG_MARKER)):
+        if path.is_dir() or (path.exists() and not args.force and not dynamics_report.written_by_symrnn(path)):
             raise SymrnnError(f"--plot {path}: exists and was not written by symrnn; use --force to overwrite it")
     analysis = dynamics.analyse(system, h0, steps, xs, starts)
     out = dynamics_report.to_json(analysis) if args.format == "json" else dynamics_report.text(analysis)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.plot:
-        from .latex import write_atomic
-        write_atomic(path, dynamics_report.svg(analysis).encode("utf-8"))
+        write_atomic(path, dynamics_report.svg(analysis))
         print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
-
-
-def _plot_by_symrnn(path: Path, marker: str) -> bool:
-    """True when the file starts like an SVG `symrnn dynamics` wrote (so it may be replaced without --force)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(256)
-    except OSError:
-        return False
-    return marker.encode() in head.split(b"\n", 2)[1:2] if head.startswith(b"<?xml") else False
 
 
 def build_parser() -> Parser:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +25,7 @@ import sympy as sp
 
 from . import naming, printing
 from .errors import CheckFailed, SymrnnError
+from .files import write_atomic
 from .kernel_printing import PRIMITIVES, BatchSum, LogSumExp, Pick, kernel_code
 from .matrix import Minus, Node, addends, derive_matrix, matrix_step, plus, through_activation, vec, vjp
 from .spec import ModelSpec
@@ -254,20 +253,6 @@ def written_by_symrnn(path: Path) -> bool:
             return f.readline().rstrip("\n") == HEADER
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same directory, then os.replace: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def codegen(spec: ModelSpec, out_dir=".", *, force: bool = False, check: bool = True) -> Path:

@@ -306,4 +306,14 @@ def svg(a: Analysis) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{SVG_MARKER}\n{body}\n'
 
 
-__all__ = ["text", "to_json", "svg", "SVG_MARKER"]
+def written_by_symrnn(path) -> bool:
+    """True when the file starts like an SVG `symrnn dynamics` wrote (so it may be replaced without --force)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    return head.startswith(b"<?xml") and SVG_MARKER.encode() in head.split(b"\n", 2)[1:2]
+
+
+__all__ = ["text", "to_json", "svg", "SVG_MARKER", "written_by_symrnn"]

@@ -55,7 +55,8 @@ def sources() -> dict[str, str]:
 
 
 def main(argv=None) -> int:
-    from .latex import build_pdf, write_atomic
+    from .files import write_atomic
+    from .latex import build_pdf
     p = argparse.ArgumentParser(prog="python -m symrnn.gallery", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/gallery", help="directory to write; default docs/gallery")
     p.add_argument("--tex-only", action="store_true", help="write the .tex files only (no TeX needed)")

@@ -24,6 +24,7 @@ from sympy.printing.precedence import PRECEDENCE
 from . import __version__, matrix, matrix_printing, naming, printing
 from .derive import Derivation, Term, ordered
 from .errors import BuildFailed, SymrnnError
+from .files import write_atomic
 from .nodes import Chain, DerivativeOf, Partial, Terms
 from .report import model_equations
 from .templating import render_latex
@@ -478,21 +479,6 @@ def written_by_symrnn(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(MARKER.encode()) or (head.startswith(b"%PDF") and PDF_MARKER in head + tail)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write data to path through a temporary file in the same directory, so no half-written file is ever seen."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def tex_engine() -> list[str] | None:

@@ -18,7 +18,7 @@ import pytest
 import sympy as sp
 
 import symrnn
-from symrnn import cli, gallery, latex, printing, templating, texescape
+from symrnn import cli, files, gallery, latex, printing, templating, texescape
 from symrnn.errors import BuildFailed, SymrnnError
 from symrnn.spec import Cell, ModelSpec, Param
 
@@ -326,7 +326,7 @@ def test_write_atomic_leaves_no_partial_file(tmp_path, monkeypatch):
         raise OSError("disk full")
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
-        latex.write_atomic(target, b"data")
+        files.write_atomic(target, b"data")
     assert list(tmp_path.iterdir()) == []
 
 
