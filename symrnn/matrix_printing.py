@@ -2,7 +2,7 @@
 
     text:      δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ(Y_t - z_t) + Wᵀ δ_{t+1})      ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ
     LaTeX:     \\delta_{t} = \\left(1 - h_{t} \\odot h_{t}\\right) \\odot \\left(V^{\\top} … \\right)
-    parseable: (1 - h[t]*h[t])*(V.T @ (Y[t] - z[t]) + W.T @ delta[t + 1])      (`matrix_parse.parse`)
+    parseable: (1 - h[t]*h[t])*(V.T @ (Y[t] - z[t]) + W.T @ delta[t + 1])      (`matrix_eval.parse`)
 
 The parseable form is NumPy-flavoured Python syntax: `@` matrix product, `*` Hadamard product,
 `.T` transpose, `1` the all-ones vector, `v**2` the elementwise square, `diag`, `tanh`, `sigmoid`,
@@ -30,7 +30,31 @@ def _step_text(printer, step) -> str:
     return printer._print(step).replace(" ", "")
 
 
-class MatrixText:
+class Constants:
+    """The all-ones vector, the zero and the identity, written 1, 0, I in every notation."""
+
+    def _print_Ones(self, e):
+        return "1"
+
+    def _print_Zeros(self, e):
+        return "0"
+
+    def _print_Eye(self, e):
+        return "I"
+
+
+class Notation(Constants):
+    """Sums and differences as people write them (text and LaTeX alike)."""
+
+    def _print_Plus(self, e):
+        return " + ".join(self.parenthesize(a, PRECEDENCE["Add"], strict=False) for a in e.args)
+
+    def _print_Minus(self, e):
+        a, b = e.args
+        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=True)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=False)}"
+
+
+class MatrixText(Notation):
     """Terminal text: h_{t-1}ᵀ, δ2, (1 - h_t ⊙ h_t), Σ_{t=1..T}, Π_{i=s+1..t}."""
 
     def _print_Vec(self, e):
@@ -42,22 +66,6 @@ class MatrixText:
 
     def _print_Mat(self, e):
         return e.name
-
-    def _print_Ones(self, e):
-        return "1"
-
-    def _print_Zeros(self, e):
-        return "0"
-
-    def _print_Eye(self, e):
-        return "I"
-
-    def _print_Plus(self, e):
-        return " + ".join(self.parenthesize(a, PRECEDENCE["Add"], strict=False) for a in e.args)
-
-    def _print_Minus(self, e):
-        a, b = e.args
-        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=True)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=False)}"
 
     def _print_MatProd(self, e):
         out = ""
@@ -96,7 +104,7 @@ class MatrixText:
         return f"{sign}_{{{self._print(var)}={_step_text(self, lo)}..{_step_text(self, hi)}}} {body}"
 
 
-class MatrixLatex:
+class MatrixLatex(Notation):
     """LaTeX: h_{t-1}^{\\top}, \\odot, \\operatorname{diag}, \\sum_{t=1}^{T}, \\prod_{i=s+1}^{t}."""
 
     def _print_Vec(self, e):
@@ -104,22 +112,6 @@ class MatrixLatex:
 
     def _print_Mat(self, e):
         return self._print(sp.Symbol(e.name))
-
-    def _print_Ones(self, e):
-        return "1"
-
-    def _print_Zeros(self, e):
-        return "0"
-
-    def _print_Eye(self, e):
-        return "I"
-
-    def _print_Plus(self, e):
-        return " + ".join(self.parenthesize(a, PRECEDENCE["Add"], strict=False) for a in e.args)
-
-    def _print_Minus(self, e):
-        a, b = e.args
-        return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=True)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=False)}"
 
     def _print_MatProd(self, e):
         return " ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in e.args)
@@ -157,8 +149,8 @@ class MatrixLatex:
 _COMPOUND = (Plus, Minus, MatProd, Hadamard, SumOver)
 
 
-class MatrixParseable:
-    """NumPy-flavoured Python syntax that `matrix_parse.parse` reads back to the same node."""
+class MatrixParseable(Constants):
+    """NumPy-flavoured Python syntax that `matrix_eval.parse` reads back to the same node."""
 
     def _arg(self, a, tight: bool) -> str:
         """An operand of + - (tight=False) or of @ * (tight=True), parenthesised only where Python needs it."""
@@ -173,15 +165,6 @@ class MatrixParseable:
 
     def _print_Mat(self, e):
         return e.name
-
-    def _print_Ones(self, e):
-        return "1"
-
-    def _print_Zeros(self, e):
-        return "0"
-
-    def _print_Eye(self, e):
-        return "I"
 
     def _print_Plus(self, e):
         return " + ".join(self._arg(a, False) for a in e.args)
