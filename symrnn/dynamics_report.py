@@ -10,15 +10,7 @@ import numpy as np
 from . import printing
 from .dynamics import MAX_FIXED_POINTS, MAX_PERIOD, SETTLED, Analysis, FixedPoint, Limit
 
-class _Text(printing.TextPrinter):
-    """The text printer with the lecture's σ for the logistic function."""
-
-    def _print_sigmoid(self, e):
-        return f"σ({self._print(e.args[0])})"
-
-
-def expr_text(expr) -> str:
-    return _Text().doprint(expr)
+expr_text = printing.text
 
 
 HEAD, TAIL_SHOWN = 5, 3          # trajectory states printed at the start and the end

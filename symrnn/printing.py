@@ -64,6 +64,9 @@ class TextPrinter(MatrixText, LectureOrder, StrPrinter):
     def _print_Heaviside(self, e):
         return f"H({self._print(e.args[0])})"
 
+    def _print_sigmoid(self, e):
+        return f"σ({self._print(e.args[0])})"
+
     def _print_Symbol(self, e):
         return naming.text_name(e.name)
 
