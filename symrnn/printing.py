@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
-from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from . import naming, texescape
@@ -206,4 +206,4 @@ def parseable(expr) -> str:
     return ParseablePrinter().doprint(expr)
 
 
-__all__ = ["text", "latex", "document_latex", "latex_pieces", "parseable", "precedence"]
+__all__ = ["text", "latex", "document_latex", "latex_pieces", "parseable"]
