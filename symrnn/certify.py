@@ -119,9 +119,10 @@ def is_zero_exactly(expr: sp.Expr) -> bool:
     return sp.expand(expr) == 0
 
 
-def compare(name: str, ours: sp.Expr, reference: sp.Expr, pts, exact: bool) -> Check:
+def compare(name: str, ours: sp.Expr, reference: sp.Expr, pts, exact_difference=None) -> Check:
+    """ours against reference at the points, and exactly when an expression for ours − reference is given."""
     err = max_error(ours, reference, pts)
-    shown = exact and is_zero_exactly(ours - reference)
+    shown = exact_difference is not None and is_zero_exactly(exact_difference)
     return Check(name, shown, len(pts), err, err <= TOLERANCE)
 
 
@@ -139,15 +140,14 @@ def certify(d, g) -> Certificate:
     wrt = u.h0 if g.wrt == "h0" else naming.param(g.wrt)
     pts = points(u)
     ours = g.expr
-    small = d.steps <= EXACT_MAX_STEPS
     brute = brute_force(u, wrt)
-    exact_brute = False
-    if d.steps <= EXACT_BRUTE_MAX_STEPS:
-        exact_brute = is_zero_exactly(to_reference(ours).xreplace(u.reference_env()) - brute)
-    err = max_error(ours, brute, pts)
-    general_at_T = at_steps(g.general, d.steps)
+    delta = _delta_expanded(d, g)
+    general = at_steps(g.general, d.steps)
+    exact = d.steps <= EXACT_MAX_STEPS
     return Certificate((
-        Check("equals sympy.diff of the substituted loss", exact_brute, len(pts), err, err <= TOLERANCE),
-        compare("δ-recursion equals the expansion", _delta_expanded(d, g), ours, pts, small),
-        compare(f"general-T form at T = {d.steps} equals the expansion", general_at_T, ours, pts, small),
+        compare("equals sympy.diff of the substituted loss", ours, brute, pts,
+                to_reference(ours).xreplace(u.reference_env()) - brute if d.steps <= EXACT_BRUTE_MAX_STEPS else None),
+        compare("δ-recursion equals the expansion", delta, ours, pts, delta - ours if exact else None),
+        compare(f"general-T form at T = {d.steps} equals the expansion", general, ours, pts,
+                general - ours if exact else None),
     ))
