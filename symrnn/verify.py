@@ -176,6 +176,12 @@ def _lost_factor(d, term):
             what = f"the factor {_name(f)} = {printing.text(f.shown)} is missing"
         yield Variant(_with_factor(term, k, sp.Integer(1)), what)
         parts = sp.Mul.make_args(f.value)
+        for s in d.unrolled.equations:  # the whole act'(a_s), also when it is a product like h(1 − h)
+            deriv = Counter(sp.Mul.make_args(d.spec.activation.derivative(s.a, s.h)[-1]))
+            if len(deriv) > 1 and not deriv - Counter(parts):
+                rest = sp.Mul(*(Counter(parts) - deriv).elements())
+                yield Variant(_with_factor(term, k, rest), f"the activation's derivative "
+                              f"{printing.text(d.spec.activation.derivative(s.a, s.h)[-1])} is missing from {_name(f)}")
         if len(parts) < 2:
             continue
         derivative = set(d.spec.activation.derivative(f.num, f.num)) | {
