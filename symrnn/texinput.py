@@ -71,7 +71,7 @@ class _Parser:
 
     def expect(self, text: str) -> None:
         if self.peek() != text:
-            found = f"{self.peek()!r}" if self.peek() is not None else "the end"
+            found = f"'{self.peek()}'" if self.peek() is not None else "the end"
             self.fail(f"expected {text!r}, found {found}")
         self.i += 1
 
@@ -93,7 +93,7 @@ class _Parser:
             self.expect("=")
         value = self.sum()
         if self.peek() is not None:
-            self.fail(f"unexpected {self.peek()!r}")
+            self.fail(f"unexpected '{self.peek()}'")
         return wrt, value
 
     def lhs(self) -> str:
@@ -103,10 +103,10 @@ class _Parser:
             self.expect("{")
             mark = self.take().text
             if mark not in (r"\partial", "d"):
-                self.fail(f"the left-hand side must be \\frac{{\\partial L}}{{\\partial θ}}, found {mark!r}", self.i - 1)
+                self.fail(f"the left-hand side must be \\frac{{\\partial L}}{{\\partial θ}}, found '{mark}'", self.i - 1)
             name = self.take().text
             if quantity and name != quantity:
-                self.fail(f"the left-hand side must be the derivative of L, found {name!r}", self.i - 1)
+                self.fail(f"the left-hand side must be the derivative of L, found '{name}'", self.i - 1)
             if self.peek() == "_":  # \partial h_0
                 self.take()
                 name += self.take().text.strip("{}")
@@ -151,11 +151,11 @@ class _Parser:
     def exponent(self) -> sp.Expr:
         tok = self.peek()
         if tok in (r"\top", "T", r"\intercal"):
-            self.fail(f"{'^' + tok!r} (a transpose) is matrix notation, not yet supported")
+            self.fail(f"'^{tok}' (a transpose) is matrix notation, not yet supported")
         if tok == "{":
             self.take()
             if self.peek() in (r"\top", "T", r"\intercal"):
-                self.fail(f"{'^' + self.peek()!r} (a transpose) is matrix notation, not yet supported")
+                self.fail(f"'^{self.peek()}' (a transpose) is matrix notation, not yet supported")
             value = self.sum()
             self.expect("}")
         elif tok is not None and tok.isdigit():
@@ -164,7 +164,7 @@ class _Parser:
                 self.fail(f"write ^{{{digits}}} for a multi-digit exponent", self.i - 1)
             value = sp.Integer(digits)
         else:
-            self.fail(f"unexpected {tok!r} after '^'" if tok else "missing exponent after '^'")
+            self.fail(f"unexpected '{tok}' after '^'" if tok else "missing exponent after '^'")
         if value.is_Number and abs(value) > MAX_EXPONENT:
             self.fail(f"exponent {value} is larger than {MAX_EXPONENT}", self.i - 1)
         return value
@@ -227,12 +227,12 @@ class _Parser:
             value = f(self.atom())
             return value ** n if n is not None else value
         if tok in (r"\sum", r"\prod"):
-            self.fail(f"{tok!r} is not yet supported (write the terms out at this T)", pos)
+            self.fail(f"'{tok}' is not yet supported (write the terms out at this T)", pos)
         if tok in MATRIX:
-            self.fail(f"{tok!r} is matrix notation, not yet supported", pos)
+            self.fail(f"'{tok}' is matrix notation, not yet supported", pos)
         if tok.startswith("\\"):
-            self.fail(f"unknown command {tok!r}", pos)
-        self.fail(f"unexpected {tok!r}", pos)
+            self.fail(f"unknown command '{tok}'", pos)
+        self.fail(f"unexpected '{tok}'", pos)
 
     def name(self) -> sp.Expr:
         tok = self.take()
