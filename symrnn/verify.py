@@ -2,7 +2,8 @@
 
 Equivalence: the user's expression u and the true gradient g are compared at deterministic
 random points in 50-digit arithmetic, where a_t, h_t, Y_t hold their forward values (so
-tanh(a1) and h1 agree), and exactly (expand(u − g) = 0) where that is cheap.
+tanh(a1) and h1 agree), and exactly where that is cheap: expand(ū − g) = 0, ū being u with
+act(a_t) written h_t and act'(a_t) in the lecture's form (`canonical`).
 
 Localisation: g = Σ_k term_k (the chain-rule paths). The user's addends, as written, are
 matched to terms by equal expanded forms; what is left is matched monomial by monomial; a
@@ -208,6 +209,14 @@ def _one_minus_h(d, term):
                               f"tanh' written as 1 - {s.h} instead of 1 - {s.h}² in {_name(f)}")
 
 
+@trap("factor 2")
+def _factor_two(d, term):
+    """The term twice (counted twice, or d/dY ½(Y − z)² taken as 2(Y − z)), or halved."""
+    yield Variant(2 * term.value, "a factor 2 too many: the term is counted twice (or ½(Y − z)² differentiated "
+                                  "to 2(Y − z))")
+    yield Variant(term.value / 2, "a stray factor ½: the ½ of the squared error was kept after differentiating")
+
+
 @trap("sign")
 def _sign(d, term):
     """The whole term with the opposite sign."""
@@ -241,6 +250,7 @@ class Verdict:
     counterexample: tuple[tuple[sp.Symbol, sp.Float], ...] = ()
     difference: sp.Float | None = None
     notes: tuple[str, ...] = ()
+    matched: tuple[Term, ...] = ()               # true terms the user has right
 
     def __bool__(self) -> bool:
         return self.ok
@@ -358,7 +368,10 @@ def _report(v: Verdict, d: Derivation, pt: dict | None, mine, truth) -> str:
     for t in v.missing:
         lines.append(f"  missing: {_term_line(t)} — {_path(d, t)}")
     for e in v.extra:
-        lines.append(f"  extra: {printing.text(e)} — no chain-rule path of ∂L/∂{v.param} gives this term")
+        twice = next((t for t in v.matched if _same(d, t.value, e)), None)
+        why = (f"{printing.text(twice.leibniz)} counted twice" if twice is not None
+               else f"no chain-rule path of ∂L/∂{v.param} gives this term")
+        lines.append(f"  extra: {printing.text(e)} — {why}")
     for w in v.wrong:
         lines.append(f"  wrong: yours {printing.text(w.yours)} for {_term_line(w.term)} — {w.diagnosis}")
     lines.extend(f"  {note}" for note in v.notes)
@@ -385,14 +398,15 @@ def check(d: Derivation, param: str, yours: sp.Expr) -> Verdict:
     pts = points(d.unrolled)
     err = max_error(yours, truth, pts)
     cheap = expandable(yours)
-    exact = cheap and d.steps <= EXACT_MAX_STEPS and is_zero_exactly(yours - truth)
+    exact = cheap and d.steps <= EXACT_MAX_STEPS and is_zero_exactly(canonical(d, yours) - truth)
     if exact or err <= TOLERANCE:
         v = Verdict(True, "", param, yours, truth, exact)
         return _with_report(v, d, None, None, None)
     loc = localise(d, g.terms, yours) if cheap else Localisation((), (), (yours,), ())
     pt, mine, true_value = _counterexample(yours, truth, pts)
     v = Verdict(False, "", param, yours, truth, False, loc.missing, loc.extra, loc.wrong,
-                tuple((s, pt[s]) for s in sorted(d.unrolled.inputs, key=str)), mine - true_value, _notes(d, loc))
+                tuple((s, pt[s]) for s in sorted(d.unrolled.inputs, key=str)), mine - true_value, _notes(d, loc),
+                loc.matched)
     return _with_report(v, d, pt, mine, true_value)
 
 

@@ -184,3 +184,11 @@ def test_bad_input_in_the_api_raises():
         verdict("W", "h5")
     with pytest.raises(SymrnnError, match="not yet supported"):
         symrnn.verify(LECTURE, "W", "h1", dims=(2, 2, 2))
+
+
+def test_a_term_counted_twice():
+    v = verdict("W", f"{SYMPY['W']} + {W1}")   # SymPy merges the copies: 2 (Y1 - z1) V (1 - h1²) h0
+    assert [w.diagnosis.split(":")[0] for w in v.wrong] == ["a factor 2 too many"]
+    assert not v.missing and not v.extra and "missing Σ_t" not in v.report
+    v = verdict("W", f"{SYMPY['W']} + 2*(Y1 - z1)*(1 - h1**2)*h0*V/2")
+    assert [str(t.loss_step) for t in v.matched] == ["1", "2", "2"]
