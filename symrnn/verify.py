@@ -16,7 +16,7 @@ import io
 import tokenize
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sympy as sp
@@ -25,7 +25,7 @@ from . import naming, printing
 from .certify import DIGITS, EXACT_MAX_STEPS, TOLERANCE, is_zero_exactly, max_error, points
 from .derive import Derivation, Term, derive
 from .errors import SymrnnError
-from .parsing import FUNCTIONS, parse_expr
+from .parsing import parse_expr
 from .spec import ModelSpec
 from .texinput import parse_latex
 
@@ -258,6 +258,9 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Localisation:
+    """The true terms the user has (matched), lacks (missing), the user's unexplained addends (extra),
+    and the addends that are a true term changed by one trap (wrong)."""
+
     matched: tuple[Term, ...]
     missing: tuple[Term, ...]
     extra: tuple[sp.Expr, ...]
@@ -411,7 +414,6 @@ def check(d: Derivation, param: str, yours: sp.Expr) -> Verdict:
 
 
 def _with_report(v: Verdict, d, pt, mine, truth) -> Verdict:
-    from dataclasses import replace
     return replace(v, report=_report(v, d, pt, mine, truth))
 
 
@@ -440,4 +442,4 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
     return check(d, param, yours)
 
 
-__all__ = ["verify", "Verdict", "Wrong", "TRAPS", "trap", "check", "localise", "canonical", "FUNCTIONS"]
+__all__ = ["verify", "Verdict", "Wrong", "TRAPS", "trap", "check", "localise", "canonical"]
