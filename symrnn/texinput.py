@@ -28,6 +28,7 @@ NAMED_FUNCTIONS = {"sech": sp.sech, "tanh": sp.tanh, "sigmoid": sigmoid, "relu":
 SPACES = {r"\,", r"\;", r"\:", r"\!", "\\ ", r"\quad", r"\qquad"}
 MATRIX = {r"\odot", r"\top", r"\operatorname{diag}", r"\sum", r"\prod", r"\circ", r"\otimes", r"\mathbf",
           r"\boldsymbol", r"\intercal"}
+FRACTIONS = {r"\dfrac": r"\frac", r"\tfrac": r"\frac"}   # display sizes of the same fraction
 PRODUCTS = {r"\cdot", r"\times", "*"}
 MAX_LENGTH = 10_000
 MAX_EXPONENT = 64
@@ -41,9 +42,15 @@ class Token:
     pos: int   # 1-based column in the input
 
 
+def quoted(token: str) -> str:
+    """A token in an error message, quoted so that a quote character stays readable."""
+    return f'"{token}"' if "'" in token else f"'{token}'"
+
+
 def tokenize(text: str) -> tuple[Token, ...]:
     """The tokens of `text`, spacing commands dropped."""
-    return tuple(Token(m.group(), m.start() + 1) for m in _TOKEN.finditer(text) if m.group() not in SPACES)
+    return tuple(Token(FRACTIONS.get(m.group(), m.group()), m.start() + 1)
+                 for m in _TOKEN.finditer(text) if m.group() not in SPACES)
 
 
 class _Parser:
@@ -71,7 +78,7 @@ class _Parser:
 
     def expect(self, text: str) -> None:
         if self.peek() != text:
-            found = f"'{self.peek()}'" if self.peek() is not None else "the end"
+            found = f"{quoted(self.peek())}" if self.peek() is not None else "the end"
             self.fail(f"expected {text!r}, found {found}")
         self.i += 1
 
@@ -93,7 +100,7 @@ class _Parser:
             self.expect("=")
         value = self.sum()
         if self.peek() is not None:
-            self.fail(f"unexpected '{self.peek()}'")
+            self.fail(f"unexpected {quoted(self.peek())}")
         return wrt, value
 
     def lhs(self) -> str:
@@ -103,10 +110,10 @@ class _Parser:
             self.expect("{")
             mark = self.take().text
             if mark not in (r"\partial", "d"):
-                self.fail(f"the left-hand side must be \\frac{{\\partial L}}{{\\partial θ}}, found '{mark}'", self.i - 1)
+                self.fail(f"the left-hand side must be \\frac{{\\partial L}}{{\\partial θ}}, found {quoted(mark)}", self.i - 1)
             name = self.take().text
             if quantity and name != quantity:
-                self.fail(f"the left-hand side must be the derivative of L, found '{name}'", self.i - 1)
+                self.fail(f"the left-hand side must be the derivative of L, found {quoted(name)}", self.i - 1)
             if self.peek() == "_":  # \partial h_0
                 self.take()
                 name += self.take().text.strip("{}")
@@ -164,7 +171,7 @@ class _Parser:
                 self.fail(f"write ^{{{digits}}} for a multi-digit exponent", self.i - 1)
             value = sp.Integer(digits)
         else:
-            self.fail(f"unexpected '{tok}' after '^'" if tok else "missing exponent after '^'")
+            self.fail(f"unexpected {quoted(tok)} after '^'" if tok else "missing exponent after '^'")
         if value.is_Number and abs(value) > MAX_EXPONENT:
             self.fail(f"exponent {value} is larger than {MAX_EXPONENT}", self.i - 1)
         return value
@@ -227,12 +234,12 @@ class _Parser:
             value = f(self.atom())
             return value ** n if n is not None else value
         if tok in (r"\sum", r"\prod"):
-            self.fail(f"'{tok}' is not yet supported (write the terms out at this T)", pos)
+            self.fail(f"{quoted(tok)} is not yet supported (write the terms out at this T)", pos)
         if tok in MATRIX:
-            self.fail(f"'{tok}' is matrix notation, not yet supported", pos)
+            self.fail(f"{quoted(tok)} is matrix notation, not yet supported", pos)
         if tok.startswith("\\"):
-            self.fail(f"unknown command '{tok}'", pos)
-        self.fail(f"unexpected '{tok}'", pos)
+            self.fail(f"unknown command {quoted(tok)}", pos)
+        self.fail(f"unexpected {quoted(tok)}", pos)
 
     def name(self) -> sp.Expr:
         tok = self.take()

@@ -192,3 +192,33 @@ def test_a_term_counted_twice():
     assert not v.missing and not v.extra and "missing Σ_t" not in v.report
     v = verdict("W", f"{SYMPY['W']} + 2*(Y1 - z1)*(1 - h1**2)*h0*V/2")
     assert [str(t.loss_step) for t in v.matched] == ["1", "2", "2"]
+
+
+NAMES = {n: sp.Symbol(n) for n in "W U V b c h0 h1 h2 x1 x2 a1 a2 Y1 Y2 z1 z2".split()}
+
+
+@pytest.mark.parametrize("tex,expected", [
+    (r"2h_1", "2*h1"),
+    (r"h_{1} h_0", "h0*h1"),
+    (r"\tanh^2(a_1) + \tanh(a_2)^{2}", "tanh(a1)**2 + tanh(a2)**2"),
+    (r"\operatorname{sech}(a_1)^2 - \mathrm{sech}^{2}(a_2)", "sech(a1)**2 - sech(a2)**2"),
+    (r"\dfrac{1}{2}\left(Y_1 - z_1\right)^2", "(Y1 - z1)**2/2"),
+    (r"- W \times h_0 \cdot V / 2", "-W*h0*V/2"),
+    (r"\frac{dL}{dW} = \sigma(Y_1)\,(1 - h_1)", "sigmoid(Y1)*(1 - h1)"),
+])
+def test_latex_grammar(tex, expected):
+    from symrnn.texinput import parse_latex
+    from symrnn.parsing import parse_expr
+    assert sp.expand(parse_latex(tex, NAMES)[1] - parse_expr(expected, NAMES)) == 0
+
+
+@pytest.mark.parametrize("tex,culprit", [
+    (r"h_1^23", "^{23}"), (r"h_{12}", "h12"), (r"h_t", "'t'"), (r"\sigma'(a_1)", "\"'\""),
+    (r"\operatorname{diag}(h_1)", "diag"), (r"\frac{1}{0}", "division by zero"), (r"W = h_1", r"\frac"),
+    (r"h_1 h_1^{100}", "100"), (r"{h_1", "'}'"),
+])
+def test_latex_grammar_fails_loudly(tex, culprit):
+    from symrnn.texinput import parse_latex
+    with pytest.raises(SymrnnError) as e:
+        parse_latex(tex, NAMES)
+    assert culprit in str(e.value) and "\n" not in str(e.value)
