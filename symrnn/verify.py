@@ -302,7 +302,7 @@ def localise(d: Derivation, terms: tuple[Term, ...], yours: sp.Expr) -> Localisa
             pool.subtract(need)
             todo.remove(t)
             by_monomial.append(t)
-    residual = sp.Add(*(k * v for k, v in pool.items() if v != 0))
+    residual = sp.factor(sp.Add(*(k * v for k, v in pool.items() if v != 0)))  # factored again for the report
     remaining = [residual] if by_monomial else leftover
     remaining = [a for a in remaining if canonical(d, a) != 0]
     matched += by_monomial

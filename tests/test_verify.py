@@ -222,3 +222,11 @@ def test_latex_grammar_fails_loudly(tex, culprit):
     with pytest.raises(SymrnnError) as e:
         parse_latex(tex, NAMES)
     assert culprit in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_factored_answer_is_split_into_terms():
+    v = verdict("W", "V*((Y1 - z1)*(1 - h1)*h0 + (Y2 - z2)*(1 - h2**2)*(W*(1 - h1**2)*h0 + h1))")
+    assert len(v.matched) == 2 and not v.missing and not v.extra
+    (w,) = v.wrong
+    assert w.term.loss_step == 1 and "1 - h1 instead of 1 - h1²" in w.diagnosis
+    assert sp.expand(w.yours - sp.sympify("V*(Y1 - z1)*(1 - h1)*h0")) == 0
