@@ -214,7 +214,7 @@ def build_parser() -> Parser:
     given.add_argument("--latex", metavar="TEX", help=r"the derivation in LaTeX, e.g. '(Y_1 - z_1) V (1 - h_1^2) h_0 + "
                        r"...'; an optional '\frac{\partial L}{\partial W} =' in front")
     given.add_argument("--file", metavar="F", help="a file holding either: LaTeX when it contains a backslash or a "
-                       "'_' subscript, else SymPy syntax; lines starting with % or # are comments")
+                       "'_' subscript, else SymPy syntax; lines starting with %% or # are comments")
     p.set_defaults(run=cmd_verify)
     return parser
 

@@ -89,7 +89,7 @@ def read_file(d: Derivation, param: str, path: str) -> sp.Expr:
     """A file's derivation: LaTeX if `looks_like_latex`, else SymPy syntax."""
     p = Path(path)
     if not p.is_file():
-        raise SymrnnError(f"--file {path}: no such file")
+        raise SymrnnError(f"--file {path}: no such file (or not a file)")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

@@ -230,3 +230,8 @@ def test_a_factored_answer_is_split_into_terms():
     (w,) = v.wrong
     assert w.term.loss_step == 1 and "1 - h1 instead of 1 - h1²" in w.diagnosis
     assert sp.expand(w.yours - sp.sympify("V*(Y1 - z1)*(1 - h1)*h0")) == 0
+
+
+def test_help():
+    r = run("--help")
+    assert r.returncode == 0 and "--latex" in r.stdout and "Traceback" not in r.stderr
