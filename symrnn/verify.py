@@ -13,10 +13,12 @@ factor, 1 − h for 1 − h², a flipped sign) is reported with that transformat
 from __future__ import annotations
 
 import io
+import random
 import tokenize
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import sympy as sp
@@ -28,6 +30,7 @@ from .errors import SymrnnError
 from .parsing import parse_expr
 from .spec import ModelSpec
 from .texinput import parse_latex
+from .unroll import Unrolled
 
 MONOMIAL_MAX_STEPS = 6   # splitting factored addends expands every term: 2^T monomials per path
 ROLES = (naming.STATE, naming.INPUT, naming.PREACT, naming.OUTPUT, naming.TARGET)
@@ -36,13 +39,26 @@ ROLES = (naming.STATE, naming.INPUT, naming.PREACT, naming.OUTPUT, naming.TARGET
 # -- names and reading ---------------------------------------------------------------------
 
 def user_names(d: Derivation) -> dict[str, sp.Symbol]:
-    """The names a hand derivation may use at this T: parameters, h0…hT, x, a, Y and the loss steps' z."""
+    """The names a hand derivation may use at this T: parameters, h0…hT, x, a, Y and z.
+
+    z_t of a step without a loss (many-to-one) is allowed too, so that a term of L_t can be
+    reported as extra instead of refused.
+    """
     u = d.unrolled
     symbols = [naming.param(p) for p in u.spec.params] + [u.h0]
     for s in u.equations:
-        symbols += [s.x, s.a, s.h, s.Y]
-    symbols += [u.at(t).z for t in u.loss_steps]
+        symbols += [s.x, s.a, s.h, s.Y, s.z]
     return {str(s): s for s in symbols}
+
+
+@lru_cache(maxsize=64)
+def check_points(u: Unrolled) -> tuple[dict, ...]:
+    """certify.points, with a value for z_t of every step without a loss (many-to-one)."""
+    rng = random.Random(f"{u.spec.name}/{u.steps}/targets")
+    binary = u.spec.loss in ("ce", "bce")
+    extra = [s.z for s in u.equations if s.t not in u.loss_steps]
+    return tuple({**pt, **{z: sp.Integer(rng.randint(0, 1)) if binary else sp.Float(rng.uniform(-1.2, 1.2), DIGITS)
+                           for z in extra}} for pt in points(u))
 
 
 def _sympy_lhs(text: str) -> tuple[str | None, str]:
@@ -275,7 +291,7 @@ def _at(expr: sp.Expr, pt: dict) -> sp.Expr:
 def _same(d: Derivation, a: sp.Expr, b: sp.Expr) -> bool:
     """a = b: equal at every point (the first one filters), then exactly by canonical expansion
     where that is cheap (T ≤ EXACT_MAX_STEPS, as in certify)."""
-    for pt in points(d.unrolled):
+    for pt in check_points(d.unrolled):
         va, vb = _at(a, pt), _at(b, pt)
         if not (va.is_number and vb.is_number) or abs(va - vb) > sp.Float(10) ** -20 * max(1, abs(vb)):
             return False
@@ -349,6 +365,20 @@ def _notes(d: Derivation, loc: Localisation) -> tuple[str, ...]:
     return ()
 
 
+def _extra_reason(d: Derivation, v: Verdict, extra: sp.Expr) -> str:
+    """Why an extra addend is extra: a matched term again, a path of a step without a loss, or no path."""
+    twice = next((t for t in v.matched if _same(d, t.value, extra)), None)
+    if twice is not None:
+        return f"{printing.text(twice.leibniz)} counted twice"
+    if d.spec.output == "last":
+        every = derive(replace(d.spec, output="every"), steps=d.steps, params=(v.param,), certify=False)
+        for t in every.expansion(v.param):
+            if t.loss_step != d.steps and _same(d, t.value, extra):
+                return (f"this is {printing.text(t.leibniz)}, but the model is many-to-one (--output last): "
+                        f"only L{d.steps} is a loss, L{t.loss_step} is not")
+    return f"no chain-rule path of ∂L/∂{v.param} gives this term"
+
+
 def _term_line(term: Term) -> str:
     return f"{printing.text(term.leibniz)} = {printing.text(term.shown)}"
 
@@ -362,7 +392,7 @@ def _report(v: Verdict, d: Derivation, pt: dict | None, mine, truth) -> str:
     g = d._get(v.param)
     if v.ok:
         how = "exact identity (expand) and " if v.exact else ""
-        return (f"∂L/∂{v.param}: correct ({how}{len(points(d.unrolled))} random points at {DIGITS} digits)")
+        return (f"∂L/∂{v.param}: correct ({how}{len(check_points(d.unrolled))} random points at {DIGITS} digits)")
     lines = [f"∂L/∂{v.param}: wrong"]
     if pt is not None:
         lines.append(f"  at {_point_line(pt, d)}:")
@@ -371,10 +401,7 @@ def _report(v: Verdict, d: Derivation, pt: dict | None, mine, truth) -> str:
     for t in v.missing:
         lines.append(f"  missing: {_term_line(t)} — {_path(d, t)}")
     for e in v.extra:
-        twice = next((t for t in v.matched if _same(d, t.value, e)), None)
-        why = (f"{printing.text(twice.leibniz)} counted twice" if twice is not None
-               else f"no chain-rule path of ∂L/∂{v.param} gives this term")
-        lines.append(f"  extra: {printing.text(e)} — {why}")
+        lines.append(f"  extra: {printing.text(e)} — {_extra_reason(d, v, e)}")
     for w in v.wrong:
         lines.append(f"  wrong: yours {printing.text(w.yours)} for {_term_line(w.term)} — {w.diagnosis}")
     lines.extend(f"  {note}" for note in v.notes)
@@ -398,7 +425,7 @@ def check(d: Derivation, param: str, yours: sp.Expr) -> Verdict:
     """The verdict on `yours` as ∂L/∂param of derivation d (scalar)."""
     g = d._get(param)
     truth = g.expr
-    pts = points(d.unrolled)
+    pts = check_points(d.unrolled)
     err = max_error(yours, truth, pts)
     cheap = expandable(yours)
     exact = cheap and d.steps <= EXACT_MAX_STEPS and is_zero_exactly(canonical(d, yours) - truth)

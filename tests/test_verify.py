@@ -235,3 +235,10 @@ def test_a_factored_answer_is_split_into_terms():
 def test_help():
     r = run("--help")
     assert r.returncode == 0 and "--latex" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_many_to_one_terms_of_a_step_without_a_loss_are_extra():
+    spec = symrnn.cells.elman(output="last")
+    assert verdict("V", "(Y2 - z2)*h2", spec=spec).ok
+    v = verdict("V", "(Y1 - z1)*h1 + (Y2 - z2)*h2", spec=spec)
+    assert len(v.extra) == 1 and "many-to-one (--output last): only L2 is a loss, L1 is not" in v.report
