@@ -26,7 +26,7 @@ import sympy as sp
 from . import naming, printing
 from .certify import DIGITS, EXACT_MAX_STEPS, TOLERANCE, is_zero_exactly, max_error, points
 from .derive import Derivation, Term, derive
-from .errors import SymrnnError
+from .errors import CheckFailed, SymrnnError
 from .parsing import parse_expr
 from .spec import ModelSpec
 from .texinput import parse_latex
@@ -384,8 +384,15 @@ def _term_line(term: Term) -> str:
 
 
 def _point_line(pt: dict, d: Derivation) -> str:
-    shown = [naming.param(p) for p in d.spec.params] + [d.unrolled.h0] + [s.x for s in d.unrolled.equations]
-    return ", ".join(f"{s} = {sp.Float(pt[s], 6)}" for s in shown)
+    """The counterexample's inputs, then the forward values h_t, Y_t a hand check needs."""
+    u = d.unrolled
+    given = [naming.param(p) for p in d.spec.params] + [u.h0] + [s.x for s in u.equations] + \
+        [s.z for s in u.equations if s.z in pt]
+    forward = [q for s in u.equations for q in (s.h, s.Y)]
+
+    def show(symbols):
+        return ", ".join(f"{q} = {sp.Float(pt[q], 6)}" for q in symbols)
+    return f"{show(given)}\n  (so {show(forward)})"
 
 
 def _report(v: Verdict, d: Derivation, pt: dict | None, mine, truth) -> str:
@@ -455,11 +462,13 @@ def _counterexample(yours, truth, pts):
 
 def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str | None = None,
            file: str | None = None, steps: int = 2, dims="scalar") -> Verdict:
-    """Check a hand derivation of ∂L/∂param (SymPy syntax `text`, LaTeX `latex`, or a `file`)."""
+    """Check a hand derivation of ∂L/∂param (SymPy syntax `text`, LaTeX `latex`, or a `file`) against
+    the derived gradient, itself certified first."""
     if not (isinstance(dims, str) and dims == "scalar"):
         raise SymrnnError(f"--dims {dims}: verify checks scalar derivations only; matrix form is not yet supported")
-    d = derive(spec, steps=steps, certify=False)
-    d._get(param)
+    d = derive(spec, steps=steps, params=(param,))
+    if not d.certified:
+        raise CheckFailed(f"the derived ∂L/∂{param} failed certification (a bug in symrnn: please report it)")
     if file is not None:
         if text is not None or latex is not None:
             raise SymrnnError("give the derivation once: --expr, --latex or --file")
