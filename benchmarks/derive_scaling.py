@@ -28,8 +28,8 @@ import sympy as sp
 from sympy.core.cache import clear_cache
 
 from symrnn import cells
-from symrnn.certify import brute_force, points
-from symrnn.derive import derive, loss_by_output, loss_by_state, output_by, state_by
+from symrnn.certification.scalar import brute_force, points
+from symrnn.derivation.scalar import derive, loss_by_output, loss_by_state, output_by, state_by
 from symrnn.unroll import Unrolled
 
 NAMES = ("W", "U", "b", "V", "c", "h0")
@@ -88,7 +88,7 @@ def scalar_rows(max_steps: int, reps: int, expand_max: int):
 def matrix_rows(reps: int, max_steps: int = 5, dims=(2, 3, 2)):
     """Median matrix-form derive and certify times, tanh Elman, each loss (every step), T = 1..max_steps."""
     from symrnn.matrix import derive_matrix
-    from symrnn.matrix_certify import certify_matrix, reference_gradients
+    from symrnn.certification.matrix import certify_matrix, reference_gradients
 
     def cold(fn):
         fresh()

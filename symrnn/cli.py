@@ -6,13 +6,14 @@ import math
 import sys
 from pathlib import Path
 
-from . import cells, report
-from .derive import derive
+from .model import cells
+from .documents import report
+from .derivation.scalar import derive
 from .errors import BuildFailed, CheckFailed, SymrnnError
 from .files import write_atomic
-from .rules import ACTIVATIONS, LOSSES
-from .spec import OUTPUTS
-from .specfile import load_spec
+from .ir.primitives import ACTIVATIONS, LOSSES
+from .model.spec import OUTPUTS
+from .model.specfile import load_spec
 
 
 class Parser(argparse.ArgumentParser):
@@ -67,7 +68,7 @@ def cmd_derive(args) -> int:
         out = {"text": report.text, "json": report.to_json, "latex": report.latex_fragments}[fmt](d)
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if documents:
-        from . import latex
+        from .documents import latex
         for path in latex.write_documents(d, tex=args.tex, pdf=args.pdf, force=args.force):
             print(f"wrote {path}", file=sys.stderr if fmt else sys.stdout)
     if not d.certified:
@@ -76,7 +77,7 @@ def cmd_derive(args) -> int:
 
 
 def cmd_codegen(args) -> int:
-    from .codegen import catalogue_specs, codegen
+    from .kernels.codegen import catalogue_specs, codegen
     if args.all:
         given = [o for o in ("cell", "activation", "loss", "output") if getattr(args, o) not in (None, "elman")]
         if given:
@@ -115,7 +116,8 @@ def parse_sequence(text: str, what: str) -> tuple[tuple[float, ...], ...]:
 
 
 def cmd_dynamics(args) -> int:
-    from . import dynamics, dynamics_report
+    from .analysis import dynamics
+    from .analysis import dynamics_report
     lecture = args.f is None
     f_text = dynamics.LECTURE_F if lecture else args.f
     theta = parse_numbers(args.theta, "--theta") if args.theta is not None else \
@@ -147,7 +149,7 @@ def cmd_dynamics(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .verify import verify
+    from .verification.verify import verify
     spec = model_from(args)
     if args.dims != "scalar":
         parse_dims(args.dims, spec.loss)

@@ -4,8 +4,9 @@ import dataclasses
 import pytest
 
 import symrnn
-from symrnn import cli, rules
-from symrnn.derive import loss_by_output, loss_by_state, output_by, state_by
+from symrnn import cli
+from symrnn.ir import primitives as rules
+from symrnn.derivation.scalar import loss_by_output, loss_by_state, output_by, state_by
 
 
 def clear_caches():

@@ -11,7 +11,7 @@ import pytest
 import symrnn
 from numpy_bptt_batched import batched_loss_and_grads
 from symrnn import naming
-from symrnn.codegen import HEADER, catalogue_specs, kernel_source
+from symrnn.kernels.codegen import HEADER, catalogue_specs, kernel_source
 from symrnn.errors import SymrnnError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,7 +242,7 @@ def test_code_template_is_strict_and_computes_no_math():
 
     import jinja2
 
-    from symrnn import templating
+    from symrnn.documents import templating
     with pytest.raises(jinja2.UndefinedError):
         templating.code_env().from_string("{{ missing }}").render()
     text = (templating.templates_dir() / "kernel.py.jinja").read_text(encoding="utf-8")

@@ -11,7 +11,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-from symrnn import cli, dynamics, dynamics_report
+from symrnn import cli
+from symrnn.analysis import dynamics, dynamics_report
 from symrnn.errors import SymrnnError
 
 

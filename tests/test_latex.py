@@ -5,7 +5,7 @@ Refresh the golden files after an intended change with:
 
     SYMRNN_UPDATE_GOLDEN=1 python -m pytest tests/test_latex.py
 
-and the gallery (docs/gallery, .tex and .pdf) with:  python -m symrnn.gallery
+and the gallery (docs/gallery, .tex and .pdf) with:  python -m symrnn.documents.gallery
 """
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ import pytest
 import sympy as sp
 
 import symrnn
-from symrnn import cli, files, gallery, latex, printing, templating, texescape
+from symrnn import cli, files
+from symrnn import printers as printing
+from symrnn.documents import gallery, latex, templating
+from symrnn.printers import texescape
 from symrnn.errors import BuildFailed, SymrnnError
-from symrnn.spec import Cell, ModelSpec, Param
+from symrnn.model.spec import Cell, ModelSpec, Param
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -51,16 +54,16 @@ def test_golden_tex(example):
     assert path.exists(), f"missing golden file {path}; create it with: {REFRESH}"
     assert source == path.read_text(encoding="utf-8"), (
         f"the document for {example!r} differs from {path}; if the change is intended, refresh with: {REFRESH}"
-        " (and python -m symrnn.gallery for docs/gallery)")
+        " (and python -m symrnn.documents.gallery for docs/gallery)")
 
 
 @pytest.mark.parametrize("example", [ex.name for ex in gallery.GALLERY])
 def test_gallery_is_current(example):
     committed = ROOT / "docs" / "gallery" / f"{example}.tex"
-    assert committed.exists(), f"missing {committed}; regenerate the gallery with: python -m symrnn.gallery"
+    assert committed.exists(), f"missing {committed}; regenerate the gallery with: python -m symrnn.documents.gallery"
     assert committed.read_text(encoding="utf-8") == gallery_sources()[example], (
-        f"{committed} is stale; regenerate the gallery with: python -m symrnn.gallery")
-    assert (committed.with_suffix(".pdf")).exists(), "regenerate the gallery with: python -m symrnn.gallery"
+        f"{committed} is stale; regenerate the gallery with: python -m symrnn.documents.gallery")
+    assert (committed.with_suffix(".pdf")).exists(), "regenerate the gallery with: python -m symrnn.documents.gallery"
 
 
 def test_rendering_is_deterministic_and_pathless():
@@ -107,7 +110,7 @@ def test_lecture_document_has_every_step_in_order():
 def test_failed_certification_is_visible():
     d = lecture()
     from dataclasses import replace
-    from symrnn.certify import Certificate, Check
+    from symrnn.certification.scalar import Certificate, Check
     bad = Certificate((Check("equals sympy.diff of the substituted loss", False, 6, 0.5, False),))
     broken = replace(d, gradients=(replace(d.gradients[0], certificate=bad),) + d.gradients[1:])
     tex = latex.render(broken, with_matrix=False)

@@ -3,7 +3,7 @@ import pytest
 import sympy as sp
 
 import symrnn
-from symrnn import printing
+from symrnn import printers as printing
 
 W, U, b, V, c = sp.symbols("W U b V c")
 h0, h1, h2, x1, x2, z1, z2, Y1, Y2 = sp.symbols("h0 h1 h2 x1 x2 z1 z2 Y1 Y2")
@@ -74,7 +74,7 @@ def test_local_factors_with_their_steps(lecture):
 
 
 def test_dependence_sentence(lecture):
-    from symrnn.report import dependence
+    from symrnn.documents.report import dependence
     g = {g.wrt: g for g in lecture.gradients}
     assert dependence(g["W"]) == "L1 depends on W only through h1; L2 through h1 and h2"
     assert dependence(g["V"]) == "L1 depends on V only through Y1; L2 through Y2"

@@ -8,12 +8,14 @@ import sympy as sp
 
 import symrnn
 from numpy_bptt_matrix import forward_backward
-from symrnn import cli, printing
+from symrnn import cli
+from symrnn import printers as printing
 from symrnn.errors import SymrnnError
-from symrnn.matrix import MatProd, Transposed, derive_matrix, matmul, rebuild, vec
-from symrnn.matrix_certify import certify_matrix, forward, run_recursion, with_deltas
-from symrnn.matrix_eval import evaluate, float_backend, parse, sympy_backend
-from symrnn.rules import ACTIVATIONS, LOSSES
+from symrnn.derivation.matrix import derive_matrix, vec
+from symrnn.ir.nodes import MatProd, Transposed, matmul, rebuild
+from symrnn.certification.matrix import certify_matrix, forward, run_recursion, with_deltas
+from symrnn.ir.evaluate import evaluate, float_backend, parse, sympy_backend
+from symrnn.ir.primitives import ACTIVATIONS, LOSSES
 
 NAMES = ("W", "U", "b", "V", "c", "h0")
 COMBOS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in ("every", "last")]
@@ -156,7 +158,7 @@ def test_last_output_has_one_loss_step():
 # Eqs. 10.18-10.28 for a tanh RNN with softmax outputs (a = b + W h + U x, o = c + V h, ŷ = softmax(o)),
 # with eq. 10.21 in its dimensionally consistent form (diag left of the gradient, as the transposed
 # Jacobian (∂h^(t+1)/∂h^(t))ᵀ = Wᵀ diag(1 − (h^(t+1))²) requires), written in the syntax of
-# symrnn.matrix_eval.parse with Goodfellow's names:
+# symrnn.ir.evaluate.parse with Goodfellow's names:
 GOODFELLOW = {
     "10.19": ("grad_h[T]", "V.T @ grad_o[T]"),
     "10.21": ("grad_h[t]", "W.T @ diag(1 - h[t + 1]**2) @ grad_h[t + 1] + V.T @ grad_o[t]"),
@@ -203,7 +205,7 @@ def test_goodfellows_misprinted_10_21_fails_certification():
     md = derive_matrix(model("tanh", "ce", "every"), 2, (2, 3, 2), ("W",), certify=False)
     g = md.get("W")
     state = g.form("state")
-    wrong_body = state.recursion.body.xreplace({Transposed(symrnn.matrix.Mat("W")): symrnn.matrix.Mat("W")})
+    wrong_body = state.recursion.body.xreplace({Transposed(symrnn.ir.nodes.Mat("W")): symrnn.ir.nodes.Mat("W")})
     assert wrong_body != state.recursion.body
     bad = replace(state, recursion=replace(state.recursion, body=wrong_body))
     md = replace(md, gradients=(replace(g, forms=tuple(bad if f.name == "state" else f for f in g.forms)),))
@@ -253,7 +255,7 @@ def test_json_expressions_parse_back(capsys):
     for name, g in out["gradients"].items():
         assert parse(g["expr"]) == d.gradient(name)
         assert parse(g["delta"]) == d.matrix.get(name).at_T
-        assert [parse(t) for t in g["terms"]] == list(symrnn.matrix.addends(d.gradient(name)))
+        assert [parse(t) for t in g["terms"]] == list(symrnn.ir.nodes.addends(d.gradient(name)))
         for form, body in g["forms"].items():
             assert parse(body["expr"]) == d.matrix.get(name).form(form).expr
         assert g["certified"] and g["latex"]
@@ -285,7 +287,7 @@ def test_bad_dims_in_the_api(dims):
 
 
 def test_non_affine_cell_is_refused():
-    from symrnn.spec import Cell, ModelSpec
+    from symrnn.model.spec import Cell, ModelSpec
     base = model().cell
     cell = Cell("square", "tanh", base.params, base.preactivation + symrnn.naming.PREV ** 2, base.output_map)
     with pytest.raises(SymrnnError, match="affine"):
@@ -313,7 +315,7 @@ def test_beyond_T3_general_forms_at_T3_and_every_form_at_50_digit_differences():
 
 
 def test_a_user_cell_with_its_own_names_and_no_bias():
-    from symrnn.spec import Cell, ModelSpec, Param
+    from symrnn.model.spec import Cell, ModelSpec, Param
     A, B, C, dd = (symrnn.naming.param(n) for n in ("A", "B", "C", "d"))
     params = (Param("A", "recurrent", ("k", "k")), Param("B", "input", ("k", "m")),
               Param("C", "readout", ("o", "k")), Param("d", "readout bias", ("o",)))
@@ -326,7 +328,7 @@ def test_a_user_cell_with_its_own_names_and_no_bias():
 
 def test_a_scalar_gain_parameter(capsys):
     """docs/examples/scaled_tanh.toml: a_t = g W h_{t-1} + U x_t + b with a learned scalar gain g."""
-    from symrnn.specfile import load_spec
+    from symrnn.model.specfile import load_spec
     spec = load_spec(symrnn_root() / "docs" / "examples" / "scaled_tanh.toml")
     d = symrnn.derive(spec, steps=2, dims=(2, 3, 2))
     assert d.certified
@@ -346,7 +348,7 @@ def symrnn_root():
 
 
 def test_minus_groups_its_right_operand():
-    from symrnn.matrix import Minus, Ones
+    from symrnn.ir.nodes import Minus, Ones
     e = Minus(Ones(), Minus(vec("Y", 1), vec("z", 1)))
     assert printing.text(e) == "1 - (Y1 - z1)"
     assert printing.latex(e) == r"1 - \left(Y_{1} - z_{1}\right)"
@@ -354,7 +356,7 @@ def test_minus_groups_its_right_operand():
 
 
 def test_cells_whose_sizes_do_not_fit_are_refused_and_tied_sizes_work(tmp_path):
-    from symrnn.specfile import load_spec
+    from symrnn.model.specfile import load_spec
     spec_file = tmp_path / "tied.toml"
     spec_file.write_text('name = "tied"\nactivation = "tanh"\npreactivation = "W*h_prev + U*x"\noutput_map = "h"\n'
                          '[params.W]\n[params.U]\n')

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import symrnn
 from numpy_bptt import forward_backward
-from symrnn.rules import ACTIVATIONS, LOSSES
+from symrnn.ir.primitives import ACTIVATIONS, LOSSES
 
 NAMES = ("W", "U", "b", "V", "c", "h0")
 

@@ -13,7 +13,8 @@ import subprocess
 import pytest
 
 import symrnn
-from symrnn import cli, latex
+from symrnn import cli
+from symrnn.documents import latex
 from symrnn.errors import BuildFailed
 
 HAVE_TEX = latex.tex_engine() is not None and shutil.which("pdftotext") is not None

@@ -4,8 +4,8 @@ import random
 import pytest
 import sympy as sp
 
-from symrnn.nodes import to_reference
-from symrnn.rules import ACTIVATIONS, LOSSES
+from symrnn.ir.scalar import to_reference
+from symrnn.ir.primitives import ACTIVATIONS, LOSSES
 
 a, Y, z = sp.symbols("a Y z")
 

@@ -8,7 +8,7 @@ import sympy as sp
 
 import symrnn
 from symrnn.errors import SymrnnError
-from symrnn.parsing import parse_expr
+from symrnn.model.parsing import parse_expr
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "scaled_tanh.toml"
 GOOD = '''

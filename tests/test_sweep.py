@@ -2,7 +2,7 @@
 import pytest
 
 import symrnn
-from symrnn.rules import ACTIVATIONS, LOSSES
+from symrnn.ir.primitives import ACTIVATIONS, LOSSES
 
 COMBOS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in ("every", "last")]
 

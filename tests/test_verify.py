@@ -9,7 +9,7 @@ import sympy as sp
 import symrnn
 from symrnn import cli
 from symrnn.errors import SymrnnError
-from symrnn.verify import TRAPS
+from symrnn.verification.verify import TRAPS
 
 LECTURE = symrnn.cells.elman()
 
@@ -207,8 +207,8 @@ NAMES = {n: sp.Symbol(n) for n in "W U V b c h0 h1 h2 x1 x2 a1 a2 Y1 Y2 z1 z2".s
     (r"\frac{dL}{dW} = \sigma(Y_1)\,(1 - h_1)", "sigmoid(Y1)*(1 - h1)"),
 ])
 def test_latex_grammar(tex, expected):
-    from symrnn.texinput import parse_latex
-    from symrnn.parsing import parse_expr
+    from symrnn.verification.texinput import parse_latex
+    from symrnn.model.parsing import parse_expr
     assert sp.expand(parse_latex(tex, NAMES)[1] - parse_expr(expected, NAMES)) == 0
 
 
@@ -218,7 +218,7 @@ def test_latex_grammar(tex, expected):
     (r"h_1 h_1^{100}", "100"), (r"{h_1", "'}'"),
 ])
 def test_latex_grammar_fails_loudly(tex, culprit):
-    from symrnn.texinput import parse_latex
+    from symrnn.verification.texinput import parse_latex
     with pytest.raises(SymrnnError) as e:
         parse_latex(tex, NAMES)
     assert culprit in str(e.value) and "\n" not in str(e.value)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import jinja2
 
-from .texescape import escape
+from ..printers.texescape import escape
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent  # symrnn/
 
 
 def templates_dir() -> Path:

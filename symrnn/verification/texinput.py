@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .errors import SymrnnError
-from .nodes import relu, sigmoid
+from ..errors import SymrnnError
+from ..ir.scalar import relu, sigmoid
 
 FUNCTIONS = {r"\tanh": sp.tanh, r"\sigma": sigmoid, r"\exp": sp.exp, r"\log": sp.log, r"\ln": sp.log,
              r"\cosh": sp.cosh, r"\sinh": sp.sinh}

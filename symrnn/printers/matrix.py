@@ -17,8 +17,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from . import naming
-from .matrix import Hadamard, Mat, MatProd, Minus, Plus, ProdOver, Square, SumOver, Transposed, Vec
+from .. import naming
+from ..ir.nodes import Hadamard, Mat, MatProd, Minus, Plus, ProdOver, Square, SumOver, Transposed, Vec
 
 TEXT_ROLES = {"gamma": "γ"}
 TEXT_FUNCS = {"tanh": "tanh", "sigma": "σ", "relu": "relu", "H": "H", "exp": "exp"}
@@ -207,17 +207,17 @@ class MatrixParseable(Constants):
 
 
 def text(expr) -> str:
-    from . import printing
+    from . import lecture as printing
     return printing.text(expr)
 
 
 def latex(expr) -> str:
-    from . import printing
+    from . import lecture as printing
     return printing.latex(expr)
 
 
 def parseable(expr) -> str:
-    from . import printing
+    from . import lecture as printing
     return printing.parseable(expr)
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .errors import SymrnnError
-from .nodes import to_reference
-from .parsing import parse_expr
+from ..errors import SymrnnError
+from ..ir.scalar import to_reference
+from ..model.parsing import parse_expr
 
 MAX_STEPS = 10_000_000
 MAX_STARTS_STEPS = 10_000     # the extra starting points (limit independent of h0?) run at most this long

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 
-from . import naming, printing
-from .matrix import MatrixDerivation, MatrixGradient, Recursion, vec
+from .. import naming
+from ..printers import lecture as printing
+from ..derivation.matrix import MatrixDerivation, MatrixGradient, Recursion, vec
 
-SYNTAX = ("symrnn.matrix_eval.parse: NumPy-flavoured Python syntax, @ matrix product, * Hadamard product, "
+SYNTAX = ("symrnn.ir.evaluate.parse: NumPy-flavoured Python syntax, @ matrix product, * Hadamard product, "
           ".T transpose, 1 the all-ones vector, v**2 elementwise square, h[t-1] / h1 time-indexed vectors, "
           "Sum(body, (t, lo, hi)), Prod(body, (i, lo, hi)) with the largest index leftmost")
 FORM_TITLES = {

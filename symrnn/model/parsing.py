@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
-from .errors import SymrnnError
-from .nodes import relu, sigmoid
+from ..errors import SymrnnError
+from ..ir.scalar import relu, sigmoid
 
 FUNCTIONS = {"tanh": sp.tanh, "sigmoid": sigmoid, "relu": relu, "exp": sp.exp, "log": sp.log,
              "sqrt": sp.sqrt, "sech": sp.sech, "cosh": sp.cosh, "sinh": sp.sinh,

@@ -22,11 +22,11 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from . import naming
-from .certify import Certificate
-from .matrix import MatrixDerivation, matrix_step
-from .matrix_eval import Backend, evaluate, float_backend, mpmath_backend, mul
-from .spec import ModelSpec
+from .. import naming
+from .scalar import Certificate
+from ..derivation.matrix import MatrixDerivation, matrix_step
+from ..ir.evaluate import Backend, evaluate, float_backend, mpmath_backend, mul
+from ..model.spec import ModelSpec
 
 DIGITS = 50
 TOLERANCE = 1e-30
@@ -224,8 +224,8 @@ def _value(md, expr, how, env, steps, backend, k):
 
 
 def _fits(spec: ModelSpec, dims) -> bool:
-    from .errors import SymrnnError
-    from .matrix import check_shapes
+    from ..errors import SymrnnError
+    from ..derivation.matrix import check_shapes
     try:
         check_shapes(spec, dims)
     except SymrnnError:

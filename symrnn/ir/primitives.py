@@ -17,7 +17,7 @@ from typing import Callable
 
 import sympy as sp
 
-from .nodes import relu, sigmoid
+from .scalar import relu, sigmoid
 
 
 @dataclass(frozen=True)

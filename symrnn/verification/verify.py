@@ -23,14 +23,15 @@ from pathlib import Path
 
 import sympy as sp
 
-from . import naming, printing
-from .certify import DIGITS, EXACT_MAX_STEPS, TOLERANCE, is_zero_exactly, max_error, points
-from .derive import Derivation, Term, derive
-from .errors import CheckFailed, SymrnnError
-from .parsing import parse_expr
-from .spec import ModelSpec
+from .. import naming
+from ..printers import lecture as printing
+from ..certification.scalar import DIGITS, EXACT_MAX_STEPS, TOLERANCE, is_zero_exactly, max_error, points
+from ..derivation.scalar import Derivation, Term, derive
+from ..errors import CheckFailed, SymrnnError
+from ..model.parsing import parse_expr
+from ..model.spec import ModelSpec
 from .texinput import parse_latex
-from .unroll import Unrolled
+from ..derivation.unroll import Unrolled
 
 MONOMIAL_MAX_STEPS = 6   # splitting factored addends expands every term: 2^T monomials per path
 ROLES = (naming.STATE, naming.INPUT, naming.PREACT, naming.OUTPUT, naming.TARGET)

@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import naming
-from .errors import SymrnnError
+from .. import naming
+from ..errors import SymrnnError
 from .parsing import parse_expr
 from .spec import Cell, ModelSpec, Param
 

@@ -17,10 +17,10 @@ from functools import lru_cache
 import mpmath
 import sympy as sp
 
-from . import naming
-from .derive import at_steps
-from .nodes import to_reference
-from .unroll import Unrolled
+from .. import naming
+from ..derivation.scalar import at_steps
+from ..ir.scalar import to_reference
+from ..derivation.unroll import Unrolled
 
 DIGITS = 50
 TOLERANCE = sp.Float(10) ** (20 - DIGITS)  # relative, far above 50-digit rounding, far below any real error

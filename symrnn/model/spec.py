@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import naming
-from .errors import SymrnnError
-from .rules import ACTIVATIONS, LOSSES
+from .. import naming
+from ..errors import SymrnnError
+from ..ir.primitives import ACTIVATIONS, LOSSES
 
 OUTPUTS = ("every", "last")
 

@@ -10,9 +10,10 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from . import naming, texescape
-from .matrix_printing import MatrixLatex, MatrixParseable, MatrixText
-from .nodes import Chain, Terms
+from .. import naming
+from . import texescape
+from .matrix import MatrixLatex, MatrixParseable, MatrixText
+from ..ir.scalar import Chain, Terms
 
 SUPERSCRIPTS = str.maketrans("0123456789+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺")
 

@@ -5,10 +5,12 @@ import json
 
 import sympy as sp
 
-from . import matrix_report, naming, printing
-from .derive import Derivation, Gradient
-from .nodes import Terms
-from .unroll import step
+from . import matrix_report
+from .. import naming
+from ..printers import lecture as printing
+from ..derivation.scalar import Derivation, Gradient
+from ..ir.scalar import Terms
+from ..derivation.unroll import step
 
 IMMEDIATE_NOTE = ("∂⁺h_s/∂θ is the immediate partial derivative: h_{s-1} held fixed "
                   "(Pascanu et al. 2013), so ∂h_s/∂θ is never ambiguous.")

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from . import printing
+from ..printers import lecture as printing
 from .dynamics import MAX_FIXED_POINTS, MAX_PERIOD, SETTLED, Analysis, FixedPoint, Limit
 
 expr_text = printing.text

@@ -12,9 +12,9 @@ from functools import cached_property
 
 import sympy as sp
 
-from . import naming
-from .naming import INPUT, LOSS, OUTPUT, PREACT, STATE, TARGET
-from .spec import ModelSpec
+from .. import naming
+from ..naming import INPUT, LOSS, OUTPUT, PREACT, STATE, TARGET
+from ..model.spec import ModelSpec
 
 
 @dataclass(frozen=True)

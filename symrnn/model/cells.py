@@ -1,8 +1,8 @@
 """The catalogue of cells. `elman` is the lecture's RNN."""
 from __future__ import annotations
 
-from . import naming
-from .errors import SymrnnError
+from .. import naming
+from ..errors import SymrnnError
 from .spec import Cell, ModelSpec, Param
 
 W, U, b, V, c = (naming.param(n) for n in "WUbVc")

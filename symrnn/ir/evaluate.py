@@ -15,11 +15,11 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from . import naming
-from .errors import SymrnnError
-from .matrix import (Diag, Eye, Gain, Hadamard, Map, Mat, MatProd, Minus, OneHot, Ones, Plus, ProdOver,
-                     Softmax, Square, SumOver, Transposed, Vec, Zeros, diag, hadamard, matmul, plus,
-                     product, summation, transpose)
+from .. import naming
+from ..errors import SymrnnError
+from .nodes import (Diag, Eye, Gain, Hadamard, Map, Mat, MatProd, Minus, OneHot, Ones, Plus, ProdOver,
+                    Softmax, Square, SumOver, Transposed, Vec, Zeros, diag, hadamard, matmul, plus,
+                    product, summation, transpose)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def mpmath_backend() -> Backend:
 
 def sympy_backend() -> Backend:
     """SymPy entries, with the scalar engine's own functions (σ, relu, H(·, 0)), so k = 1 compares exactly."""
-    from .nodes import relu, sigmoid
+    from .scalar import relu, sigmoid
     return Backend({"tanh": sp.tanh, "sigma": sigmoid, "relu": relu, "H": lambda v: sp.Heaviside(v, 0),
                     "exp": sp.exp})
 

@@ -19,10 +19,10 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import naming
-from .errors import SymrnnError
-from .nodes import Chain, DerivativeOf, Partial, Terms
-from .spec import ModelSpec
+from .. import naming
+from ..errors import SymrnnError
+from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
+from ..model.spec import ModelSpec
 from .unroll import Unrolled, step
 
 MAX_EXPANDED_STEPS = 12
@@ -230,12 +230,12 @@ class Derivation:
 
     def latex(self) -> str:
         """The derivation as a complete LaTeX document (templates/derivation.tex.jinja)."""
-        from .latex import render
+        from ..documents.latex import render
         return render(self)
 
     def _repr_latex_(self) -> str:
         """Jupyter shows a derivation as its assembled gradients, in the lecture's notation."""
-        from .latex import repr_latex
+        from ..documents.latex import repr_latex
         return repr_latex(self)
 
 
@@ -358,6 +358,6 @@ def derive(spec: ModelSpec, steps: int = 2, dims="scalar", params=None, certify:
     d = Derivation(spec, steps, dims, tuple(_gradient(u, n) for n in names),
                    _delta_recursion(u), _delta_general(spec), u)
     if certify:
-        from .certify import certify as run_checks
+        from ..certification.scalar import certify as run_checks
         d = replace(d, gradients=tuple(replace(g, certificate=run_checks(d, g)) for g in d.gradients))
     return d
