@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .model import cells
 from .documents import report
-from .derivation.scalar import derive
+from .api import derive
 from .errors import BuildFailed, CheckFailed, SymrnnError
 from .files import write_atomic
 from .ir.primitives import ACTIVATIONS, LOSSES
@@ -43,7 +43,8 @@ def parse_dims(text: str, loss: str | None = None):
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cell", default="elman", help="elman (the lecture's RNN) or a spec file PATH.toml; default elman")
+    p.add_argument("--cell", default="elman", help="elman (the lecture's RNN), gru, lstm (PyTorch's) or a spec file "
+                                                   "PATH.toml; default elman")
     # None = "not given": a spec file's own choice stands, else the lecture's default.
     p.add_argument("--activation", help=f"{'|'.join(ACTIVATIONS)}; default tanh")
     p.add_argument("--loss", help=f"{'|'.join(LOSSES)}; default mse")

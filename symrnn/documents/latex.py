@@ -22,12 +22,14 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import __version__
+from ..certification import certify
+from ..derivation import derive_pure
 from ..derivation.matrix import vec
-from ..ir.nodes import addends
+from ..ir.nodes import Map, Mat, MatProd, addends
 from ..printers import matrix as matrix_printing
 from .. import naming
 from ..printers import lecture as printing
-from ..derivation.scalar import Derivation, Term, ordered
+from ..derivation.scalar import Term, ordered
 from ..errors import BuildFailed, SymrnnError
 from ..files import write_atomic
 from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
@@ -155,14 +157,19 @@ def _listing(items: list[str]) -> list[str]:
 
 
 def _param_symbol(name: str) -> sp.Expr:
-    return naming.at(naming.STATE, 0) if name == "h0" else naming.param(name)
+    """The symbol of a parameter, or of an initial state (h0, c0)."""
+    split = naming.split_symbol(name)
+    return naming.at(split[0], 0) if split and split[1] == "0" else naming.param(name)
 
 
-def _edge_labels(expr: sp.Expr, var: sp.Symbol, params) -> str:
-    """The parameters multiplying `var` in expr (W on the recurrent edge of W h + U x + b), as LaTeX."""
-    found = [p for p in params
-             if any(var in term.free_symbols and p in term.free_symbols for term in sp.Add.make_args(expr))]
-    return ", ".join(_tex(p) for p in found)
+def _edge_labels(exprs, var) -> str:
+    """The parameters that multiply the vector `var` in the expressions (W on the recurrent edge of W h + U x + b)."""
+    found = []
+    for e in exprs:
+        for prod in e.atoms(MatProd):
+            if var in prod.args:
+                found += [m.name for m in prod.args if isinstance(m, Mat) and m.name not in found]
+    return ", ".join(_tex(naming.param(p)) for p in found)
 
 
 def _shape(shape, dims) -> str:
@@ -176,25 +183,44 @@ def _shape(shape, dims) -> str:
     return f"${sym} = {num}$" if all(s in sizes for s in shape) else f"${sym}$"
 
 
-def _model(d: Derivation) -> dict:
+def _activation_rules(spec) -> str:
+    """Each activation's local rule, ∂h_t/∂a_t = sech²(a_t) = 1 − tanh²(a_t) = 1 − h_t², one per row."""
+    s = step(spec, naming.t)
+    out = []
+    for pre, feeds in s.preacts:
+        f = _function_of(spec, feeds)
+        if f is not None:
+            out.append(" = ".join(_tex(x) for x in (_d(feeds, pre), *f.derivative(pre, feeds))))
+    return r", \\ ".join(out) if out else _tex(_d(s.h, s.a)) + " = 1"
+
+
+def _function_of(spec, symbol):
+    from ..derivation.program import primal
+    for e in primal(spec.cell).equations:
+        if naming.at(e.name, naming.t) == symbol and isinstance(e.rhs, Map):
+            return e.rhs.function
+    return None
+
+
+def _model(d) -> dict:
     spec, T = d.spec, d.steps
     t = naming.t
     s = step(spec, t)
     loss_total = (sp.Sum(naming.at(naming.LOSS, t), (t, 1, naming.T)) if spec.output == "every"
                   else naming.at(naming.LOSS, naming.T))
-    act_forms = spec.activation.derivative(s.a, s.h)
     dims = d.dims
     loss_steps = spec.loss_steps(T)
     scalar = d.matrix is None
+    equations = model_equations(spec, t)
     return {
-        "equations": [f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, t)[:4 if scalar else 3]],
+        "equations": [f"{_tex(l)} &= {_tex(r)}" for l, r in (equations if scalar else equations[:-1])],
         "loss_total": f"L = {_tex(loss_total)}",
-        "activation": " = ".join(_tex(x) for x in (_d(s.h, s.a), *act_forms)),
+        "activation": _activation_rules(spec),
         "loss_gradient": " = ".join(_tex(x) for x in (_d(s.L, s.Y), *spec.loss_rule.gradient(s.Y, s.z))),
         "params": [{"symbol": _tex(naming.param(p.name)), "role": p.role, "shape": _shape(p.shape, dims)}
                    for p in spec.cell.params],
         "dims": "scalar" if dims == "scalar" else "sizes " + ", ".join(f"${n} = {v}$" for n, v in zip("kmo", dims)),
-        "unrolled": [" & ".join(f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, k)[:3])
+        "unrolled": [" & ".join(f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, k)[:-1])
                      for k in range(1, T + 1)],
         "loss_rows": rows(naming.TOTAL_LOSS,
                           [Terms(*(naming.at(naming.LOSS, k) for k in loss_steps)),
@@ -204,17 +230,17 @@ def _model(d: Derivation) -> dict:
     }
 
 
-def _pictures(d: Derivation) -> dict:
+def _pictures(d) -> dict:
     """Node names, positions and edge labels of the circuit and of the graph unfolded over T steps."""
     spec, T = d.spec, d.steps
-    params = [naming.param(p) for p in spec.params]
     cell = spec.cell
+    rhs = [e.rhs for e in cell.equations]
     dx = round(min(2.4, 15.0 / T), 2)
     loss_steps = set(spec.loss_steps(T))
     return {
-        "recurrent": _edge_labels(cell.preactivation, naming.PREV, params),
-        "input": _edge_labels(cell.preactivation, naming.X, params),
-        "output": _edge_labels(cell.output_map, naming.CUR, params),
+        "recurrent": _edge_labels(rhs, vec(naming.STATE, naming.t - 1)),
+        "input": _edge_labels(rhs, vec(naming.INPUT, naming.t)),
+        "output": _edge_labels([cell.output], vec(naming.STATE, naming.t)),
         "dx": dx,
         "small": T > 6,
         "side_by_side": dx * T <= 7.5,
@@ -243,7 +269,7 @@ def _intermediate(term: Term) -> sp.Expr:
     return ordered(_d(naming.at(naming.LOSS, term.loss_step), last.num), last.symbol)
 
 
-def _chain(d: Derivation, g) -> dict:
+def _chain(d, g) -> dict:
     lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
     forms = []
     if len(g.through) > 1:
@@ -259,9 +285,9 @@ def _chain(d: Derivation, g) -> dict:
     return {"wrt": _tex(_param_symbol(g.wrt)), "through": _through(g), "rows": rows(lhs, forms), "direct": direct}
 
 
-def _factors(d: Derivation) -> dict:
+def _factors(d) -> dict:
     loss_syms = {naming.at(naming.LOSS, t) for t in d.unrolled.loss_steps}
-    states = {s.h for s in d.unrolled.equations} | {d.unrolled.h0}
+    states = {naming.at(st, k) for st in d.spec.cell.states for k in range(d.steps + 1)}
     # the lecture's order: ∂L_t/∂h_t first, then the state factors, then those of the outputs; else by first use
     fs = sorted(d.factors(), key=lambda f: 0 if f.num in loss_syms and f.den in states else 1 if f.num in states else 2)
     return {"list": [_tex(f.symbol) for f in fs],
@@ -276,20 +302,27 @@ def _certificate(g) -> list[dict]:
              "digits": DIGITS, "error": _sci(c.max_error)} for c in g.certificate.checks]
 
 
-def _result(d: Derivation, g) -> dict:
+def _result(d, g) -> dict:
     lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
     return {"wrt": _tex(_param_symbol(g.wrt)), "rows": rows(lhs, [g.leibniz, g.shown]),
             "checks": _certificate(g),
             "certified": g.certificate is not None and g.certificate.ok}
 
 
-def _delta(d: Derivation) -> dict:
-    general, start = d.delta_general
-    t, T = naming.t, naming.T
+def _delta(d) -> dict:
+    t = naming.t
+    definitions = []
+    for lhs, _ in d.delta_general:
+        role = str(lhs.base)
+        deco = naming.decorated(role)
+        of = (naming.at(naming.PREACT, t) if role == naming.DELTA else
+              naming.at(naming.preactivation(deco[1]), t) if deco and deco[0] == naming.DELTA else
+              naming.at(deco[0], t) if deco and deco[2] else lhs)
+        definitions.append(rf"{_tex(lhs)} = {_tex(_d(naming.TOTAL_LOSS, of))}")
     return {
-        "definition": rf"{_tex(naming.at(naming.DELTA, t))} = {_tex(_d(naming.TOTAL_LOSS, naming.at(naming.PREACT, t)))}",
-        "general": rows(naming.at(naming.DELTA, t), [general]),
-        "start": rows(naming.at(naming.DELTA, T), [start]),
+        "definition": ", ".join(definitions),
+        "general": [row for lhs, body in d.delta_general for row in rows(lhs, [body])],
+        "start": [row for lhs, body in d.delta_start for row in rows(lhs, [body])],
         "steps": [rows(sym, [expr]) for sym, expr in d.deltas],
         "gradients": [rows(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)), [g.delta_form]) for g in d.gradients],
     }
@@ -321,18 +354,18 @@ def _mpieces(node) -> list[list[tuple[str, float]]]:
     return [[(pr.parenthesize(a, PRECEDENCE["Add"], strict=False), _mwidth(a))] for a in parts]
 
 
-def companion_matrix(d: Derivation):
+def companion_matrix(d):
     """The matrix derivation shown beside a scalar one (same model, T = 2, sizes COMPANION_DIMS), or the
     reason there is none (a one-line SymrnnError message)."""
     if d.matrix is not None:
         return d.matrix
-    from ..derivation.scalar import derive
-    certify = any(g.certificate is not None for g in d.gradients)
+    checked = any(g.certificate is not None for g in d.gradients)
     params = None if set(d.names) >= set(d.spec.params) else list(d.names)
     try:
-        return derive(d.spec, steps=COMPANION_STEPS, dims=COMPANION_DIMS, params=params, certify=certify).matrix
+        md = derive_pure(d.spec, COMPANION_STEPS, COMPANION_DIMS, params)
     except SymrnnError as e:
         return str(e)
+    return certify(md) if checked else md
 
 
 FORM_TITLES = {
@@ -355,7 +388,7 @@ def _matrix_checks(g) -> list[dict]:
             for how, cs in groups.items()]
 
 
-def _matrix(d: Derivation, md) -> dict:
+def _matrix(d, md) -> dict:
     """The matrix section: step equations, the recursions, ∂h_t/∂h_s, and every gradient's forms."""
     if isinstance(md, str):
         return {"missing": md}
@@ -365,8 +398,8 @@ def _matrix(d: Derivation, md) -> dict:
     seen, recursions = set(), []
     for r in md.recursions:   # each recursion once, each start once (the two δ forms share δ_{T+1} = 0)
         group = []
-        for row in (f"{_mtex(r.lhs)} &= {_mtex(r.body)}",
-                    rf"{_mtex(vec(r.name, r.start_step))} &= {_mtex(r.start)}"):
+        for row in ([f"{_mtex(lhs)} &= {_mtex(body)}" for lhs, body in r.equations]
+                    + [rf"{_mtex(lhs)} &= {_mtex(body)}" for lhs, body in r.starts]):
             if row not in seen:
                 seen.add(row)
                 group.append(row)
@@ -391,10 +424,10 @@ def _matrix(d: Derivation, md) -> dict:
         "companion": d.matrix is None,
         "steps": md.steps,
         "dims": rf"k = {k},\ m = {m},\ o = {o}",
-        "equations": [f"{_mtex(st.a)} &= {_mtex(st.a_def)}", f"{_mtex(st.h)} &= {_mtex(st.h_def)}",
+        "equations": [f"{_mtex(lhs)} &= {_mtex(rhs)}" for lhs, rhs in st.equations] + [
                       f"{_mtex(st.Y)} &= {_mtex(st.Y_def)}",
-                      rf"{_tex(g_sym)} = {_tex(_d(naming.at(naming.LOSS, t), naming.at(naming.OUTPUT, t)))} &= {_mtex(st.g)}",
-                      rf"f'(h_{{t}}) &= {_mtex(st.fprime)}"],
+                      rf"{_tex(g_sym)} = {_tex(_d(naming.at(naming.LOSS, t), naming.at(naming.OUTPUT, t)))} &= {_mtex(st.g)}"]
+                     + _derivative_rows(st),
         "recursions": recursions,
         "jacobian": f"{_mtex(md.jacobian[0])} = {_mtex(md.jacobian[1])}",
         "deltas": [rows(sym, [_mpieces(body)]) for sym, body in md.deltas],
@@ -403,7 +436,14 @@ def _matrix(d: Derivation, md) -> dict:
     }
 
 
-def model_command(d: Derivation) -> str:
+def _derivative_rows(st) -> list[str]:
+    """f'(h_t) = 1 − h_t ⊙ h_t for the lecture's single activation; each activation's f' for a gated cell."""
+    if len(st.derivatives) <= 1:
+        return [rf"f'(h_{{t}}) &= {_mtex(st.fprime)}"]
+    return [rf"{m.function.latex}'\left({_mtex(m.arg)}\right) &= {_mtex(deriv)}" for m, _, deriv in st.derivatives]
+
+
+def model_command(d) -> str:
     """The `symrnn derive` options that reproduce d (for a comment line: only harmless characters kept)."""
     spec = d.spec
     dims = "scalar" if d.dims == "scalar" else ",".join(map(str, d.dims))
@@ -412,7 +452,7 @@ def model_command(d: Derivation) -> str:
     return re.sub(r"[^A-Za-z0-9_.,/ =+-]", "?", command)
 
 
-def document(d: Derivation, md=None) -> dict:
+def document(d, md=None) -> dict:
     """Everything the template places: LaTeX strings (math printed, rows broken) and user text (escaped there).
 
     `md` is the matrix derivation to show (d.matrix in matrix mode; for a scalar d, `companion_matrix(d)`,
@@ -454,14 +494,14 @@ def document(d: Derivation, md=None) -> dict:
     return doc
 
 
-def render(d: Derivation, with_matrix: bool = True) -> str:
+def render(d, with_matrix: bool = True) -> str:
     """The derivation as a complete LaTeX document (str), byte for byte reproducible; a scalar derivation
     gets the matrix form of the same model as its last section unless with_matrix is False."""
     md = companion_matrix(d) if with_matrix and d.matrix is None else None
     return render_latex("derivation.tex.jinja", doc=document(d, md))
 
 
-def repr_latex(d: Derivation) -> str:
+def repr_latex(d) -> str:
     """The assembled gradients as display math for Jupyter (MathJax): one aligned row per gradient."""
     if d.matrix is not None:
         body = r" \\ ".join(f"{_tex(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)))} &= {_mtex(g.at_T)}"
@@ -515,7 +555,7 @@ def _check_target(path: Path, force: bool) -> Path:
     return path
 
 
-def write_documents(d: Derivation, tex=None, pdf=None, force: bool = False) -> list[Path]:
+def write_documents(d, tex=None, pdf=None, force: bool = False) -> list[Path]:
     """Write the .tex (if asked) and build the PDF (if asked); return the paths written.
 
     Without TeX, a PDF request still writes the .tex (beside the PDF when no --tex was given)

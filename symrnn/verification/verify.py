@@ -26,7 +26,8 @@ import sympy as sp
 from .. import naming
 from ..printers import lecture as printing
 from ..certification.scalar import DIGITS, EXACT_MAX_STEPS, TOLERANCE, is_zero_exactly, max_error, points
-from ..derivation.scalar import Derivation, Term, derive
+from ..api import derive
+from ..derivation.scalar import ScalarDerivation as Derivation, Term
 from ..errors import CheckFailed, SymrnnError
 from ..model.parsing import parse_expr
 from ..model.spec import ModelSpec
@@ -59,7 +60,7 @@ def check_points(u: Unrolled) -> tuple[dict, ...]:
     binary = u.spec.loss in ("ce", "bce")
     extra = [s.z for s in u.equations if s.t not in u.loss_steps]
     return tuple({**pt, **{z: sp.Integer(rng.randint(0, 1)) if binary else sp.Float(rng.uniform(-1.2, 1.2), DIGITS)
-                           for z in extra}} for pt in points(u))
+                           for z in extra}} for pt in points(u, with_patterns=False))
 
 
 def _sympy_lhs(text: str) -> tuple[str | None, str]:
