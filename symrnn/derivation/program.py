@@ -78,12 +78,14 @@ def primal(cell: Cell) -> Step:
 
         rhs = name_args(e.rhs, True)
         out.extend(extra)
+        # an explicit pre-activation p: e = f(p), p read inside e as f(p), or (the identity applied) e = p
+        earlier = {x.name for x in out} - set(cell.states) - set(dict(preacts))
+        args = [m.arg for m in rhs.atoms(Map)] + ([rhs] if isinstance(rhs, Vec) else [])
+        for arg in args:
+            if isinstance(arg, Vec) and arg.step == t and arg.role in earlier:
+                preacts.append((arg.role, e.name))
+                earlier.discard(arg.role)
         out.append(Equation(e.name, rhs))
-        # an explicit pre-activation: e = f(p) or, for the identity, e = p
-        arg = rhs.arg if isinstance(rhs, Map) else rhs
-        if isinstance(arg, Vec) and arg.step == t and arg.role in cell.param_names + tuple(x.name for x in out) \
-                and arg.role not in dict(preacts) and arg.role not in cell.states:
-            preacts.append((arg.role, e.name))
     return Step(cell, tuple(out), tuple(preacts))
 
 

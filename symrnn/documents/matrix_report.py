@@ -6,6 +6,7 @@ import json
 from .. import naming
 from ..printers import lecture as printing
 from ..derivation.matrix import MatrixDerivation, MatrixGradient, Recursion, substituted_size, vec
+from ..derivation.program import primal
 from ..ir.nodes import Vec, Zeros, addends
 
 SHOWN_SUBSTITUTED = 5000   # nodes: larger fully substituted gradients are shown in the δ form's vectors only
@@ -67,10 +68,14 @@ def what_is_named(md: MatrixDerivation) -> str:
         pre = md.step_equations.equations[0][0]
         return f"δ_t = ∂L/∂{printing.text(pre)}"
     parts = []
+    preacts = dict((feeds, pre) for pre, feeds in primal(md.spec.cell).preacts)
     for name in names:
         v = vec(name, naming.t)
         d = naming.decorated(name)
-        if d and d[2]:
+        if name == naming.DELTA:
+            pre = next(iter(preacts.values()))
+            parts.append(f"{printing.text(v)} = ∂L/∂{printing.text(vec(pre, naming.t))}")
+        elif d and d[2]:
             parts.append(f"{printing.text(v)} = ∂L/∂{printing.text(vec(d[0], naming.t))}")
         elif d and d[0] == naming.DELTA:
             parts.append(f"{printing.text(v)} = ∂L/∂{printing.text(vec(naming.preactivation(d[1]), naming.t))}")

@@ -305,12 +305,16 @@ def matmul(*factors) -> Node:
         body = matmul(*(f.args[0] if isinstance(f, Neg) else f for f in factors))
         return neg(body) if negatives % 2 else body
     flat = []
+    eye = False
     for f in factors:
         if isinstance(f, Zeros) or (isinstance(f, Num) and f.value == 0):
             return Zeros()
         if isinstance(f, Eye) or (isinstance(f, Num) and f.value == 1):
+            eye = eye or isinstance(f, Eye)
             continue
         flat.extend(f.args if isinstance(f, MatProd) else (f,))
+    if eye and flat and all(is_scalar(f) for f in flat):
+        flat.append(Eye())   # s I stays a matrix: a scalar alone would add to every entry of a sum
     if not flat:
         return Eye()
     return flat[0] if len(flat) == 1 else MatProd(*flat)

@@ -93,11 +93,11 @@ def _identity(a, h):
     return (sp.Integer(1),)
 
 
-@function("heaviside", lambda a: sp.Heaviside(a, 0), lambda a: sp.Heaviside(a, 0), _mp_step,
-          lambda a: np.heaviside(a, 0), "np.heaviside({v}, 0)", "H", "H", "H'(a) = 0 almost everywhere (not differentiable at 0)",
-          activation=False, piecewise=True)
-def _heaviside(a, h):
-    return (sp.Integer(0),)
+# The step H is relu's derivative, not a function a cell may apply: it has no derivative to propagate.
+FUNCTIONS["heaviside"] = Function("heaviside", lambda a: sp.Heaviside(a, 0), lambda a: sp.Heaviside(a, 0), _mp_step,
+                                  lambda a: np.heaviside(a, 0), "np.heaviside({v}, 0)", "H", "H", None,
+                                  "H(a) = 1 for a > 0, else 0 (relu's derivative; not differentiable at 0)",
+                                  activation=False, piecewise=True)
 
 
 @function("exp", sp.exp, sp.exp, mpmath.exp, np.exp, "np.exp({v})", "exp", r"\exp", "exp'(a) = exp(a) = h",

@@ -28,8 +28,9 @@ def define(name: str, params, equations, output: str, activation: str, states=(n
     vectors = {naming.INPUT: (Vec(naming.INPUT, t), "m")}
     vectors.update({naming.previous(s): (Vec(s, t - 1), "k") for s in states})
     out = []
-    for eq_name, text in equations:
-        scope = Scope(dict(vectors), shapes, activation, strict)
+    names = [n for n, _ in equations]
+    for k, (eq_name, text) in enumerate(equations):
+        scope = Scope(dict(vectors), shapes, activation, strict, later=tuple(names[k:]))
         rhs = parse_equation(text, scope, f"{where}: equation {eq_name}")
         out.append(Equation(eq_name, rhs))
         vectors[eq_name] = (Vec(eq_name, t), "k")

@@ -36,6 +36,7 @@ class Scope:
     params: dict
     activation: str
     strict: bool = True
+    later: tuple = ()     # the equations below this one (and itself): named, they are an error of order
 
 
 def _shape_text(shape) -> str:
@@ -115,6 +116,9 @@ class _Builder:
             return node, (size,)
         if n.id in self.scope.params:
             return self.scope.params[n.id]
+        if n.id in self.scope.later:
+            raise self.fail(n, f"{n.id} is defined by this equation or one below it; an equation may use only "
+                               f"those above it (equations are in order, so a cycle has none)")
         known = ", ".join([*self.scope.vectors, *self.scope.params])
         raise self.fail(n, f"unknown name (known here: {known})")
 

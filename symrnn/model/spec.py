@@ -104,6 +104,9 @@ class Cell:
         for f in rhs.atoms(Map):
             if f.fname not in FUNCTIONS:
                 raise SymrnnError(f"{what} uses the unknown function {f.fname!r}")
+            if f.function.derivative is None:
+                raise SymrnnError(f"{what} applies {f.fname}, which has no derivative to propagate (BPTT needs one "
+                                  f"for every function of a cell)")
 
     def equation(self, name: str) -> Equation:
         return next(e for e in self.equations if e.name == name)

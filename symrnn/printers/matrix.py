@@ -73,7 +73,7 @@ class MatrixText(Notation):
         return f"{name}_{shown}" if e.step.is_Atom else f"{name}_{{{shown}}}"
 
     def _print_Mat(self, e):
-        return e.name
+        return naming.text_role(e.name)
 
     def _print_MatProd(self, e):
         out = ""
