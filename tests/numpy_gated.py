@@ -171,7 +171,8 @@ def loss_and_grads(cell, params, X, Z, h0=None, c0=None, lengths=None, loss="mse
     if lengths.shape != (B,) or lengths.min() < 1 or lengths.max() > T:
         raise ValueError(f"lengths must be (B,) = ({B},) with values in 1..{T}")
     valid = np.arange(T)[:, None] < lengths                               # (T, B): a real step
-    scored = valid if output == "every" else np.arange(T)[:, None] == lengths - 1
+    # `last` scores step lengths[i]; the state carried through the padding makes that the state at step T.
+    scored = valid if output == "every" else np.broadcast_to(np.arange(T)[:, None] == T - 1, (T, B))
     # Padded entries may hold anything, NaN included, and 0 · NaN = NaN: keep them out of every product.
     X = np.where(valid[..., None], X, 0.0)
     Z = _targets_per_step(Z, scored, loss, output)
@@ -213,7 +214,7 @@ def _zeros_or(state, B, k):
 def _targets_per_step(Z, scored, loss, output):
     """Targets (T, B, o) (int (T, B) for ce) with harmless zeros wherever a step has no loss."""
     Z = np.asarray(Z) if loss == "ce" else np.asarray(Z, dtype=float)
-    if output == "last":  # one target per sequence, for the step that `scored` marks
+    if output == "last":  # one target per sequence, for the one step that `scored` marks
         Z = np.broadcast_to(Z, scored.shape[:1] + Z.shape)
     mask = scored if loss == "ce" else scored[..., None]
     return np.where(mask, Z, 0)
