@@ -69,7 +69,7 @@ def loss_and_grads(cell, params, X, Z, h0=None, c0=None, lengths=None, loss="mse
         X = np.where(valid[..., None], X, 0)
 
     make, forward, backward = CELLS[cell]
-    key = (cell, T, B, m, k, o, dtype.str, output, activation)
+    key = (cell, T, B, m, k, o, dtype.str, output)
     ws = _workspaces.pop(key, None) or _new_workspace(make, T, B, k, o, dtype, output)
     _workspaces[key] = ws
     X2 = X.reshape(T * B, m)
@@ -161,11 +161,10 @@ def _weight_grads(ws, X2, D_in, D_rec):
 
 
 def _stacked(p, gates, half):
-    """W_iᵀ (m, G·k), W_hᵀ (k, G·k) contiguous and the summed biases, sigmoid gates scaled by ½."""
+    """W_iᵀ (m, G·k) and W_hᵀ (k, G·k), contiguous, each gate's columns scaled by its entry of `half`."""
     WiT = np.concatenate([p[f"W_i{g}"].T * s for g, s in zip(gates, half)], axis=1)
     WhT = np.concatenate([p[f"W_h{g}"].T * s for g, s in zip(gates, half)], axis=1)
-    bias = np.concatenate([(p[f"b_i{g}"] + p[f"b_h{g}"]) * s for g, s in zip(gates, half)])
-    return WiT, WhT, bias
+    return WiT, WhT
 
 
 # -- Elman: a_t = W h + U x + b, h = φ(a) ---------------------------------------------------------
@@ -239,9 +238,9 @@ def _gru_workspace(ws, T, B, k, dtype):
 
 
 def _gru_forward(p, X2, h0, c0, ws, activation):
-    WiT, WhT, bias = _stacked(p, "run", (0.5, 0.5, 1.0))
-    bias[2 * len(p["b_hn"]):] = p["b_in"]   # b_hn stays inside r ⊙ (W_hn h + b_hn)
-    b_hn = p["b_hn"]
+    WiT, WhT = _stacked(p, "run", (0.5, 0.5, 1.0))   # σ gates r, u carry the ½ of ½ tanh(a/2) + ½
+    b_hn = p["b_hn"]   # stays inside r ⊙ (W_hn h + b_hn); the other recurrent biases join the input side's
+    bias = np.concatenate([(p["b_ir"] + p["b_hr"]) * 0.5, (p["b_iu"] + p["b_hu"]) * 0.5, p["b_in"]])
     np.matmul(X2, WiT, out=ws["P"].reshape(len(X2), -1))
     ws["P"] += bias
     ws["H"][0] = h0
@@ -317,7 +316,9 @@ def _lstm_workspace(ws, T, B, k, dtype):
 
 
 def _lstm_forward(p, X2, h0, c0, ws, activation):
-    WiT, WhT, bias = _stacked(p, "oifg", (0.5, 0.5, 0.5, 1.0))
+    scale = (0.5, 0.5, 0.5, 1.0)   # σ gates o, i, f carry the ½ of ½ tanh(a/2) + ½
+    WiT, WhT = _stacked(p, "oifg", scale)
+    bias = np.concatenate([(p[f"b_i{g}"] + p[f"b_h{g}"]) * s for g, s in zip("oifg", scale)])
     np.matmul(X2, WiT, out=ws["P"].reshape(len(X2), -1))
     ws["P"] += bias
     ws["H"][0], ws["Cs"][0] = h0, c0
