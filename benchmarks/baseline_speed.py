@@ -19,7 +19,7 @@ Before timing, each contender's loss and gradients are checked against torch's.
 Each thread setting runs in its own subprocess, since BLAS and OpenMP read their thread counts once
 at import: "1" sets OPENBLAS/OMP/MKL_NUM_THREADS=1 and torch.set_num_threads(1); "default" leaves
 both libraries their defaults. The GEMM rate is a large np.matmul at the dtype under the same
-setting; "% of GEMM" is the model's GEMM FLOPs per second over that rate.
+setting; "% GEMM" is the model's GEMM FLOPs per second over that rate.
 """
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
+
+import handwritten  # noqa: E402  (benchmarks/handwritten.py)
+import numpy_gated  # noqa: E402  (tests/numpy_gated.py: init and the torch state_dict mapping)
 
 SIZES = ((100, 1, 32), (100, 32, 64), (100, 64, 256), (1000, 16, 128))
 N_OUT = 10
@@ -68,7 +71,7 @@ def gemm_rate(dtype, n=2048, reps=3):
 
 
 def problem(cell, T, B, H, dtype, seed=0):
-    import numpy_gated
+    """Parameters (uniform ±1/√H), X, Z (T, B, ·), h0, c0 at dtype."""
     rng = np.random.default_rng(seed)
     p = {n: v.astype(dtype) for n, v in numpy_gated.init(cell, H, H, N_OUT, seed).items()}
     X = rng.normal(size=(T, B, H)).astype(dtype)
@@ -77,9 +80,9 @@ def problem(cell, T, B, H, dtype, seed=0):
 
 
 def torch_contender(cell, p, X, Z, h0, c0, threads):
-    """A zero-argument callable: PyTorch forward, summed mse, backward; returns (L, grads under our names)."""
+    """(run, answer): run is PyTorch's forward, summed mse and backward; answer runs it and returns (L, grads
+    under our names)."""
     import torch
-    import numpy_gated
     if threads == "1":
         torch.set_num_threads(1)
     dtype = {np.float64: torch.float64, np.float32: torch.float32}[X.dtype.type]
@@ -125,7 +128,6 @@ def load_kernel(path):
 
 def contenders(cell, p, X, Z, h0, c0, threads, kernels):
     """name -> (timed callable, callable returning (L, grads)); plus notes on skipped contenders."""
-    import handwritten
     hw = lambda: handwritten.loss_and_grads(cell, p, X, Z, h0, c0 if cell == "lstm" else None)
     run_torch, torch_answer = torch_contender(cell, p, X, Z, h0, c0, threads)
     out = {"handwritten": (hw, hw), "torch": (run_torch, torch_answer)}
