@@ -19,7 +19,8 @@ Before timing, each contender's loss and gradients are checked against torch's.
 Each thread setting runs in its own subprocess, since BLAS and OpenMP read their thread counts once
 at import: "1" sets OPENBLAS/OMP/MKL_NUM_THREADS=1 and torch.set_num_threads(1); "default" leaves
 both libraries their defaults. The GEMM rate is a large np.matmul at the dtype under the same
-setting; "% GEMM" is the model's GEMM FLOPs per second over that rate.
+setting (the best of samples taken before each configuration); "% GEMM" is the model's GEMM FLOPs
+per second over that rate.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def model_flops(cell, T, B, H, m, o=N_OUT):
     return 2 * T * B * (G * k * (2 * m + 3 * k) + 3 * k * o)
 
 
-def gemm_rate(dtype, n=2048, reps=3):
+def gemm_rate(dtype, n=1536, reps=2):
     """GFLOP/s of the best of `reps` n×n np.matmul at dtype."""
     a = np.random.default_rng(0).random((n, n)).astype(dtype)
     out = np.empty_like(a)
@@ -198,12 +199,15 @@ def quartiles(values):
 
 
 def worker(a):
-    """Measure every configuration under this process's thread setting; one JSON line each."""
-    for dtype in a.dtypes:
-        print(json.dumps({"gemm": dtype, "threads": a.threads[0], "gflops": gemm_rate(np.dtype(dtype))}), flush=True)
+    """Measure every configuration under this process's thread setting; one JSON line each.
+
+    The GEMM rate is sampled before each configuration; others' load only ever lowers it, so the
+    table uses the best sample as this machine's rate.
+    """
     for cell in a.cells:
         for T, B, H in a.sizes:
             for dtype in a.dtypes:
+                print(json.dumps({"gemm": dtype, "threads": a.threads[0], "gflops": gemm_rate(np.dtype(dtype))}))
                 print(json.dumps(measure(cell, T, B, H, np.dtype(dtype), a.threads[0], a.reps, a.kernels)), flush=True)
 
 
@@ -259,8 +263,8 @@ def main(argv=None):
         for line in proc.stdout:
             r = json.loads(line)
             if "gemm" in r:
-                gemm[(r["gemm"], r["threads"])] = r["gflops"]
-                print(f"threads={threads}: np.matmul 2048² {r['gemm']}: {r['gflops']:.1f} GFLOP/s", file=sys.stderr)
+                key = (r["gemm"], r["threads"])
+                gemm[key] = max(gemm.get(key, 0.0), r["gflops"])
                 continue
             rows.append(r)
             ratio = " ".join(f"{n}={1e3 * t:.2f}ms" for n, t in r["median"].items())
@@ -271,7 +275,8 @@ def main(argv=None):
             sys.exit(f"worker for threads={threads} failed")
     print(f"\nloss_and_grads (forward + summed mse + backward), m = H, o = {N_OUT}, {a.reps} interleaved repetitions; "
           f"ratio < 1: faster than torch; % GEMM: the model's GEMM FLOPs per second over np.matmul's rate")
-    print("GEMM rate (np.matmul 2048², GFLOP/s): " + ", ".join(f"{d} threads={t}: {g:.1f}" for (d, t), g in gemm.items()))
+    print("GEMM rate (np.matmul 1536², best sample, GFLOP/s): "
+          + ", ".join(f"{d} threads={t}: {g:.1f}" for (d, t), g in gemm.items()))
     print(table(rows, gemm))
 
 
