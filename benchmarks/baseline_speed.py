@@ -1,6 +1,6 @@
 """Hand-written NumPy BPTT (benchmarks/handwritten.py) against PyTorch autograd, for GRU, LSTM and Elman (a benchmark, not a test).
 
-    python benchmarks/baseline_speed.py                       # everything: ~10 min
+    python benchmarks/baseline_speed.py                       # everything: 5-40 min, the load decides
     python benchmarks/baseline_speed.py --quick               # gru, two small sizes, float64, one thread
     python benchmarks/baseline_speed.py --cells gru,lstm --dtypes float64 --threads 1 --reps 9
     python benchmarks/baseline_speed.py --kernel gru=generated/gru_tanh_mse_every.py
@@ -20,7 +20,8 @@ Each thread setting runs in its own subprocess, since BLAS and OpenMP read their
 at import: "1" sets OPENBLAS/OMP/MKL_NUM_THREADS=1 and torch.set_num_threads(1); "default" leaves
 both libraries their defaults. The GEMM rate is a large np.matmul at the dtype under the same
 setting (the best of samples taken before each configuration); "% GEMM" is the model's GEMM FLOPs
-per second over that rate.
+per second over that rate. On a shared 2-core machine "default" is mostly a measure of the others'
+load: BLAS and OpenMP workers spinning against busy cores made both contenders 5-15x slower there.
 """
 from __future__ import annotations
 
