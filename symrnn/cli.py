@@ -10,7 +10,7 @@ from .model import cells
 from .documents import report
 from .derivation.scalar import derive
 from .errors import BuildFailed, CheckFailed, SymrnnError
-from .files import write_atomic
+from .files import check_target, write_atomic
 from .ir.primitives import ACTIVATIONS, LOSSES
 from .model.spec import OUTPUTS
 from .model.specfile import load_spec
@@ -133,17 +133,14 @@ def cmd_dynamics(args) -> int:
     system = dynamics.system(f_text, theta, k=len(h0), m=len(xs[0]) if xs else 1)
     if xs is not None and not system.driven:
         raise SymrnnError(f"--x: f = {f_text!r} does not use the input x")
-    path = Path(args.plot) if args.plot else None
-    if path is not None:
-        if not path.parent.is_dir():
-            raise SymrnnError(f"--plot {path}: directory {path.parent} does not exist")
-        if path.is_dir() or (path.exists() and not args.force and not dynamics_report.written_by_symrnn(path)):
-            raise SymrnnError(f"--plot {path}: exists and was not written by symrnn; use --force to overwrite it")
+    if args.plot:
+        check_target(args.plot, dynamics_report.written_by_symrnn, args.force)
     analysis = dynamics.analyse(system, h0, steps, xs, starts)
     out = dynamics_report.to_json(analysis) if args.format == "json" else dynamics_report.text(analysis)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.plot:
-        write_atomic(path, dynamics_report.svg(analysis))
+        path = write_atomic(args.plot, dynamics_report.svg(analysis), ours=dynamics_report.written_by_symrnn,
+                            force=args.force)
         print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
 

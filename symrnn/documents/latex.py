@@ -29,7 +29,7 @@ from .. import naming
 from ..printers import lecture as printing
 from ..derivation.scalar import Derivation, Term, ordered
 from ..errors import BuildFailed, SymrnnError
-from ..files import write_atomic
+from ..files import check_target, write_atomic
 from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
 from .report import model_equations
 from .templating import render_latex
@@ -506,15 +506,6 @@ def log_excerpt(log: str, context: int = 3) -> str:
     return "\n".join(keep[:60]) if keep else "\n".join(lines[-20:])
 
 
-def _check_target(path: Path, force: bool) -> Path:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise SymrnnError(f"cannot write {path}: directory {path.parent} does not exist")
-    if path.exists() and not force and not written_by_symrnn(path):
-        raise SymrnnError(f"{path} exists and was not written by symrnn; use --force to overwrite it")
-    return path
-
-
 def write_documents(d: Derivation, tex=None, pdf=None, force: bool = False) -> list[Path]:
     """Write the .tex (if asked) and build the PDF (if asked); return the paths written.
 
@@ -523,26 +514,26 @@ def write_documents(d: Derivation, tex=None, pdf=None, force: bool = False) -> l
     """
     if tex and pdf and Path(tex).resolve() == Path(pdf).resolve():
         raise SymrnnError(f"--tex and --pdf name the same file {tex}; give two different files")
-    targets = [_check_target(p, force) for p in (tex, pdf) if p]
+    targets = [check_target(p, written_by_symrnn, force) for p in (tex, pdf) if p]
     source = render(d)
     written = []
     if tex:
-        write_atomic(targets[0], source.encode("utf-8"))
+        write_atomic(targets[0], source, ours=written_by_symrnn, force=force)
         written.append(targets[0])
     if pdf:
         pdf_path = targets[-1]
         if tex_engine() is None:
             if not tex:
-                fallback = _check_target(pdf_path.with_suffix(".tex"), force)
-                write_atomic(fallback, source.encode("utf-8"))
+                fallback = check_target(pdf_path.with_suffix(".tex"), written_by_symrnn, force)
+                write_atomic(fallback, source, ours=written_by_symrnn, force=force)
                 written.append(fallback)
             raise SymrnnError(f"no LaTeX found to build {pdf_path} (wrote {written[-1]}); {TEX_HINT}")
-        build_pdf(source, pdf_path)
+        build_pdf(source, pdf_path, force=force)
         written.append(pdf_path)
     return written
 
 
-def build_pdf(tex: str, out_path, timeout: float = 180) -> str:
+def build_pdf(tex: str, out_path, timeout: float = 180, *, force: bool = False) -> str:
     """Compile `tex` in a fresh temporary directory and move the PDF atomically to out_path; return the log.
 
     Raises SymrnnError when no TeX is installed, BuildFailed (with the log's error lines) when LaTeX fails.
@@ -564,5 +555,5 @@ def build_pdf(tex: str, out_path, timeout: float = 180) -> str:
         pdf = work / "doc.pdf"
         if proc.returncode != 0 or not pdf.exists():
             raise BuildFailed(f"LaTeX failed building {out_path}:\n{log_excerpt(log)}")
-        write_atomic(Path(out_path), pdf.read_bytes())
+        write_atomic(out_path, pdf.read_bytes(), ours=written_by_symrnn, force=force)
     return log
