@@ -7,7 +7,6 @@ of the Jacobian ∂f/∂h for a vector state), and each fixed point is confirmed
 """
 from __future__ import annotations
 
-import ast
 import math
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import sympy as sp
 
 from ..errors import SymrnnError
 from ..ir.scalar import to_reference
-from ..model.parsing import parse_expr
+from ..model.parsing import components, parse_expr
 
 MAX_STEPS = 10_000_000
 MAX_STARTS_STEPS = 10_000     # the extra starting points (limit independent of h0?) run at most this long
@@ -76,17 +75,6 @@ def _names(name: str, syms: tuple[sp.Symbol, ...]) -> tuple[dict, dict]:
     return {}, {name: syms}
 
 
-def _components(text: str) -> list[str]:
-    """The top-level components of `[e1, e2, …]` or `(e1, e2, …)` (found by the AST), else the text itself."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        return [text]      # the whitelist parser reports the syntax error with its own message
-    if isinstance(tree.body, (ast.List, ast.Tuple)):
-        return [ast.get_source_segment(text.strip(), e) for e in tree.body.elts]
-    return [text]
-
-
 def system(f_text: str, theta_values, k: int = 1, m: int = 1) -> StateSystem:
     """Parse f (one expression, or a list of k for a vector state) in h, θ and x; θ has len(theta_values) entries."""
     theta_values = tuple(float(v) for v in theta_values)
@@ -100,7 +88,7 @@ def system(f_text: str, theta_values, k: int = 1, m: int = 1) -> StateSystem:
         names["θ"] = th[0]
     else:
         indexed["θ"] = th
-    parts = _components(f_text)
+    parts = components(f_text)
     if len(parts) != k:
         raise SymrnnError(f"--f {f_text!r}: {len(parts)} component(s) for a state of {k} component(s) "
                           f"(--h0 has {k} value(s); a vector f is written [f0, f1, …])")
