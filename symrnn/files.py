@@ -14,12 +14,18 @@ import os
 import secrets
 import signal
 import stat
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SymrnnError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 MAX_READ = 1 << 20          # bytes of a user's spec or derivation file; real ones are a few kB
 
@@ -74,6 +80,17 @@ def read_text(path, what: str = "file", limit: int = MAX_READ) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise SymrnnError(f"cannot read {where}: not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") from None
+
+
+def read_toml(path, what: str = "file", limit: int = MAX_READ) -> dict:
+    """The table in a user's TOML file, read as `read_text` does; syntax errors and deep nesting are one line."""
+    text = read_text(path, what, limit)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SymrnnError(f"{what} {str(path)!r} is not valid TOML: {e}") from None
+    except RecursionError:     # tomllib recurses once per nested array or inline table
+        raise SymrnnError(f"{what} {str(path)!r}: arrays or tables nested too deeply") from None
 
 
 def _refusal(path: Path, ours: Judge | None, force: bool, name: Path | None = None) -> str | None:
@@ -219,4 +236,4 @@ def write_atomic(path, data: bytes | str, *, ours: Judge | None = None, force: b
     return path
 
 
-__all__ = ["read_text", "write_atomic", "check_target", "MAX_READ"]
+__all__ = ["read_text", "read_toml", "write_atomic", "check_target", "MAX_READ"]
