@@ -27,6 +27,8 @@ MARGINAL = 1e-9               # |f'(h*)| within this of 1: the linearisation doe
 DIGITS = 50                   # precision of the fixed point confirmation
 MAX_FIXED_POINTS = 20         # more isolated fixed points than this: the ones nearest the end of the run
 MAX_HELD_INPUTS = 8           # driven systems: fixed points for at most this many distinct held inputs
+MAX_STATE = 32                # components of h (and of x): the Jacobian is k² symbolic derivatives
+MAX_CONFIRMED_STATE = 8       # larger states: fixed points from float64 Newton only (SymPy's 50-digit LU grows as k³)
 
 LECTURE_F = "sigmoid(theta*h)"
 LECTURE_THETA = (0.5,)
@@ -78,6 +80,10 @@ def _names(name: str, syms: tuple[sp.Symbol, ...]) -> tuple[dict, dict]:
 def system(f_text: str, theta_values, k: int = 1, m: int = 1) -> StateSystem:
     """Parse f (one expression, or a list of k for a vector state) in h, θ and x; θ has len(theta_values) entries."""
     theta_values = tuple(float(v) for v in theta_values)
+    for option, n in (("--h0", k), ("--x", m)):
+        if n > MAX_STATE:
+            raise SymrnnError(f"{option}: {n} components; dynamics analyses states and inputs of at most {MAX_STATE} "
+                              f"components (the Jacobian alone is k² symbolic derivatives)")
     h, th, x = symbols("h", k), symbols("theta", max(len(theta_values), 1)), symbols("x", m)
     names, indexed = {}, {}
     for name, syms in (("h", h), ("theta", th), ("x", x)):
@@ -411,13 +417,22 @@ def fixed_points(sys_: StateSystem, hints, x_held=None) -> Held:
                       for r in [_newton(g, dg, s.copy())] if r is not None]
     good = [c for c in candidates if np.all(np.isfinite(c)) and _close(g(c).reshape(k) + c, c, RESIDUAL)]
     held = x_held_env(sys_, x)
-    found = _dedupe(good)
+    if k <= MAX_CONFIRMED_STATE:
+        found = _dedupe(good)
+    else:   # no 50-digit Newton to merge them: float Newton stalls ~1e-5 from a root where ∂f/∂h has eigenvalue 1
+        found = _dedupe(sorted(good, key=lambda c: float(np.max(np.abs(g(c))))), tol=1e-4)
     many = len(found) > MAX_FIXED_POINTS
     if many:
         found = sorted(found, key=lambda p: float(np.max(np.abs(p - hints[0]))))[:MAX_FIXED_POINTS]
     points, seen = [], []
     for c in sorted(found, key=lambda p: tuple(p)):
-        refined, residual, how, digits = _confirm(sys_, held, c)
+        if k <= MAX_CONFIRMED_STATE:
+            refined, residual, how, digits = _confirm(sys_, held, c)
+        else:
+            refined, residual = c, float(np.max(np.abs(g(c))))
+            how = (f"|f(h*) - h*| = {residual:.1e} in float64 (the {DIGITS}-digit check runs for states of at most "
+                   f"{MAX_CONFIRMED_STATE} components)")
+            digits = tuple(f"{v:.15g}" for v in c)
         if not how or any(_close(refined, q, 1e-12) for q in seen):
             continue      # not a fixed point at 50 digits (a near miss of float64), or one already listed
         seen.append(refined)
