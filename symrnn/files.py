@@ -126,7 +126,18 @@ def check_target(path, ours: Judge | None = None, force: bool = False) -> Path:
     reason = _refusal(path, ours, force)
     if reason:
         raise SymrnnError(reason)
+    # Permission bits do not tell (root ignores them; /proc and read-only mounts refuse anyway): try.
+    probe = _temporary_name(path)
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as e:
+        raise SymrnnError(f"cannot write {path}: cannot create a file in {parent} ({e.strerror})") from None
+    os.unlink(probe)
     return path
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
 
 
 @contextmanager
@@ -219,7 +230,7 @@ def write_atomic(path, data: bytes | str, *, ours: Judge | None = None, force: b
         data = data.encode("utf-8")
     check_target(path, ours, force)
     with _interrupts_held():
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+        tmp = _temporary_name(path)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as e:

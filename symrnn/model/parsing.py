@@ -145,10 +145,11 @@ class _Parser:
         which is the same flattened Add without the fold's quadratic time.
         """
         first = operand()
-        value, terms, depth = first.expr, [first.expr], first.depth
+        value, terms, depth, count = first.expr, [first.expr], first.depth, 1
         while (op := self.take(*ops)) is not None:
             right = operand()
-            if len(terms) >= MAX_TERMS:
+            count += 1
+            if count > MAX_TERMS:
                 self.fail(f"a {kind} of more than {MAX_TERMS} terms (at character {op.start + 1}); "
                           f"the limit keeps the work bounded")
             if op.text == "/" and not right.expr.free_symbols and self.is_zero(right.expr):
@@ -159,6 +160,9 @@ class _Parser:
             else:
                 value = self.checked(value * right.expr if op.text == "*" else value / right.expr,
                                      first.start, right.end, depth + 1).expr
+                if any(f.is_Pow and f.exp.is_Number and abs(f.exp) > MAX_EXPONENT for f in sp.Mul.make_args(value)):
+                    self.fail(f"{self.source(first.start, right.end)} multiplies a factor more than {MAX_EXPONENT} "
+                              f"times (the exponent limit)")
         if len(terms) > 1:
             value = sp.Add(*terms)
         return first if value is first.expr else self.checked(value, first.start, self.toks[self.i - 1].end, depth + 1)
@@ -231,7 +235,7 @@ class _Parser:
             self.fail(f"{tok.text} is a vector of {n} components; write {tok.text}[0] … {tok.text}[{n - 1}]")
         if tok.text not in self.names:
             known = ", ".join([*sorted(self.names), *(f"{v}[i]" for v in sorted(self.indexed))]) or "none"
-            self.fail(f"unknown name {tok.text!r} (known: {known})")
+            self.fail(f"unknown name {_shown(tok.text, 40)} (known: {known})")
         self.count_leaf()
         return self.names[tok.text]
 
@@ -240,22 +244,22 @@ class _Parser:
         index = self.tok
         self.i += 1
         self.expect("]")
-        shown = self.text[tok.start:self.toks[self.i - 1].end]
+        shown = _shown(self.text[tok.start:self.toks[self.i - 1].end], 40)
         if tok.text in self.indexed:
             vector = self.indexed[tok.text]
             if not (index.kind == "num" and index.text.isdigit() and int(index.text) < len(vector)):
-                self.fail(f"{shown!r}: {tok.text} has {len(vector)} components, "
+                self.fail(f"{shown}: {tok.text} has {len(vector)} components, "
                           f"indexed {tok.text}[0] … {tok.text}[{len(vector) - 1}]")
             self.count_leaf()
             return _Value(vector[int(index.text)], tok.start, self.toks[self.i - 1].end, 0)
         if tok.text in self.names:
-            self.fail(f"{shown!r}: {tok.text} is a scalar here, not a vector")
+            self.fail(f"{shown}: {tok.text} is a scalar here, not a vector")
         self.name(tok)          # unknown name: the same message as without the index
         raise AssertionError("unreachable")
 
     def call(self, tok: _Token) -> _Value:
         if tok.text not in FUNCTIONS:
-            self.fail(f"unknown function {tok.text!r} (known: {', '.join(FUNCTIONS)})")
+            self.fail(f"unknown function {_shown(tok.text, 40)} (known: {', '.join(FUNCTIONS)})")
         self.expect("(")
         args = []
         if not self.take(")"):
