@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .. import naming
+from ..files import read_toml
 from ..errors import SymrnnError
 from .parsing import parse_expr
 from .spec import Cell, ModelSpec, Param
@@ -39,7 +40,7 @@ def load_spec(path, activation=None, loss=None, output=None) -> ModelSpec:
     """The model in a TOML spec file; the keyword arguments, when given, override the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path, "spec file")
     except OSError as e:
         raise SymrnnError(f"cannot read spec file {str(path)!r}: {e.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
