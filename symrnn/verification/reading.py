@@ -18,7 +18,7 @@ from . import numeric
 from .limits import check_size, deep_recursion, shorten
 from .model import Model
 from .printing import text as show
-from .sympyinput import parse_sympy, split_lhs
+from .sympyinput import culprit, parse_sympy, split_lhs
 from .texinput import parse_latex
 
 MAX_FILE_BYTES = 1_000_000
@@ -80,8 +80,9 @@ def strip_comments(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not line.lstrip().startswith(("%", "#")))
 
 
-def read(m: Model, param: str, text: str | None = None, latex: str | None = None) -> Answer:
-    """The answer for ∂L/∂param, given once: SymPy syntax `text` or LaTeX `latex` (parsed, never evaluated)."""
+def read(m: Model, param: str, text: str | None = None, latex: str | None = None, what: str | None = None) -> Answer:
+    """The answer for ∂L/∂param, given once: SymPy syntax `text` or LaTeX `latex` (parsed, never evaluated);
+    `what` names it in errors (default: the option it came from)."""
     if (text is None) == (latex is None):
         raise SymrnnError("give the derivation once: as SymPy text (--expr) or as LaTeX (--latex)")
     notes: list[str] = []
@@ -92,7 +93,7 @@ def read(m: Model, param: str, text: str | None = None, latex: str | None = None
         return value
 
     source = latex if latex is not None else text
-    what = "--latex" if latex is not None else "--expr"
+    what = what or ("--latex" if latex is not None else "--expr")
     check_size(source, what)
     with deep_recursion():
         try:
@@ -105,7 +106,7 @@ def read(m: Model, param: str, text: str | None = None, latex: str | None = None
             raise SymrnnError(f"{what}: nested too deeply to read") from None
         if wrt is not None and wrt != param:
             raise SymrnnError(f"the left-hand side is ∂L/∂{wrt} but --param is {param}")
-        expr = validate(sp.sympify(expr), what)
+        expr = validate(sp.sympify(expr), what, text, m.names)
     return Answer(expr, source, "latex" if latex is not None else "sympy", tuple(notes))
 
 
@@ -115,13 +116,16 @@ def read_file(m: Model, param: str, path: str) -> Answer:
     return read(m, param, latex=text) if looks_like_latex(text) else read(m, param, text=text)
 
 
-def validate(expr: sp.Expr, what: str) -> sp.Expr:
-    """expr, once every constant in it has a finite real value."""
-    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise SymrnnError(f"{what}: the answer divides by zero or takes log(0): it reads as {shorten(show(expr))}")
-    if expr.has(sp.I):
-        raise SymrnnError(f"{what}: the answer is not real (sqrt or log of a negative number): it reads as "
-                          f"{shorten(show(expr))}")
+INFINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
+
+
+def validate(expr: sp.Expr, what: str, text: str | None = None, names=None) -> sp.Expr:
+    """expr, once every constant in it has a finite real value (the culprit named in SymPy-syntax `text`)."""
+    for bad, why in ((lambda e: e.has(*INFINITE), "is infinite (a division by zero or log(0))"),
+                     (lambda e: e.has(sp.I), "is not real (sqrt or log of a negative number)")):
+        if bad(expr):
+            where = culprit(text, names, bad) if text is not None else None
+            raise SymrnnError(f"{what}: {shorten(where or show(expr))} {why}")
     todo = [expr]
     while todo:                                   # the largest constant subexpressions, each evaluated once
         e = todo.pop()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -376,6 +376,31 @@ def _guard(text: str, what: str, names: Mapping[str, sp.Expr]) -> None:
                         raise SymrnnError(f"{what}: {shorten(ast.unparse(arg))} has no value: {e.reason}") from None
 
 
+def culprit(text: str, names: Mapping[str, sp.Expr], bad: Callable[[sp.Expr], bool]) -> str | None:
+    """The innermost call or power in `text` whose value is `bad` (infinite, not real), as written there."""
+    try:
+        r = _Reader(text, names, "")
+        r.full = text
+        tree = ast.parse("".join(_balanced(r.read())), mode="eval")
+    except (SymrnnError, SyntaxError):
+        return None
+    order, todo = [], [tree.body]
+    while todo:
+        node = todo.pop()
+        order.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    for node in reversed(order):                      # children before their parents
+        if isinstance(node, (ast.Call, ast.BinOp)):
+            source = ast.unparse(node)
+            if len(source) <= 200:
+                try:
+                    if bad(parse_expr(source, names, "")):
+                        return source
+                except SymrnnError:
+                    continue
+    return None
+
+
 def parse_sympy(text: str, names: Mapping[str, sp.Expr], what: str = "--expr", full: str | None = None,
                 offset: int = 0) -> sp.Expr:
     """The expression written in SymPy syntax (students' way of typing it allowed), parsed, never evaluated."""
@@ -411,4 +436,4 @@ def _parse(toks: list[str], names, what) -> sp.Expr:
     raise SymrnnError(f"{what}: one factor of more than {PARSE_LIMIT} characters: split it")
 
 
-__all__ = ["parse_sympy", "split_lhs", "where", "shorten", "tokens"]
+__all__ = ["parse_sympy", "split_lhs", "culprit", "tokens"]

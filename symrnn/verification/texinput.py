@@ -37,7 +37,7 @@ NAMED_FUNCTIONS = {"sech": "sech", "tanh": "tanh", "sigmoid": "sigmoid", "sigma"
                    "ReLU": "relu", "Relu": "relu", "exp": "exp", "log": "log", "ln": "log", "cosh": "cosh",
                    "sinh": "sinh", "max": "max", "H": "H", "step": "H"}
 BUILD = {"tanh": sp.tanh, "sigmoid": sigmoid, "exp": sp.exp, "log": sp.log, "cosh": sp.cosh, "sinh": sp.sinh,
-         "sech": sp.sech, "relu": relu, "H": lambda x: sp.Heaviside(x, 0)}
+         "sech": sp.sech, "relu": relu, "H": lambda x, evaluate=True: sp.Heaviside(x, 0, evaluate=evaluate)}
 # f'(x) for the functions a derivation uses; relu'(a) = H(a) with H(0) = 0, as symrnn's relu rule
 PRIMED = {"tanh": lambda x: 1 - sp.tanh(x) ** 2, "sigmoid": lambda x: sigmoid(x) * (1 - sigmoid(x)),
           "relu": lambda x: sp.Heaviside(x, 0), "exp": sp.exp}
@@ -308,7 +308,8 @@ class _Parser:
             try:
                 numeric.value(arg, {})
             except numeric.Undefined as e:
-                self.fail(f"{shorten(str(e.culprit))} has no value: {e.reason}", at)
+                from .printing import text
+                self.fail(f"{shorten(text(e.culprit))} has no value: {e.reason}", at)
 
     def indicator(self) -> sp.Expr:
         r"""\mathbb{1}[a_1 > 0], \mathbf{1}_{a_1 > 0}, \mathbb{I}(a_1 > 0): 1 where the condition holds."""
@@ -498,8 +499,10 @@ class _Parser:
             value = self.maximum(pos)
         else:
             arg = self.atom()
-            if name == "H":
+            if not arg.free_symbols:        # log(0), exp(exp(exp(100))): named here, with their position
                 self.finite(arg, pos)
+                if not primed:
+                    self.finite(BUILD[name](arg, evaluate=False), pos)
             value = PRIMED[name](arg) if primed else BUILD[name](arg)
         self.calls -= 1
         return self.raise_to(value, n, pos) if n is not None else value
