@@ -26,6 +26,7 @@ from . import canonical
 from .decide import points
 from .model import Model, Path
 from .numeric import Program, Undefined
+from .printing import text
 from .traps import Context, Variant, variants
 
 GROUP_MONOMIALS = 400        # a leftover larger than this is reported as one extra, not split
@@ -207,7 +208,50 @@ def localise(m: Model, param: str, yours: sp.Expr) -> Localisation:
             wrong.append(found)
             unassigned += rest
     todo = [p for i, p in enumerate(todo) if i not in groups]
+    unassigned = _absorb(m, ctx, matched, wrong, unassigned, leftover)
+    _prefer_slips(m, ctx, matched, todo, wrong)
     return _result(paths, matched, todo, _extras(m, unassigned, leftover), wrong)
+
+
+def _absorb(m: Model, ctx: Context, matched: list, wrong: list, unassigned: list, written: list) -> list:
+    """A written addend that is a matched path p plus monomials left unexplained is, when it is p written with
+    one slip (or with one Leibniz factor changed), p written wrongly, not p and an extra term. Returns the
+    monomials still unexplained."""
+    left = Counter()
+    for mono in unassigned:
+        c, k = mono.as_coeff_Mul()
+        left[k] += c
+    for addend in written:
+        have = _monomials(m, addend)
+        for p in list(matched) if have else ():
+            need = _monomials(m, p.value)
+            rest = Counter(have)
+            rest.subtract(need)
+            rest = Counter({k: c for k, c in rest.items() if c != 0})
+            if not rest or not _inside(need, have) or any(left.get(k) != c for k, c in rest.items()):
+                continue
+            found, unexplained = _explain(m, ctx, p, addend)
+            if not unexplained and (found.trap or " is wrong: yours gives " in found.diagnosis):
+                matched.remove(p)
+                wrong.append(found)
+                left.subtract(rest)
+                break
+    return [k * c for k, c in left.items() if c != 0]
+
+
+def _prefer_slips(m: Model, ctx: Context, matched: list, missing: list, wrong: list) -> None:
+    """A path counted twice while another is missing is, more likely, the missing path written with a slip that
+    made it equal to the first (with the identity, ∂h2/∂h1 without its W is the direct path): say so."""
+    for w in [w for w in wrong if w.trap in ("½ cancellation", "factor 2") and "factor 2" in w.diagnosis]:
+        for p in missing:
+            v = next((v for v in variants(ctx, p) if v.trap not in ("½ cancellation", "factor 2", "sign")
+                      and same(m, v.value, w.term.value)), None)
+            if v is not None:
+                wrong.remove(w)
+                matched.append(w.term)
+                missing.remove(p)
+                wrong.append(Wrong(v.value, p, v.message, v.trap, v.shown))
+                break
 
 
 def _explain(m: Model, ctx: Context, p: Path, group: sp.Expr) -> tuple[Wrong, list]:

@@ -25,7 +25,7 @@ from .localise import Localisation, Wrong, localise, same
 from .model import Model, Path, model
 from .printing import text
 from .reading import Answer, looks_like_latex, read, read_file
-from .traps import TRAPS, Variant, trap
+from .traps import TRAPS, Context, Variant, everywhere, trap
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,11 @@ def _notes(m: Model, param: str, yours: sp.Expr, loc: Localisation) -> tuple[str
         lack = ", ".join(f"L{t}" for t in sorted(absent))
         notes.append(f"missing Σ_t: only the terms of {have} are present; L = Σ_t L_t, so the terms of {lack} "
                      f"are missing too")
-    traps = {w.trap for w in loc.wrong}
-    if len(loc.wrong) > 1 and not (loc.matched or loc.missing or loc.extra) and len(traps) == 1 and "" not in traps:
-        notes.append(f"the same slip in every term ({traps.pop()})")
+    if len(loc.wrong) > 1 and not loc.matched:
+        ctx = Context(m, param, yours)
+        found = next(((name, general) for name, value, general in everywhere(ctx) if same(m, value, yours)), None)
+        if found is not None:
+            notes.append(f"the same slip in every term ({found[0]}): {found[1]}")
     return tuple(notes)
 
 
