@@ -52,6 +52,8 @@ def read_text_file(path: str, what: str, limit: int = MAX_FILE_BYTES) -> str:
         raise SymrnnError(f"{what} {path}: cannot open it: {e.strerror}") from None
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise SymrnnError(f"{what} {path}: is a directory, not a file")
         if not stat.S_ISREG(st.st_mode):
             raise SymrnnError(f"{what} {path}: not a regular file (a directory, FIFO or device)")
         if st.st_size > limit:

@@ -176,10 +176,10 @@ def _half(c: Context, path: Path):
         return
     t = path.factors[k].step
     right = c.m.loss_prime(t)
-    yield Swap(k, 0, 2 * right, f"a factor 2 too many: 2 ({text(right)}) — the ½ in L{t} = ½({text(right)})² cancels "
+    yield Swap(k, 0, sp.Mul(2, right, evaluate=False), f"a factor 2 too many: 2 ({text(right)}) — the ½ in L{t} = ½({text(right)})² cancels "
                                 f"the 2 of the square, ∂L{t}/∂Y{t} = {text(right)} (or the term is counted twice)",
                ("2",), "2 (Y_t − z_t): the ½ of L_t = ½(Y_t − z_t)² cancels the 2 of the square")
-    yield Swap(k, 0, right / 2, f"a stray factor ½: ½ ({text(right)}) — the ½ of L{t} = ½({text(right)})² was kept "
+    yield Swap(k, 0, sp.Mul(sp.Rational(1, 2), right, evaluate=False), f"a stray factor ½: ½ ({text(right)}) — the ½ of L{t} = ½({text(right)})² was kept "
                                 f"after differentiating; ∂L{t}/∂Y{t} = {text(right)}",
                ("½",), "½ (Y_t − z_t): the ½ of the squared error kept after differentiating")
 
