@@ -112,7 +112,7 @@ class _Parser:
     def expect(self, text: str, why: str = "") -> None:
         if self.peek() != text:
             found = quoted(self.peek()) if self.peek() is not None else "the end"
-            self.fail(f"expected {text!r}{why}, found {found}")
+            self.fail(f"expected {quoted(text)}{why}, found {found}")
         self.i += 1
 
     def braced_word(self) -> str:
