@@ -1,7 +1,7 @@
 """The verify corpus: every hand-written answer gets the expected verdict and diagnosis, and the expected
 verdict itself is checked against central differences of an independent float forward pass."""
+import functools
 import random
-from collections import Counter
 
 import mpmath
 import pytest
@@ -72,6 +72,7 @@ def test_the_twin_is_the_answer(case):
         assert abs(float(prog(values)) - case.twin(q)) < 1e-9 * max(1.0, abs(case.twin(q))), case.answer
 
 
+@functools.lru_cache(maxsize=None)
 def verdict(case):
     spec = symrnn.cells.elman(**{k: v for k, v in case.options.items() if k != "steps"})
     kw = {"latex": case.answer} if case.latex else {}

@@ -17,19 +17,23 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
+import mpmath
 import sympy as sp
 
 from .. import naming
+from ..errors import SymrnnError
 from ..ir.scalar import Chain
 from . import canonical
 from .decide import points
 from .model import Model, Path
-from .numeric import Program, Undefined
+from .numeric import DIGITS, Program, Undefined
 from .printing import text
-from .traps import Context, Variant, variants
+from .traps import Context, Variant, sign_detail, variants
 
-GROUP_MONOMIALS = 400        # a leftover larger than this is reported as one extra, not split
+DISTANCE_WORK = 200_000      # monomial comparisons spent on grouping at most
+MONOMIAL_LIMIT = 6000        # path monomials compared at most (T ≤ 6 or so); beyond, addends as written only
 _EQUAL = 10 ** -25
 
 
@@ -53,25 +57,92 @@ class Localisation:
     missing: tuple[Path, ...]
     extra: tuple[sp.Expr, ...]
     wrong: tuple[Wrong, ...]
+    unsplit: tuple[sp.Expr, ...] = ()     # terms too large to expand into paths (then `missing` is "not found")
 
 
+@lru_cache(maxsize=65536)
 def _numbers(m: Model, expr: sp.Expr) -> tuple | None:
-    """expr at the first few decision points, for comparisons canonical forms cannot make."""
-    steps = canonical.pattern_steps(m, expr)
+    """expr at the model's random points (random sign patterns too), 50 digits; None where it has no value."""
     try:
         prog = Program(expr)
-        return tuple(prog(pt) for _, pt in points(m, steps).take(4))
-    except Undefined:
+        return tuple(prog(pt) for _, pt in points(m, frozenset()).take())
+    except (Undefined, SymrnnError):
         return None
 
 
+def _close(a: tuple | None, b: tuple | None) -> bool:
+    return a is not None and b is not None and all(abs(x - y) <= _EQUAL * max(1, abs(y)) for x, y in zip(a, b))
+
+
+def _times(*tuples):
+    """The elementwise product of number tuples, in 50-digit arithmetic (None if any is None)."""
+    out = None
+    with mpmath.workdps(DIGITS):
+        for t in tuples:
+            if t is None:
+                return None
+            out = t if out is None else tuple(x * y for x, y in zip(out, t))
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _path_numbers(m: Model, p: Path) -> tuple | None:
+    """A path's numbers as the product of its parts' (each part compiled once)."""
+    return _times(*(_numbers(m, part) for f in p.factors for part in f.parts))
+
+
+def _variant_numbers(m: Model, p: Path, v: Variant) -> tuple | None:
+    """A slip's numbers from its edits of the path (no expression of its own is compiled); kept on the slip."""
+    if "numbers" not in v.__dict__:
+        v.__dict__["numbers"] = _edited_numbers(m, p, v)
+    return v.__dict__["numbers"]
+
+
+def _edited_numbers(m: Model, p: Path, v: Variant) -> tuple | None:
+    edits = {}
+    for k, j, new in v.edits:
+        edits.setdefault(k, {})[j] = new
+    factors = []
+    for k, f in enumerate(p.factors):
+        e = edits.get(k, {})
+        parts = [e[None]] if None in e else [e.get(j, part) for j, part in enumerate(f.parts)]
+        factors += [_numbers(m, part) for part in parts]
+    return _times(*factors, _numbers(m, v.scale))
+
+
+def _confirm(m: Model, a: sp.Expr, b: sp.Expr) -> bool:
+    """Equal numbers confirmed: by canonical forms for piecewise expressions (their random points may all lie
+    in one sign pattern); smooth ones are equal when their numbers are (probability 1)."""
+    if not (canonical.pattern_steps(m, a) | canonical.pattern_steps(m, b)):
+        return True
+    return canonical.equal(m, a, b) is not False
+
+
 def same(m: Model, a: sp.Expr, b: sp.Expr) -> bool:
-    """a = b: by canonical forms when both have one, else by the numbers."""
-    exact = canonical.equal(m, a, b)
-    if exact is not None:
-        return exact
+    """a = b: the numbers first (cheap, and decisive when they differ), then `_confirm`."""
     va, vb = _numbers(m, a), _numbers(m, b)
-    return va is not None and vb is not None and all(abs(x - y) <= _EQUAL * max(1, abs(y)) for x, y in zip(va, vb))
+    if va is None or vb is None:
+        return canonical.equal(m, a, b) is True
+    return _close(va, vb) and _confirm(m, a, b)
+
+
+def _matching_path(m: Model, todo, term: sp.Expr) -> Path | None:
+    n = _numbers(m, term)
+    return next((p for p in todo if _close(_path_numbers(m, p), n) and _confirm(m, p.value, term)), None)
+
+
+def _matching_slip(m: Model, ctx: Context, todo, term: sp.Expr) -> tuple[Path, Variant] | None:
+    n = _numbers(m, term)
+    for p in todo:
+        for v in variants(ctx, p):
+            if _close(_variant_numbers(m, p, v), n) and _confirm(m, v.value, term):
+                return p, v
+    return None
+
+
+def _cheap(m: Model, *exprs) -> bool:
+    """Whether expanding these into monomials stays small (localisation by monomials is then affordable)."""
+    return sum(canonical.expansion_size(e) for e in exprs) <= MONOMIAL_LIMIT
 
 
 def _monomials(m: Model, expr: sp.Expr) -> Counter | None:
@@ -152,34 +223,27 @@ def localise(m: Model, param: str, yours: sp.Expr) -> Localisation:
     ctx = Context(m, param, yours)
     todo, matched, wrong = list(paths), [], []
 
-    def slip(term: sp.Expr):
-        for p in todo:
-            for v in variants(ctx, p):
-                if same(m, v.value, term):
-                    return p, v
-        return None
-
     # 1. addends as written
     leftover = []
     for addend in sp.Add.make_args(yours):
-        hit = next((p for p in todo if same(m, p.value, addend)), None)
+        hit = _matching_path(m, todo, addend)
         if hit is not None:
             todo.remove(hit)
             matched.append(hit)
             continue
-        found = slip(addend)
+        found = _matching_slip(m, ctx, todo, addend)
         if found is not None:
             p, v = found
             todo.remove(p)
-            wrong.append(Wrong(addend, p, v.message, v.trap, v.shown))
+            wrong.append(_wrong(ctx, addend, p, v))
         else:
             leftover.append(addend)
     rest = sp.Add(*leftover)
-    extra: list[sp.Expr] = []
-    pool = _monomials(m, rest) if leftover else Counter()
-    if pool is None or any(_monomials(m, p.value) is None for p in todo):
-        # too large to expand: what is left stays as written
-        return _result(paths, matched, todo, leftover, wrong)
+    pool = _monomials(m, rest) if leftover and _cheap(m, rest, *(p.value for p in todo)) else None
+    if leftover and (pool is None or any(_monomials(m, p.value) is None for p in todo)):
+        # too large to expand: what is left stays as written, and no path is called missing on that evidence
+        return _result(paths, matched, todo, [], wrong, tuple(leftover))
+    pool = pool or Counter()
 
     # 2. path monomials: the true paths whose monomials are all there
     for p in list(todo):
@@ -189,17 +253,21 @@ def localise(m: Model, param: str, yours: sp.Expr) -> Localisation:
             todo.remove(p)
             matched.append(p)
     left = [k * c for k, c in pool.items() if c != 0]
-    if len(left) > GROUP_MONOMIALS:
-        return _result(paths, matched, todo, [sp.Add(*left)], wrong)
 
-    # 3. each monomial left to the remaining path it is nearest to; a path's group is that path written wrongly
+    # 3. each monomial left to the remaining path it is nearest to (the only one of its loss step, or the one
+    #    fewest exponents away); a path's group is that path written wrongly
     groups: dict[int, list] = {}
     unassigned = []
+    work = 0
     for mono in left:
-        near = [(min(_distance(mono, q) for q in _monomials(m, p.value)), i) for i, p in enumerate(todo)
-                if _symbols_of_step(p) & mono.free_symbols]
+        near = [i for i, p in enumerate(todo) if _symbols_of_step(p) & mono.free_symbols]
+        if len(near) > 1:
+            work += sum(len(_monomials(m, todo[i].value)) for i in near)
+            if work > DISTANCE_WORK:         # too many to compare: what is left stays as written
+                return _result(paths, matched, todo, [], wrong, tuple(leftover))
+            near = [min((min(_distance(mono, q) for q in _monomials(m, todo[i].value)), i) for i in near)[1]]
         if near:
-            groups.setdefault(min(near)[1], []).append(mono)
+            groups.setdefault(near[0], []).append(mono)
         else:
             unassigned.append(mono)
     for i, p in enumerate(todo):
@@ -244,14 +312,21 @@ def _prefer_slips(m: Model, ctx: Context, matched: list, missing: list, wrong: l
     made it equal to the first (with the identity, ∂h2/∂h1 without its W is the direct path): say so."""
     for w in [w for w in wrong if w.trap in ("½ cancellation", "factor 2") and "factor 2" in w.diagnosis]:
         for p in missing:
+            n = _path_numbers(m, w.term)
             v = next((v for v in variants(ctx, p) if v.trap not in ("½ cancellation", "factor 2", "sign")
-                      and same(m, v.value, w.term.value)), None)
+                      and _close(_variant_numbers(m, p, v), n) and _confirm(m, v.value, w.term.value)), None)
             if v is not None:
                 wrong.remove(w)
                 matched.append(w.term)
                 missing.remove(p)
-                wrong.append(Wrong(v.value, p, v.message, v.trap, v.shown))
+                wrong.append(_wrong(ctx, v.value, p, v))
                 break
+
+
+def _wrong(ctx: Context, yours: sp.Expr, p: Path, v: Variant) -> Wrong:
+    """The answer's term `yours` as path p written with slip v (a sign slip quotes the student's z − Y)."""
+    message = v.message + (sign_detail(ctx, p) if v.trap == "sign" else "")
+    return Wrong(yours, p, message, v.trap, v.shown)
 
 
 def _explain(m: Model, ctx: Context, p: Path, group: sp.Expr) -> tuple[Wrong, list]:
@@ -259,12 +334,14 @@ def _explain(m: Model, ctx: Context, p: Path, group: sp.Expr) -> tuple[Wrong, li
 
     A registered slip equal to the group names it; else one Leibniz factor that differs; else the
     largest slip inside the group, the rest extra; else the factors to compare."""
+    hit = _matching_slip(m, ctx, [p], group)
+    if hit is not None:
+        found = hit[1]
+        return _wrong(ctx, group, p, found), []
     have = _monomials(m, group)
     fits = []
-    for v in variants(ctx, p):
-        need = _monomials(m, v.value)
-        if need is not None and need == have:
-            return Wrong(group, p, v.message, v.trap, v.shown), []
+    for v in variants(ctx, p) if have is not None else ():
+        need = _monomials(m, v.value) if _cheap(m, v.value) else None
         if need is not None and _inside(need, have):
             fits.append((len(need), v, need))
     diff = _factor_diff(m, p, group)
@@ -273,7 +350,7 @@ def _explain(m: Model, ctx: Context, p: Path, group: sp.Expr) -> tuple[Wrong, li
     if fits:
         _, v, need = max(fits, key=lambda f: f[0])
         have.subtract(need)
-        return Wrong(v.value, p, v.message, v.trap, v.shown), [k * c for k, c in have.items() if c != 0]
+        return _wrong(ctx, v.value, p, v), [k * c for k, c in have.items() if c != 0]
     return Wrong(lecture_factor(group), p, "not a slip symrnn knows: compare it factor by factor"), []
 
 
@@ -297,11 +374,11 @@ def _extras(m: Model, monomials: list, written: list[sp.Expr]) -> list[sp.Expr]:
     return out + [lecture_factor(sp.Add(*group)) for _, group in sorted(by_step.items())]
 
 
-def _result(paths, matched, missing, extra, wrong) -> Localisation:
+def _result(paths, matched, missing, extra, wrong, unsplit=()) -> Localisation:
     order = {id(p): i for i, p in enumerate(paths)}
     return Localisation(tuple(sorted(matched, key=lambda p: order[id(p)])),
                         tuple(sorted(missing, key=lambda p: order[id(p)])), tuple(extra),
-                        tuple(sorted(wrong, key=lambda w: order[id(w.term)])))
+                        tuple(sorted(wrong, key=lambda w: order[id(w.term)])), tuple(unsplit))
 
 
 __all__ = ["localise", "Localisation", "Wrong", "same", "lecture_factor"]

@@ -23,7 +23,7 @@ def _step(sym: sp.Symbol) -> int | None:
     return int(name[len(stem):]) if stem and stem != name and stem in ("h", "x", "a", "Y", "z") else None
 
 
-def _order(factors: list[sp.Expr]) -> list[sp.Expr]:
+def order(factors: list[sp.Expr]) -> list[sp.Expr]:
     """Factors in the chain rule's order: loss derivative, output weights, later steps first."""
     def steps(f):
         return [s for s in map(_step, f.free_symbols) if s is not None]
@@ -61,7 +61,7 @@ class AnswerText(TextPrinter):
                 den.append(a.base ** -a.exp)
             else:
                 num.append(a)
-        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in _order(num) if f != 1]
+        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in order(num) if f != 1]
         if c != 1:
             if c in _FRACTIONS:
                 parts.insert(0, _FRACTIONS[c])
@@ -95,4 +95,16 @@ def text(expr) -> str:
     return AnswerText().doprint(expr)
 
 
-__all__ = ["AnswerText", "text"]
+BRIEF = 240
+
+
+def brief(expr) -> str:
+    """text(expr), cut to about BRIEF characters for a report line (a long sum says how many terms it has)."""
+    out = text(expr)
+    if len(out) <= BRIEF:
+        return out
+    n = len(sp.Add.make_args(expr))
+    return out[:BRIEF].rsplit(" ", 1)[0] + f" … ({n} terms in all)"
+
+
+__all__ = ["AnswerText", "text", "brief", "order"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import sympy as sp
 
@@ -18,14 +19,31 @@ from .model import Local, Model, Path
 from .printing import text
 
 
-@dataclass(frozen=True)
 class Variant:
-    """A true path changed by one slip: its value, its factors in written order, what the slip means."""
+    """A true path changed by one slip: `scale` times the path with `edits` (k, j, new) applied, what the slip
+    means, and the trap that names it. Its value and written form are built only when asked for (a T = 12
+    gradient has thousands of slips; most are only ever compared by their numbers)."""
 
-    value: sp.Expr
-    shown: sp.Expr
-    message: str
-    trap: str = ""
+    def __init__(self, path: Path, edits=(), message: str = "", trap: str = "", scale=sp.Integer(1)):
+        self.path, self.edits, self.message, self.trap, self.scale = path, tuple(edits), message, trap, scale
+
+    @cached_property
+    def _changed(self) -> tuple[sp.Expr, sp.Expr]:
+        value, shown = changed(self.path, self.edits)
+        if self.scale != 1:
+            value, shown = self.scale * value, Chain(self.scale, shown)
+        return value, shown
+
+    @property
+    def value(self) -> sp.Expr:
+        return self._changed[0]
+
+    @property
+    def shown(self) -> sp.Expr:
+        return self._changed[1]
+
+    def named(self, trap: str) -> "Variant":
+        return Variant(self.path, self.edits, self.message, trap, self.scale)
 
 
 @dataclass(frozen=True)
@@ -78,8 +96,9 @@ def changed(path: Path, edits) -> tuple[sp.Expr, sp.Expr]:
     return sp.Mul(*values), Chain(*(x for x in shown if x != 1))
 
 
-def variant(path: Path, k: int, j: int | None, new: sp.Expr, message: str) -> Variant:
-    return Variant(*changed(path, [(k, j, new)]), message)
+def variant(path: Path, edits, message: str) -> Variant:
+    """The path with the edits (k, j, new) applied, and what they mean."""
+    return Variant(path, edits, message)
 
 
 @dataclass(frozen=True)
@@ -107,13 +126,13 @@ def swap_trap(name: str):
         def as_variants(c: Context, path: Path) -> Iterator[Variant]:
             swaps = list(rule(c, path))
             for w in swaps:
-                yield Variant(*changed(path, [(w.k, w.j, w.new)]), w.message)
+                yield variant(path, [(w.k, w.j, w.new)], w.message)
             by_key: dict[tuple, list[Swap]] = {}
             for w in swaps:
                 by_key.setdefault(w.key, []).append(w)
             for group in by_key.values():
                 if len({(w.k, w.j) for w in group}) == len(group) > 1:
-                    yield Variant(*changed(path, [(w.k, w.j, w.new) for w in group]),
+                    yield variant(path, [(w.k, w.j, w.new) for w in group],
                                   "; ".join(dict.fromkeys(w.message for w in group)))
         TRAPS[name] = as_variants
         SWAPS[name] = rule
@@ -192,10 +211,7 @@ def _sign(c: Context, path: Path):
         return
     t = path.factors[k].step
     right = c.m.loss_prime(t)
-    message = "the sign is flipped"
-    if (-right) in set(sp.preorder_traversal(c.yours)):
-        message += f": {text(-right)} where ∂L{t}/∂Y{t} = {text(right)}"
-    yield Swap(k, 0, -right, message, ("sign",), "the sign flipped: z_t − Y_t where Y_t − z_t belongs")
+    yield Swap(k, 0, -right, "the sign is flipped", ("sign",), "the sign flipped: z_t − Y_t where Y_t − z_t belongs")
 
 
 # -- lost factors (first: under a sign pattern H(h2) H(h2) = H(h2), so a lost factor can look like a shifted
@@ -239,7 +255,7 @@ def _time_index(c: Context, path: Path):
                 other = c.m.at(role[0], role[1] + by)
                 if other is not None:
                     new = f.value.xreplace({sym: other})
-                    yield variant(path, k, None, new, f"wrong time index in {_name(f)}: {other} where the chain rule "
+                    yield variant(path, [(k, None, new)], f"wrong time index in {_name(f)}: {other} where the chain rule "
                                                      f"has {sym}")
 
 
@@ -332,20 +348,43 @@ def _other_parameter(c: Context, path: Path):
 @trap("factor 2")
 def _factor_two(c: Context, path: Path):
     """The term twice (counted twice), or halved."""
-    yield Variant(2 * path.value, Chain(sp.Integer(2), path.shown),
-                  "a factor 2 too many: the term is counted twice (or ½(Y − z)² differentiated to 2(Y − z))")
-    yield Variant(path.value / 2, Chain(sp.Rational(1, 2), path.shown),
-                  "a stray factor ½: the ½ of the squared error was kept after differentiating")
+    yield Variant(path, (), "a factor 2 too many: the term is counted twice (or ½(Y − z)² differentiated to "
+                            "2(Y − z))", scale=sp.Integer(2))
+    yield Variant(path, (), "a stray factor ½: the ½ of the squared error was kept after differentiating",
+                  scale=sp.Rational(1, 2))
 
 
-def variants(c: Context, path: Path) -> Iterator[Variant]:
-    """Every registered slip of the path, in the registry's order, each tagged with its trap's name."""
-    seen = {path.value}
+def variants(c: Context, path: Path) -> tuple[Variant, ...]:
+    """Every registered slip of the path, in the registry's order, each tagged with its trap's name (built once
+    per model, parameter and path)."""
+    return _variants(c.m, c.param, path)
+
+
+@lru_cache(maxsize=16384)
+def _variants(m: Model, param: str, path: Path) -> tuple[Variant, ...]:
+    c, seen, out = Context(m, param), set(), []
     for name, rule in TRAPS.items():
         for v in rule(c, path):
-            if v.value not in seen:
-                seen.add(v.value)
-                yield Variant(v.value, v.shown, v.message, name)
+            key = (v.edits, v.scale)
+            if key not in seen and v.edits != ():
+                seen.add(key)
+                out.append(v.named(name))
+            elif v.edits == () and v.scale != 1 and key not in seen:
+                seen.add(key)
+                out.append(v.named(name))
+    return tuple(out)
 
 
-__all__ = ["TRAPS", "SWAPS", "trap", "swap_trap", "Swap", "Variant", "Context", "variants", "changed", "everywhere"]
+def sign_detail(c: Context, path: Path) -> str:
+    """For a sign slip: the student's own z_t − Y_t, when the answer writes it so."""
+    k = _loss_factor(path)
+    if k is None:
+        return ""
+    t = path.factors[k].step
+    right = c.m.loss_prime(t)
+    return f": {text(-right)} where ∂L{t}/∂Y{t} = {text(right)}" if (-right) in set(sp.preorder_traversal(c.yours)) \
+        else ""
+
+
+__all__ = ["TRAPS", "SWAPS", "trap", "swap_trap", "Swap", "Variant", "Context", "variants", "changed", "everywhere",
+           "sign_detail"]

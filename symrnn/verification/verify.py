@@ -23,7 +23,7 @@ from .decide import Decision, decide
 from .limits import deep_recursion
 from .localise import Localisation, Wrong, localise, same
 from .model import Model, Path, model
-from .printing import text
+from .printing import brief, text
 from .reading import Answer, looks_like_latex, read, read_file
 from .traps import TRAPS, Context, Variant, everywhere, trap
 
@@ -47,6 +47,7 @@ class Verdict:
     matched: tuple[Path, ...] = ()               # true paths the answer has right
     how: str = ""                                # how the verdict was decided
     reading: tuple[str, ...] = ()                # Leibniz factors read as their true values
+    unsplit: tuple[sp.Expr, ...] = ()            # terms too large to expand into paths (`missing`: not found)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -58,8 +59,11 @@ class Verdict:
             return f"correct ({self.how})"
         items = list(self.notes)
         items += [f"{text(w.term.leibniz)}: {w.diagnosis}" for w in self.wrong]
-        items += [f"missing {text(t.leibniz)}" for t in self.missing]
-        items += [f"extra {text(e)}" for e in self.extra]
+        if self.unsplit:
+            items.append(f"not localised: {len(self.unsplit)} term(s) too large to expand into chain-rule paths")
+        else:
+            items += [f"missing {text(t.leibniz)}" for t in self.missing]
+        items += [f"extra {brief(e)}" for e in self.extra]
         return "; ".join(items) or "differs from the true gradient"
 
 
@@ -93,7 +97,7 @@ def _notes(m: Model, param: str, yours: sp.Expr, loc: Localisation) -> tuple[str
     present = {t.loss_step for t in loc.matched} | {w.term.loss_step for w in loc.wrong} | \
         (_loss_steps_in(m, yours) & set(m.loss_steps))
     absent = {t.loss_step for t in loc.missing} - present
-    if present and absent and m.output == "every":
+    if present and absent and m.output == "every" and not loc.unsplit:
         have = ", ".join(f"L{t}" for t in sorted(present))
         lack = ", ".join(f"L{t}" for t in sorted(absent))
         notes.append(f"missing Σ_t: only the terms of {have} are present; L = Σ_t L_t, so the terms of {lack} "
@@ -162,10 +166,16 @@ def _report(m: Model, v: Verdict, decision: Decision) -> str:
         if decision.pattern:
             lines.append(f"  ({decision.how})")
     lines += [f"  {note}" for note in v.notes if not note.startswith("missing Σ_t")]
-    lines += [f"  missing: {_term_line(t)} — {_path(m, t)}" for t in v.missing]
-    lines += [f"  extra: {text(e)} — {_extra_reason(m, v.param, _loc(v), e)}" for e in v.extra]
+    if v.unsplit:
+        lines.append(f"  not localised: {len(v.unsplit)} of your terms are too large to expand into chain-rule paths at "
+                     f"T = {m.steps} (more than {canonical.BUDGET} monomials); compare them with the paths below, "
+                     f"or check the same answer at a smaller T")
+        lines += [f"  not found as written: {_term_line(t)}" for t in v.missing]
+    else:
+        lines += [f"  missing: {_term_line(t)} — {_path(m, t)}" for t in v.missing]
+    lines += [f"  extra: {brief(e)} — {_extra_reason(m, v.param, _loc(v), e)}" for e in v.extra]
     for w in v.wrong:
-        yours = text(w.shown) if w.shown is not None else text(w.yours)
+        yours = brief(w.shown) if w.shown is not None else brief(w.yours)
         lines.append(f"  wrong: yours {yours} for {_term_line(w.term)} — {w.diagnosis}")
     lines += [f"  {note}" for note in v.notes if note.startswith("missing Σ_t")]
     if not (v.missing or v.extra or v.wrong or v.notes):
@@ -176,7 +186,7 @@ def _report(m: Model, v: Verdict, decision: Decision) -> str:
 
 
 def _loc(v: Verdict) -> Localisation:
-    return Localisation(v.matched, v.missing, v.extra, v.wrong)
+    return Localisation(v.matched, v.missing, v.extra, v.wrong, v.unsplit)
 
 
 def check(m: Model, param: str, answer: Answer | sp.Expr) -> Verdict:
@@ -198,7 +208,7 @@ def check(m: Model, param: str, answer: Answer | sp.Expr) -> Verdict:
                         [s.x for s in m.equations] + [s.z for s in m.equations])
         diff = None if decision.undefined is not None else sp.Float(str(decision.yours - decision.true), 15)
         v = Verdict(False, "", param, yours, g.expr, False, loc.missing, loc.extra, loc.wrong, counter, diff,
-                    _notes(m, param, yours, loc), loc.matched, decision.how, answer.notes)
+                    _notes(m, param, yours, loc), loc.matched, decision.how, answer.notes, loc.unsplit)
         return replace(v, report=_report(m, v, decision))
 
 
