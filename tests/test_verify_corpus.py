@@ -5,7 +5,6 @@ import random
 
 import mpmath
 import pytest
-import sympy as sp
 
 import symrnn
 from symrnn.errors import SymrnnError

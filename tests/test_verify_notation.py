@@ -28,7 +28,6 @@ def table(title: str):
                          [("sympy", *row) for row in table("SymPy syntax")])
 def test_every_example_is_read_as_the_guide_says(form, typed, reads):
     answer = read(M, "W", latex=typed) if form == "latex" else read(M, "W", text=typed)
-    from symrnn.ir.scalar import relu, sigmoid   # noqa: F401  (names parse_expr knows)
     assert sp.expand(answer.expr - parse_expr(reads, M.names)) == 0, answer.expr
 
 

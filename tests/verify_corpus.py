@@ -10,7 +10,7 @@ forward pass (verify_oracle), so the corpus itself cannot be wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import cosh, exp, tanh
+from math import tanh
 from typing import Callable
 
 from verify_oracle import H, relu, sech, sig

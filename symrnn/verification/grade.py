@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sympy as sp
-
 from ..errors import CheckFailed, SymrnnError
 from ..model import cells
 from ..model.spec import ModelSpec

@@ -198,7 +198,6 @@ def _distance(a: sp.Expr, b: sp.Expr) -> int:
 
 def _factor_diff(m: Model, path: Path, group: sp.Expr) -> tuple[str, sp.Expr] | None:
     """When the group is the path with one Leibniz factor replaced: (diagnosis, its written form)."""
-    from .printing import text
     best = None
     for k, f in enumerate(path.factors):
         others = sp.Mul(*(g.value for i, g in enumerate(path.factors) if i != k))

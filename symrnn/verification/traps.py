@@ -13,7 +13,6 @@ from functools import cached_property, lru_cache
 
 import sympy as sp
 
-from .. import naming
 from ..ir.scalar import Chain, sigmoid
 from .model import Local, Model, Path
 from .printing import text
