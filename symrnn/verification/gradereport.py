@@ -23,7 +23,7 @@ from sympy.printing.precedence import PRECEDENCE
 from ..errors import SymrnnError
 from ..files import write_atomic
 from .grade import Graded
-from .printing import order
+from .printing import PathOrder, order
 
 FILES = ("summary.csv", "report.html")
 MANIFEST = ".symrnn-grade.json"
@@ -32,7 +32,7 @@ FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 # -- formulas -------------------------------------------------------------------------------
 
-class AnswerMathML(MathMLPresentationPrinter):
+class AnswerMathML(PathOrder, MathMLPresentationPrinter):
     """MathML in the lecture's notation: σ, relu, H, Leibniz partials, products in the chain rule's order."""
 
     def _named(self, name: str, *args):

@@ -46,7 +46,20 @@ def order(factors: list[sp.Expr]) -> list[sp.Expr]:
     return sorted(factors, key=key)
 
 
-class AnswerText(TextPrinter):
+def _loss_step(term) -> int:
+    """The loss step a term comes from (the largest t of its Y_t, z_t), 0 for none."""
+    return max((s for q in term.free_symbols if str(q)[:1] in "Yz" for s in [_step(q)] if s is not None), default=0)
+
+
+class PathOrder:
+    """Sums in the chain rule's order: by the loss step a term comes from, then with a minus sign last
+    (Y1 − z1, 1 − h1²), constants before symbols."""
+
+    def _as_ordered_terms(self, expr, order=None):
+        return sorted(expr.args, key=lambda a: (_loss_step(a), a.could_extract_minus_sign(), a.is_Number))
+
+
+class AnswerText(PathOrder, TextPrinter):
     """The lecture's text notation for any product: signs, numbers and divisions included."""
 
     printmethod = "_symrnn_answer_text"
