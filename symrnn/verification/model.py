@@ -112,9 +112,9 @@ class Gradient:
 class Model:
     """One scalar model unrolled over T steps, with what a hand derivation is checked against."""
 
-    def __init__(self, spec: ModelSpec, steps: int):
+    def __init__(self, spec: ModelSpec, steps: int, certify: bool = True):
         self.spec, self.steps = spec, steps
-        self.derivation = derive(spec, steps=steps)
+        self.derivation = derive(spec, steps=steps, certify=certify)
         u = self.derivation.unrolled
         self.h0 = u.h0
         self.loss_steps = tuple(u.loss_steps)
@@ -184,10 +184,9 @@ class Model:
 
     # -- gradients ------------------------------------------------------------------------
     def gradient(self, param: str) -> Gradient:
-        return self._gradients[param] if param in self._gradients else self._unknown(param)
-
-    def _unknown(self, param: str):
-        raise SymrnnError(f"unknown parameter {param!r}; this model has {', '.join(self.gradient_names)}")
+        if param not in self._gradients:
+            raise SymrnnError(f"unknown parameter {param!r}; this model has {', '.join(self.gradient_names)}")
+        return self._gradients[param]
 
     @cached_property
     def _gradients(self) -> dict[str, Gradient]:
@@ -207,7 +206,7 @@ class Model:
         """The engine's factor as a Local: its kind and parts."""
         num, den = f.num, f.den
         role, t = self.role(num) or ("", 0)
-        if role == naming.LOSS or str(num).startswith(naming.LOSS):
+        if str(num).startswith(naming.LOSS):
             t = int(str(num)[1:])
             s = self.step(t)
             parts = (self.loss_prime(t), sp.diff(s.Y_def, s.h)) if den == s.h else (self.loss_prime(t),)
@@ -221,7 +220,7 @@ class Model:
     @cached_property
     def every(self) -> "Model | None":
         """The same model with a loss at every step (to name a term of a step without a loss), or None."""
-        return None if self.output == "every" else model(replace(self.spec, output="every"), self.steps)
+        return None if self.output == "every" else model(replace(self.spec, output="every"), self.steps, False)
 
     # -- numbers --------------------------------------------------------------------------
     @cached_property
@@ -323,9 +322,10 @@ class Model:
 
 
 @lru_cache(maxsize=32)
-def model(spec: ModelSpec, steps: int) -> Model:
-    """The model of spec at T = steps, derived and certified once (a class of answers shares it)."""
-    return Model(spec, steps)
+def model(spec: ModelSpec, steps: int, certify: bool = True) -> Model:
+    """The model of spec at T = steps, derived and certified once (a class of answers shares it); uncertified
+    only where its paths name a slip, never where they decide a verdict."""
+    return Model(spec, steps, certify)
 
 
 __all__ = ["Model", "model", "Path", "Local", "Gradient", "Step", "ROLES"]
