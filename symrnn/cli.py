@@ -176,6 +176,18 @@ def cmd_verify(args) -> int:
     return 0 if v.ok else 1
 
 
+def cmd_grade(args) -> int:
+    from .verification.grade import grade_file
+    defaults = {k: getattr(args, k) for k in ("cell", "activation", "loss", "output", "steps", "dims")}
+    results, seconds = grade_file(args.file, args.o, defaults=defaults, force=args.force,
+                                  spec_for=lambda options: model_from(argparse.Namespace(**options)))
+    counts = {v: sum(r.verdict == v for r in results) for v in ("correct", "wrong", "unreadable")}
+    print(f"graded {len(results)} submissions in {seconds:.1f} s: {counts['correct']} correct, {counts['wrong']} wrong, "
+          f"{counts['unreadable']} unreadable")
+    print(f"wrote {Path(args.o) / 'summary.csv'} and {Path(args.o) / 'report.html'}")
+    return 0
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="symrnn", description="Backpropagation through time, derived symbolically and certified.")
     parser.add_argument("--version", action="version", version=f"symrnn {__version__}")
@@ -235,6 +247,19 @@ def build_parser() -> Parser:
     given.add_argument("--file", metavar="F", help="a file holding either: LaTeX when it contains a backslash or a "
                        "'_' subscript, else SymPy syntax; lines starting with %% or # are comments")
     p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser("grade", help="check a class's hand derivations at once: DIR/summary.csv and DIR/report.html",
+                       description="Check every submission of a class file against its model (one derivation per "
+                                   "distinct model) and write DIR/summary.csv (student,param,verdict,diagnosis) and a "
+                                   "self-contained DIR/report.html. Exit 0 when the file could be read (bad rows are "
+                                   "'unreadable'), 2 when it cannot.")
+    add_model_options(p)
+    p.add_argument("file", metavar="FILE", help="CSV with the header student,param,answer (optional columns: steps, "
+                   "activation, loss, output, dims, cell) or JSON lines with those keys; answers in SymPy syntax or "
+                   "LaTeX")
+    p.add_argument("-o", metavar="DIR", required=True, help="output directory (created if missing)")
+    p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
+    p.set_defaults(run=cmd_grade)
     parser.commands = sub.choices      # name -> subparser
     return parser
 
