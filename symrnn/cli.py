@@ -5,6 +5,7 @@ import argparse
 import math
 import os
 import sys
+from pathlib import Path
 
 from .model import cells
 from .documents import report
