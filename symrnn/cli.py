@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -10,17 +11,32 @@ from .model import cells
 from .documents import report
 from .api import derive
 from .errors import BuildFailed, CheckFailed, SymrnnError
-from .files import write_atomic
+from .files import check_target, write_atomic
 from .ir.primitives import ACTIVATIONS, LOSSES
 from .model.spec import OUTPUTS
 from .model.specfile import load_spec
+from .terminal import ascii_fallback
+from . import __version__
 
 
 class Parser(argparse.ArgumentParser):
     """argparse whose errors are one line and exit 2, as every symrnn error is."""
 
     def error(self, message):
-        raise SymrnnError(f"{self.prog}: {message}")
+        # main() prefixes "symrnn: error: "; name the subcommand once, not "symrnn derive" after "symrnn".
+        command = self.prog.partition(" ")[2]
+        raise SymrnnError(f"{command}: {message}" if command else message)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text[:40]!r}")
+    return value
 
 
 def parse_dims(text: str, loss: str | None = None):
@@ -42,15 +58,19 @@ def parse_dims(text: str, loss: str | None = None):
     return dims
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser, *, unrolled: bool = True) -> None:
+    """The model options every subcommand shares; `unrolled` adds --steps and --dims (not for kernels)."""
     p.add_argument("--cell", default="elman", help="elman (the lecture's RNN), gru, lstm (PyTorch's) or a spec file "
                                                    "PATH.toml; default elman")
     # None = "not given": a spec file's own choice stands, else the lecture's default.
-    p.add_argument("--activation", help=f"{'|'.join(ACTIVATIONS)}; default tanh")
-    p.add_argument("--loss", help=f"{'|'.join(LOSSES)}; default mse")
-    p.add_argument("--output", help=f"{'|'.join(OUTPUTS)}; default every")
-    p.add_argument("--steps", type=int, default=2, metavar="T", help="number of time steps T; default 2")
-    p.add_argument("--dims", default="scalar", help="scalar or K,M,O; default scalar")
+    p.add_argument("--activation", choices=list(ACTIVATIONS), help="the activation; default tanh")
+    p.add_argument("--loss", choices=list(LOSSES), help="mse, ce (softmax cross-entropy) or bce; default mse")
+    p.add_argument("--output", choices=list(OUTPUTS), help="a loss at every step or only the last; default every")
+    if unrolled:
+        p.add_argument("--steps", type=positive_int, default=2, metavar="T", help="number of time steps T; default 2")
+        p.add_argument("--dims", default="scalar", metavar="scalar|K,M,O",
+                       help="scalar (the lecture), or matrix form with K the state size, M the input size and "
+                            "O the output size, e.g. 2,3,2; default scalar")
 
 
 def model_from(args):
@@ -134,17 +154,14 @@ def cmd_dynamics(args) -> int:
     system = dynamics.system(f_text, theta, k=len(h0), m=len(xs[0]) if xs else 1)
     if xs is not None and not system.driven:
         raise SymrnnError(f"--x: f = {f_text!r} does not use the input x")
-    path = Path(args.plot) if args.plot else None
-    if path is not None:
-        if not path.parent.is_dir():
-            raise SymrnnError(f"--plot {path}: directory {path.parent} does not exist")
-        if path.is_dir() or (path.exists() and not args.force and not dynamics_report.written_by_symrnn(path)):
-            raise SymrnnError(f"--plot {path}: exists and was not written by symrnn; use --force to overwrite it")
+    if args.plot:
+        check_target(args.plot, dynamics_report.written_by_symrnn, args.force)
     analysis = dynamics.analyse(system, h0, steps, xs, starts)
     out = dynamics_report.to_json(analysis) if args.format == "json" else dynamics_report.text(analysis)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.plot:
-        write_atomic(path, dynamics_report.svg(analysis))
+        path = write_atomic(args.plot, dynamics_report.svg(analysis), ours=dynamics_report.written_by_symrnn,
+                            force=args.force)
         print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
 
@@ -161,8 +178,21 @@ def cmd_verify(args) -> int:
     return 0 if v.ok else 1
 
 
+def cmd_grade(args) -> int:
+    from .verification.grade import grade_file
+    defaults = {k: getattr(args, k) for k in ("cell", "activation", "loss", "output", "steps", "dims")}
+    results, seconds = grade_file(args.file, args.o, defaults=defaults, force=args.force,
+                                  spec_for=lambda options: model_from(argparse.Namespace(**options)))
+    counts = {v: sum(r.verdict == v for r in results) for v in ("correct", "wrong", "unreadable")}
+    print(f"graded {len(results)} submissions in {seconds:.1f} s: {counts['correct']} correct, {counts['wrong']} wrong, "
+          f"{counts['unreadable']} unreadable")
+    print(f"wrote {Path(args.o) / 'summary.csv'} and {Path(args.o) / 'report.html'}")
+    return 0
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="symrnn", description="Backpropagation through time, derived symbolically and certified.")
+    parser.add_argument("--version", action="version", version=f"symrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     p = sub.add_parser("derive", help="derive ∂L/∂θ for every parameter, as the lecture does",
                        description="Derive ∂L/∂θ by the chain rule over the unrolled graph, certify it, print it.")
@@ -176,9 +206,9 @@ def build_parser() -> Parser:
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("codegen", help="write the NumPy BPTT kernel module of a model and print its path",
                        description="Derive and certify the model's matrix-form BPTT, write it as a standalone NumPy "
-                                   "module <cell>_<activation>_<loss>_<output>.py (any T and sizes; --steps and "
-                                   "--dims do not apply) and print its path.")
-    add_model_options(p)
+                                   "module <cell>_<activation>_<loss>_<output>.py (for any T and sizes) and print "
+                                   "its path.")
+    add_model_options(p, unrolled=False)
     p.add_argument("-o", metavar="DIR", default="generated", help="output directory; default generated")
     p.add_argument("--all", action="store_true",
                    help="write every catalogue kernel (cell × activation × loss × output); "
@@ -219,19 +249,45 @@ def build_parser() -> Parser:
     given.add_argument("--file", metavar="F", help="a file holding either: LaTeX when it contains a backslash or a "
                        "'_' subscript, else SymPy syntax; lines starting with %% or # are comments")
     p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser("grade", help="check a class's hand derivations at once: DIR/summary.csv and DIR/report.html",
+                       description="Check every submission of a class file against its model (one derivation per "
+                                   "distinct model) and write DIR/summary.csv (student,param,verdict,diagnosis) and a "
+                                   "self-contained DIR/report.html. Exit 0 when the file could be read (bad rows are "
+                                   "'unreadable'), 2 when it cannot.")
+    add_model_options(p)
+    p.add_argument("file", metavar="FILE", help="CSV with the header student,param,answer (optional columns: steps, "
+                   "activation, loss, output, dims, cell) or JSON lines with those keys; answers in SymPy syntax or "
+                   "LaTeX")
+    p.add_argument("-o", metavar="DIR", required=True, help="output directory (created if missing)")
+    p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
+    p.set_defaults(run=cmd_grade)
+    parser.commands = sub.choices      # name -> subparser
     return parser
 
 
 def main(argv=None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return args.run(args)
-    except SymrnnError as e:
-        print(f"symrnn: error: {e}", file=sys.stderr)
-        return 2
-    except CheckFailed as e:
-        print(f"symrnn: check failed: {e}", file=sys.stderr)
-        return 1
-    except BuildFailed as e:
-        print(f"symrnn: {e}", file=sys.stderr)
-        return 1
+    """Run the command line; return the exit status (0 done, 1 a check failed, 2 bad input, 130 Ctrl-C)."""
+    with ascii_fallback():
+        try:
+            parser = build_parser()
+            args, unknown = parser.parse_known_args(argv)
+            if unknown:     # reported by the subcommand, which names itself and lists its own options
+                parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+            return args.run(args)
+        except SymrnnError as e:
+            print(f"symrnn: error: {e}", file=sys.stderr)
+            return 2
+        except CheckFailed as e:
+            print(f"symrnn: check failed: {e}", file=sys.stderr)
+            return 1
+        except BuildFailed as e:
+            print(f"symrnn: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("symrnn: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # `symrnn derive | head`: the reader left; say nothing, and keep Python's exit-time flush quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1

@@ -18,7 +18,7 @@ import pytest
 import sympy as sp
 
 import symrnn
-from symrnn import cli, files
+from symrnn import cli
 from symrnn import printers as printing
 from symrnn.documents import gallery, latex, templating
 from symrnn.printers import texescape
@@ -295,7 +295,7 @@ def test_cli_without_tex_writes_source_and_says_how(tmp_path, capsys, monkeypatc
 
 
 def test_cli_latex_failure_exits_1_and_leaves_nothing(tmp_path, capsys, monkeypatch):
-    def failing(tex, out_path, timeout=180):
+    def failing(tex, out_path, timeout=180, force=False):
         raise BuildFailed("LaTeX failed building x:\n./doc.tex:12: Undefined control sequence.")
     monkeypatch.setattr(latex, "build_pdf", failing)
     pdf = tmp_path / "out.pdf"
@@ -320,17 +320,6 @@ def test_cli_same_file_for_tex_and_pdf(tmp_path, capsys):
 def test_cli_missing_directory_is_bad_input(tmp_path, capsys):
     assert cli.main(["derive", "--tex", str(tmp_path / "nope" / "x.tex")]) == 2
     assert "does not exist" in capsys.readouterr().err
-
-
-def test_write_atomic_leaves_no_partial_file(tmp_path, monkeypatch):
-    target = tmp_path / "x.pdf"
-
-    def boom(*a):
-        raise OSError("disk full")
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        files.write_atomic(target, b"data")
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_log_excerpt_shows_the_error_lines():

@@ -93,3 +93,12 @@ def test_delta_recursion(lecture):
     rec = {sym: expr.doit() for sym, expr in lecture.deltas}
     assert sp.expand(rec[d2] - (1 - h2**2) * (Y2 - z2) * V) == 0
     assert sp.expand(rec[d1] - (1 - h1**2) * ((Y1 - z1) * V + W * d2)) == 0
+
+
+def test_text_products_are_juxtaposed_with_a_sign():
+    from symrnn.printers.lecture import text
+    h, theta, V, h1, h2, W = sp.symbols("h theta V h1 h2 W")
+    assert text(theta * (1 - h) - h * theta) == "θ (1 - h) - h θ"
+    assert text(-V * h1 * (1 - h2**2) * W) == "-V W h1 (1 - h2²)"
+    assert text(2 * (1 - h) * V) == "V (2 - 2 h)"
+    assert text(-h**2 / 2) == "-h²/2"

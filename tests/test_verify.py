@@ -205,6 +205,7 @@ NAMES = {n: sp.Symbol(n) for n in "W U V b c h0 h1 h2 x1 x2 a1 a2 Y1 Y2 z1 z2".s
     (r"\dfrac{1}{2}\left(Y_1 - z_1\right)^2", "(Y1 - z1)**2/2"),
     (r"- W \times h_0 \cdot V / 2", "-W*h0*V/2"),
     (r"\frac{dL}{dW} = \sigma(Y_1)\,(1 - h_1)", "sigmoid(Y1)*(1 - h1)"),
+    (r"\sigma'(a_1)", "sigmoid(a1)*(1 - sigmoid(a1))"),   # a prime on a known function is its derivative
 ])
 def test_latex_grammar(tex, expected):
     from symrnn.verification.texinput import parse_latex
@@ -213,7 +214,7 @@ def test_latex_grammar(tex, expected):
 
 
 @pytest.mark.parametrize("tex,culprit", [
-    (r"h_1^23", "^{23}"), (r"h_{12}", "h12"), (r"h_t", "'t'"), (r"\sigma'(a_1)", "\"'\""),
+    (r"h_1^23", "^{23}"), (r"h_{12}", "h12"), (r"h_t", "'t'"), (r"h_1'(a_1)", "\"'\""),
     (r"\operatorname{diag}(h_1)", "diag"), (r"\frac{1}{0}", "division by zero"), (r"W = h_1", r"\frac"),
     (r"h_1 h_1^{100}", "100"), (r"{h_1", "'}'"),
 ])

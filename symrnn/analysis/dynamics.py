@@ -7,7 +7,6 @@ of the Jacobian ∂f/∂h for a vector state), and each fixed point is confirmed
 """
 from __future__ import annotations
 
-import ast
 import math
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import sympy as sp
 
 from ..errors import SymrnnError
 from ..ir.scalar import to_reference
-from ..model.parsing import parse_expr
+from ..model.parsing import components, parse_expr
 
 MAX_STEPS = 10_000_000
 MAX_STARTS_STEPS = 10_000     # the extra starting points (limit independent of h0?) run at most this long
@@ -28,6 +27,8 @@ MARGINAL = 1e-9               # |f'(h*)| within this of 1: the linearisation doe
 DIGITS = 50                   # precision of the fixed point confirmation
 MAX_FIXED_POINTS = 20         # more isolated fixed points than this: the ones nearest the end of the run
 MAX_HELD_INPUTS = 8           # driven systems: fixed points for at most this many distinct held inputs
+MAX_STATE = 32                # components of h (and of x): the Jacobian is k² symbolic derivatives
+MAX_CONFIRMED_STATE = 8       # larger states: fixed points from float64 Newton only (SymPy's 50-digit LU grows as k³)
 
 LECTURE_F = "sigmoid(theta*h)"
 LECTURE_THETA = (0.5,)
@@ -76,20 +77,13 @@ def _names(name: str, syms: tuple[sp.Symbol, ...]) -> tuple[dict, dict]:
     return {}, {name: syms}
 
 
-def _components(text: str) -> list[str]:
-    """The top-level components of `[e1, e2, …]` or `(e1, e2, …)` (found by the AST), else the text itself."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        return [text]      # the whitelist parser reports the syntax error with its own message
-    if isinstance(tree.body, (ast.List, ast.Tuple)):
-        return [ast.get_source_segment(text.strip(), e) for e in tree.body.elts]
-    return [text]
-
-
 def system(f_text: str, theta_values, k: int = 1, m: int = 1) -> StateSystem:
     """Parse f (one expression, or a list of k for a vector state) in h, θ and x; θ has len(theta_values) entries."""
     theta_values = tuple(float(v) for v in theta_values)
+    for option, n in (("--h0", k), ("--x", m)):
+        if n > MAX_STATE:
+            raise SymrnnError(f"{option}: {n} components; dynamics analyses states and inputs of at most {MAX_STATE} "
+                              f"components (the Jacobian alone is k² symbolic derivatives)")
     h, th, x = symbols("h", k), symbols("theta", max(len(theta_values), 1)), symbols("x", m)
     names, indexed = {}, {}
     for name, syms in (("h", h), ("theta", th), ("x", x)):
@@ -100,7 +94,7 @@ def system(f_text: str, theta_values, k: int = 1, m: int = 1) -> StateSystem:
         names["θ"] = th[0]
     else:
         indexed["θ"] = th
-    parts = _components(f_text)
+    parts = components(f_text)
     if len(parts) != k:
         raise SymrnnError(f"--f {f_text!r}: {len(parts)} component(s) for a state of {k} component(s) "
                           f"(--h0 has {k} value(s); a vector f is written [f0, f1, …])")
@@ -423,13 +417,22 @@ def fixed_points(sys_: StateSystem, hints, x_held=None) -> Held:
                       for r in [_newton(g, dg, s.copy())] if r is not None]
     good = [c for c in candidates if np.all(np.isfinite(c)) and _close(g(c).reshape(k) + c, c, RESIDUAL)]
     held = x_held_env(sys_, x)
-    found = _dedupe(good)
+    if k <= MAX_CONFIRMED_STATE:
+        found = _dedupe(good)
+    else:   # no 50-digit Newton to merge them: float Newton stalls ~1e-5 from a root where ∂f/∂h has eigenvalue 1
+        found = _dedupe(sorted(good, key=lambda c: float(np.max(np.abs(g(c))))), tol=1e-4)
     many = len(found) > MAX_FIXED_POINTS
     if many:
         found = sorted(found, key=lambda p: float(np.max(np.abs(p - hints[0]))))[:MAX_FIXED_POINTS]
     points, seen = [], []
     for c in sorted(found, key=lambda p: tuple(p)):
-        refined, residual, how, digits = _confirm(sys_, held, c)
+        if k <= MAX_CONFIRMED_STATE:
+            refined, residual, how, digits = _confirm(sys_, held, c)
+        else:
+            refined, residual = c, float(np.max(np.abs(g(c))))
+            how = (f"|f(h*) - h*| = {residual:.1e} in float64 (the {DIGITS}-digit check runs for states of at most "
+                   f"{MAX_CONFIRMED_STATE} components)")
+            digits = tuple(f"{v:.15g}" for v in c)
         if not how or any(_close(refined, q, 1e-12) for q in seen):
             continue      # not a fixed point at 50 digits (a near miss of float64), or one already listed
         seen.append(refined)

@@ -53,8 +53,13 @@ def _system_lines(a: Analysis) -> list[str]:
     if s.k == 1:
         lines.append(f"  f'(h) = ∂f/∂h = {expr_text(d[0, 0])}   (sympy.diff)")
     else:
-        lines.append("  Jacobian ∂f/∂h (sympy.diff):")
-        lines += [f"    ∂f[{i}]/∂h[{j}] = {expr_text(d[i, j])}" for i in range(s.k) for j in range(s.k)]
+        entries = [(i, j) for i in range(s.k) for j in range(s.k)]
+        nonzero = [(i, j) for i, j in entries if d[i, j] != 0]
+        zeros = len(entries) - len(nonzero)
+        # a large state's Jacobian is mostly zeros: then list the entries that are not, and count the rest
+        sparse = zeros > s.k
+        lines.append(f"  Jacobian ∂f/∂h (sympy.diff){f'; the other {zeros} entries are 0' if sparse else ''}:")
+        lines += [f"    ∂f[{i}]/∂h[{j}] = {expr_text(d[i, j])}" for i, j in (nonzero if sparse else entries)]
     return lines
 
 

@@ -56,7 +56,7 @@ def sources() -> dict[str, str]:
 
 def main(argv=None) -> int:
     from ..files import write_atomic
-    from .latex import build_pdf
+    from .latex import build_pdf, written_by_symrnn
     p = argparse.ArgumentParser(prog="python -m symrnn.documents.gallery", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/gallery", help="directory to write; default docs/gallery")
     p.add_argument("--tex-only", action="store_true", help="write the .tex files only (no TeX needed)")
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         for name, tex in sources().items():
-            write_atomic(out / f"{name}.tex", tex.encode("utf-8"))
+            write_atomic(out / f"{name}.tex", tex, ours=written_by_symrnn)
             print(f"wrote {out / f'{name}.tex'}")
             if not args.tex_only:
                 build_pdf(tex, out / f"{name}.pdf")

@@ -26,7 +26,7 @@ import sympy as sp
 from .. import naming
 from ..printers import lecture as printing
 from ..errors import CheckFailed, SymrnnError
-from ..files import write_atomic
+from ..files import check_target, write_atomic
 from .printer import PRIMITIVES, BatchSum, LogSumExp, Pick, kernel_code
 from ..certification.matrix import certify_matrix
 from ..ir.nodes import Minus, Node, addends, hadamard, plus
@@ -298,13 +298,13 @@ def codegen(spec: ModelSpec, out_dir=".", *, force: bool = False, check: bool = 
     if out.exists() and not out.is_dir():
         raise SymrnnError(f"output directory {str(out)!r} is a file")
     path = out / naming.kernel_module(spec.cell.name, spec.cell.activation, spec.loss, spec.output)
-    if path.exists() and not force and not written_by_symrnn(path):
-        raise SymrnnError(f"{str(path)!r} exists and symrnn did not write it; pass --force (force=True) to overwrite it")
+    if out.is_dir():
+        check_target(path, written_by_symrnn, force)
     if check:
         certify(spec)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, source)
+        write_atomic(path, source, ours=written_by_symrnn, force=force)
     except OSError as e:
         raise SymrnnError(f"cannot write {str(path)!r}: {e.strerror}") from None
     return path

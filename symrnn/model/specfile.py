@@ -30,6 +30,7 @@ from pathlib import Path
 import sympy
 
 from .. import naming
+from ..files import read_toml
 from ..errors import SymrnnError
 from .cells import define
 from .spec import ModelSpec, Param
@@ -55,7 +56,7 @@ def load_spec(path, activation=None, loss=None, output=None) -> ModelSpec:
     """The model in a TOML spec file; the keyword arguments, when given, override the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path, "spec file")
     except OSError as e:
         raise SymrnnError(f"cannot read spec file {str(path)!r}: {e.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

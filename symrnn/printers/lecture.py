@@ -52,10 +52,15 @@ class TextPrinter(MatrixText, LectureOrder, StrPrinter):
         return f"∂/∂{self._print(e.den)} {self._print(e.expr)}"
 
     def _print_Mul(self, e):
-        args = sp.Mul.make_args(e)
-        if any(a.is_Number or (a.is_Pow and a.exp.is_negative) for a in args):
+        """Juxtaposition, as the lecture writes products: -h θ, 2 V h1 (1 - h1²); quotients keep /."""
+        if e.could_extract_minus_sign():
+            return "-" + self.parenthesize(-e, PRECEDENCE["Mul"], strict=True)
+        coeff, rest = e.as_coeff_Mul()
+        args = sp.Mul.make_args(rest)
+        if not (coeff == 1 or coeff.is_Integer) or any(a.is_Number or (a.is_Pow and a.exp.is_negative) for a in args):
             return super()._print_Mul(e)
-        return " ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in args)
+        factors = [self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in args]
+        return " ".join(factors if coeff == 1 else [str(coeff), *factors])
 
     def _print_Pow(self, e, rational=False):
         if e.exp.is_Integer and 1 < e.exp < 10:
