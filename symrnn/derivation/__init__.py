@@ -38,4 +38,13 @@ def derive_pure(spec, steps: int = 2, dims="scalar", params=None):
     return derive_matrix(spec, steps, check_dims(dims, spec), names)
 
 
-__all__ = ["ScalarDerivation", "MatrixDerivation", "derive_pure", "derive_scalar", "derive_matrix", "gradient_names"]
+def clear_caches() -> None:
+    """Forget every memoised step, factor and view (after a rule of the registry changed, as the tests do)."""
+    from . import matrix, program, scalar, unroll
+    for f in (scalar.loss_by_output, scalar.output_by, scalar.loss_by_state, scalar.in_step, scalar.state_by,
+              unroll.step, matrix.view, matrix._delta_keep, program.primal):
+        f.cache_clear()
+
+
+__all__ = ["ScalarDerivation", "MatrixDerivation", "derive_pure", "derive_scalar", "derive_matrix", "gradient_names",
+           "clear_caches"]

@@ -193,8 +193,12 @@ class MatrixDerivation:
         return self
 
     def recursion(self, name: str) -> Recursion:
+        """A recursion by its form ("delta", "diag", "state") or by a vector it computes ("gamma")."""
         for r in self.recursions:
             if r.name == name:
+                return r
+        for r in self.recursions:
+            if name in r.names:
                 return r
         raise KeyError(name)
 

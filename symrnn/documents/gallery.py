@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..model import cells
-from ..derivation.scalar import Derivation, derive
+from ..api import Derivation, derive
 from ..errors import BuildFailed, SymrnnError
 
 

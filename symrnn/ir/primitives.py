@@ -34,7 +34,7 @@ class Function:
     reference: Callable[[sp.Expr], sp.Expr]          # a -> f(a) in SymPy built-ins only
     mp: Callable                                     # a -> f(a) in mpmath (50-digit certification)
     np_func: Callable                                # a -> f(a) on float arrays
-    numpy: str                                       # batched NumPy code in the kernels, {v} the argument
+    numpy: str                                       # kernel code: {v} the argument, {o} it as an operand
     text: str                                        # name in terminal text
     latex: str                                       # LaTeX name
     derivative: Callable[[sp.Expr, sp.Expr], tuple] | None  # (a, h) -> forms of f'(a), last in h where possible
@@ -74,7 +74,7 @@ def _tanh(a, h):
 
 # σ(v) = exp(−softplus(−v)): no overflow for large |v| in the kernels.
 @function("sigmoid", sigmoid, lambda a: 1 / (1 + sp.exp(-a)), lambda a: 1 / (1 + mpmath.exp(-a)),
-          lambda a: np.exp(-np.logaddexp(0, -a)), "np.exp(-np.logaddexp(0, -{v}))", "σ", r"\sigma", "σ'(a) = σ(a)(1 − σ(a)) = h(1 − h)", bounded=0.25)
+          lambda a: np.exp(-np.logaddexp(0, -a)), "np.exp(-np.logaddexp(0, -{o}))", "σ", r"\sigma", "σ'(a) = σ(a)(1 − σ(a)) = h(1 − h)", bounded=0.25)
 def _sigmoid(a, h):
     return sigmoid(a) * (1 - sigmoid(a)), h * (1 - h)
 

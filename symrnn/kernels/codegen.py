@@ -29,7 +29,7 @@ from ..errors import CheckFailed, SymrnnError
 from ..files import check_target, write_atomic
 from .printer import PRIMITIVES, BatchSum, LogSumExp, Pick, kernel_code
 from ..certification.matrix import certify_matrix
-from ..ir.nodes import Minus, Node, addends, hadamard, plus
+from ..ir.nodes import MatProd, Minus, Node, addends, hadamard, plus
 from ..derivation.matrix import derive_matrix, step_equations, vec, vjp
 from ..model.spec import ModelSpec
 
@@ -84,6 +84,13 @@ def matrix_step(spec: ModelSpec, t) -> _Step:
         raise SymrnnError(f"cell {spec.cell.name!r}: kernels are generated for single-equation cells "
                           f"(a_t = …, h_t = f(a_t)) so far; this cell has {len(s.equations)} equations")
     (a, a_def), (h, h_def) = s.equations
+    h_prev = vec(naming.STATE, t - 1)
+    for term in addends(a_def):
+        affine = term == h_prev or (isinstance(term, MatProd) and term.args[-1] == h_prev
+                                    and not any(a.has(h_prev) for a in term.args[:-1]))
+        if term.has(h_prev) and not affine:
+            raise SymrnnError(f"cell {spec.cell.name!r}: kernels are generated for affine pre-activations (gains and "
+                              f"one matrix times h_prev per term) so far; cannot print the term {printing.text(term)}")
     return _Step(a, a_def, h, h_def, s.Y, s.Y_def, s.g, s.fprime)
 
 

@@ -10,6 +10,7 @@ import sympy as sp
 from .. import naming
 from ..errors import SymrnnError
 from ..ir.nodes import Vec
+from ..ir.primitives import ACTIVATIONS
 from ..ir.nodes import apply
 from .equations import Scope, from_sympy, parse_equation
 from .spec import Cell, Equation, ModelSpec, Param, param_node
@@ -23,6 +24,8 @@ def define(name: str, params, equations, output: str, activation: str, states=(n
     equations above it; `output` reads h. `where` prefixes error messages (a spec file's name).
     """
     where = where or f"cell {name!r}"
+    if activation not in ACTIVATIONS:
+        raise SymrnnError(f"{where}: unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     t = naming.t
     shapes = {p.name: (param_node(p), p.shape) for p in params}
     vectors = {naming.INPUT: (Vec(naming.INPUT, t), "m")}

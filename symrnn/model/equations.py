@@ -159,7 +159,8 @@ class _Builder:
         if op is ast.Pow:
             if isinstance(b, Num) and b.value == 2:
                 return Square(a), sa
-            raise self.fail(n, "the only power allowed is ** 2 (the elementwise square)")
+            raise self.fail(n, f"exponent {ast.unparse(n.right)}: the only power allowed is ** 2 (the elementwise "
+                               f"square)")
         raise self.fail(n, "not allowed (only + - * @ / and ** 2)")
 
     def broadcast_one(self, a, sa, b, sb):

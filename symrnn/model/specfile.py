@@ -69,7 +69,8 @@ def load_spec(path, activation=None, loss=None, output=None) -> ModelSpec:
         raise SymrnnError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
     for key in ("activation", "output_map", "params") + (("preactivation",) if old else ("equations",)):
         if key not in data:
-            raise SymrnnError(f"{where}: missing key {key!r}")
+            also = " (or 'preactivation', the single-equation format)" if key == "equations" else ""
+            raise SymrnnError(f"{where}: missing key {key!r}{also}")
     params = _params(data["params"], where)
     act = _text(activation or data["activation"], f"{where}: activation")
     name = _text(data.get("name", path.stem), f"{where}: name")

@@ -21,7 +21,7 @@ import mpmath
 import sympy as sp
 
 from .. import naming
-from ..derivation.scalar import derive
+from ..api import derive
 from ..errors import CheckFailed, SymrnnError
 from ..model.spec import ModelSpec
 from .numeric import Program
