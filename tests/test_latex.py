@@ -110,7 +110,7 @@ def test_lecture_document_has_every_step_in_order():
 def test_failed_certification_is_visible():
     d = lecture()
     from dataclasses import replace
-    from symrnn.certification.scalar import Certificate, Check
+    from symrnn.certification import Certificate, Check
     bad = Certificate((Check("equals sympy.diff of the substituted loss", False, 6, 0.5, False),))
     broken = replace(d, gradients=(replace(d.gradients[0], certificate=bad),) + d.gradients[1:])
     tex = latex.render(broken, with_matrix=False)

@@ -1,7 +1,8 @@
 """The certification stage: every derived gradient checked against computations that share none of its reasoning."""
 from ..derivation.matrix import MatrixDerivation
 from .matrix import certify_matrix
-from .scalar import Certificate, Check, certify_scalar
+from .certificate import Certificate, Check
+from .scalar import certify_scalar
 
 
 def certify(d):

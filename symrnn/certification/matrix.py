@@ -34,9 +34,8 @@ from ..ir.evaluate import Backend, evaluate, float_backend, mpmath_backend, refe
 from ..ir.nodes import Map, Vec, Zeros, rebuild, vec
 from ..ir.primitives import FLOAT_MATH, entrywise_loss
 from ..model.spec import ModelSpec
-from .scalar import Certificate
+from .certificate import DIGITS, Certificate
 
-DIGITS = 50
 TOLERANCE = 1e-30
 POINTS = 3
 SMALL_DIMS = (2, 3, 2)

@@ -24,48 +24,22 @@ import numpy as np
 import sympy as sp
 
 from .. import naming
-from ..derivation.scalar import at_steps
+from ..derivation.scalar import at_steps, tree_size
 from ..ir.scalar import Chain, Terms, to_reference
 from ..derivation.unroll import Unrolled
+from .certificate import DIGITS, Certificate, Check
+from .matrix import reference_gradients
 
-DIGITS = 50
 TOLERANCE = sp.Float(10) ** (20 - DIGITS)  # relative, far above 50-digit rounding, far below any real error
 POINTS = 6
 EXACT_MAX_MONOMIALS = 3_000   # beyond this, expand would only burn time: the numbers decide
 BRUTE_MAX_OPS = 1500   # a larger substituted loss is not differentiated whole (see `chained`)
+BRUTE_MAX_NODES = 20 * BRUTE_MAX_OPS   # counted with shared subtrees once per use, before count_ops walks them all
+MAX_GENERAL_STEPS = 12   # the general-T form, summed out, has T(T+1)/2 products of up to T hops
 MAX_PATTERN_ENTRIES = 8
 RANDOM_PATTERNS = 64
 EXACT_BRUTE_MAX_STEPS = 3   # substituted nested forms grow fast; beyond this, numbers decide
 EXACT_MAX_STEPS = 4         # lecture-symbol polynomials: expand stays cheap up to here
-
-
-@dataclass(frozen=True)
-class Check:
-    """One comparison: what against what, whether shown exactly, and the worst relative error at the points."""
-
-    name: str
-    exact: bool
-    points: int
-    max_error: float
-    passed: bool
-
-    def __str__(self):
-        how = "exact identity; " if self.exact else ""
-        verdict = "passed" if self.passed else "FAILED"
-        return (f"{self.name}: {verdict} ({how}{self.points} random points at {DIGITS} digits, "
-                f"max relative error {self.max_error:.1e})")
-
-
-@dataclass(frozen=True)
-class Certificate:
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
-
-    def __str__(self):
-        return "; ".join(map(str, self.checks))
 
 
 @lru_cache(maxsize=64)
@@ -106,7 +80,7 @@ def substituted_loss(u: Unrolled) -> sp.Expr | None:
     """L with every step substituted (relu written η a for a piecewise cell), or None when it is too large
     for `sympy.diff` to be the reference (a gated cell's grows fast with T)."""
     L = u.reference_loss(with_pattern=bool(u.pattern_symbols))
-    return L if sp.count_ops(L) <= BRUTE_MAX_OPS else None
+    return L if tree_size(L, {}) <= BRUTE_MAX_NODES and sp.count_ops(L) <= BRUTE_MAX_OPS else None
 
 
 @lru_cache(maxsize=256)
@@ -125,7 +99,6 @@ def brute_force(u: Unrolled, wrt: sp.Symbol) -> sp.Expr:
 def chained(u: Unrolled, pts) -> dict:
     """{name: [∂L/∂name at each point]} by sympy.diff of each step's equations chained forward (50 digits): the
     reference where the substituted loss is too large (`certification.matrix.reference_gradients`, every size 1)."""
-    from .matrix import reference_gradients
     spec = u.spec
     out: dict = {}
     with mpmath.workdps(DIGITS):
@@ -235,9 +208,23 @@ def certify(d, g) -> Certificate:
     pts = points(u)
     piecewise = bool(u.pattern_symbols)
     imposed = u.imposed if piecewise else (lambda e: e)
-    ours = imposed(g.expr)
     exact = d.steps <= EXACT_MAX_STEPS
     which = "equals" if d.expanded else "δ-recursion equals"
+    if not d.expanded:   # the δ-recursion, run numerically at each point (its substituted form grows too fast)
+        ours = by_recursion(d, g, pts)
+        reference = chained(u, pts)[g.wrt] if substituted_loss(u) is None else \
+            _values(brute_force(u, wrt), pts)
+        checks = [Check(f"{which} sympy.diff of " + ("each step's equations chained forward"
+                                                       if substituted_loss(u) is None else "the substituted loss"),
+                        False, len(pts), _relative(ours, reference), _relative(ours, reference) <= TOLERANCE)]
+        if g.general is not None:
+            general = _values(imposed(at_steps(g.general, d.steps)), pts) if d.steps <= MAX_GENERAL_STEPS else None
+            if general is not None:
+                err = _relative(general, ours)
+                checks.append(Check(f"general-T form at T = {d.steps} equals the δ-recursion", False, len(pts), err,
+                                    err <= TOLERANCE))
+        return Certificate(tuple(checks))
+    ours = imposed(g.expr)
     if substituted_loss(u) is not None:
         brute = brute_force(u, wrt)
         reference_env = u.reference_env(with_pattern=piecewise)
@@ -256,6 +243,32 @@ def certify(d, g) -> Certificate:
         checks.append(compare(f"general-T form at T = {d.steps} equals {against}", general, ours, pts,
                               general - ours if exact else None))
     return Certificate(tuple(checks))
+
+
+def _values(expr: sp.Expr, pts) -> list:
+    args = sorted(expr.free_symbols, key=str)
+    return _evaluate(expr, args, pts)
+
+
+def _relative(ours: list, reference: list) -> float:
+    with mpmath.workdps(DIGITS):
+        return float(max(abs(a - b) / max(1, abs(b)) for a, b in zip(ours, reference)))
+
+
+def by_recursion(d, g, pts) -> list:
+    """g's δ-form at each point, its quantities computed backwards one by one (never substituted symbolically)."""
+    u = d.unrolled
+    piecewise = bool(u.pattern_symbols)
+    out = []
+    with mpmath.workdps(DIGITS):
+        for pt in pts:
+            env = {s: sp.Float(v, DIGITS) if not isinstance(v, sp.Integer) else v for s, v in pt.items()}
+            for sym, body in d.deltas:
+                body = u.imposed(body.doit()) if piecewise else body.doit()
+                env[sym] = sp.Float(body.xreplace(env).evalf(DIGITS), DIGITS)
+            form = u.imposed(g.delta_form.doit()) if piecewise else g.delta_form.doit()
+            out.append(mpmath.mpf(str(form.xreplace(env).evalf(DIGITS))))
+    return out
 
 
 def certify_scalar(d):

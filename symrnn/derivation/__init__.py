@@ -6,6 +6,7 @@ vector forms, both from the adjoint program of `program`.
 from ..errors import SymrnnError
 from .matrix import MatrixDerivation, check_dims, derive_matrix
 from .scalar import ScalarDerivation, derive_scalar
+from . import matrix, program, scalar, unroll
 
 MAX_MATRIX_STEPS = 1000   # the matrix forms hold for any T; written out beyond this they would not fit a page
 
@@ -40,7 +41,6 @@ def derive_pure(spec, steps: int = 2, dims="scalar", params=None):
 
 def clear_caches() -> None:
     """Forget every memoised step, factor and view (after a rule of the registry changed, as the tests do)."""
-    from . import matrix, program, scalar, unroll
     for f in (scalar.loss_by_output, scalar.output_by, scalar.loss_by_state, scalar.in_step, scalar.state_by,
               unroll.step, matrix.view, matrix._delta_keep, program.primal):
         f.cache_clear()

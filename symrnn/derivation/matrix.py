@@ -31,6 +31,8 @@ from ..ir.rules import derivative_of, jacobian, vjp
 from ..ir.scalar import Partial
 from ..model.spec import ModelSpec, param_node
 from .program import CARRY, Step, primal, walk
+from ..ir.nodes import addends
+from .shapes import check_cell
 
 
 # -- the pieces of one step ------------------------------------------------------------------
@@ -152,7 +154,6 @@ class MatrixGradient:
 
     @property
     def terms(self) -> tuple[Node, ...]:
-        from ..ir.nodes import addends
         return addends(self.at_T)
 
 
@@ -510,7 +511,6 @@ MAX_SIZE = 64
 
 def check_shapes(spec: ModelSpec, dims) -> None:
     """Every equation is a k-vector and the output map an o-vector at dims; else a one-line error naming the term."""
-    from .shapes import check_cell
     check_cell(spec.cell, dims)
 
 

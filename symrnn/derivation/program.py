@@ -26,6 +26,7 @@ from ..errors import SymrnnError
 from ..ir.nodes import Map, Node, Vec, Zeros, plus, rebuild
 from ..ir.rules import pullback
 from ..model.spec import Cell, Equation, ModelSpec, param_node
+from ..ir.rules import vjp
 
 CARRY = "carry"   # placeholder role: ∂L/∂s_t arriving from step t + 1
 
@@ -106,7 +107,6 @@ class Adjoint:
 
 def own_gradient(spec: ModelSpec, t) -> Node | None:
     """(∂Y_t/∂h_t)ᵀ g_t: what the loss at step t sends to h_t."""
-    from ..ir.rules import vjp
     return vjp(spec.cell.output.xreplace({naming.t: t}), Vec(naming.STATE, t), loss_vector(spec, t))
 
 

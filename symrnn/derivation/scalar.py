@@ -17,7 +17,7 @@ Each local (Leibniz) factor keeps its simplification steps as data for the docum
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import product as paths_of
 
 import sympy as sp
@@ -30,6 +30,7 @@ from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
 from ..model.spec import ModelSpec
 from .program import primal
 from .unroll import Unrolled, step
+from .matrix import _delta_keep
 
 MAX_EXPANDED_STEPS = 12     # one state: T(T+1)/2 paths per parameter, each of length ≤ T + 1
 MAX_EXPANDED_TERMS = 120    # several states: the paths multiply (2^(t−s) per pair of steps)
@@ -246,14 +247,24 @@ class Gradient:
     delta_form: sp.Expr           # in δ_t symbols (output parameters: directly)
     general: sp.Expr | None       # for any T, with Σ and Π, in lecture symbols
     general_leibniz: sp.Expr | None
-    delta_value: sp.Expr = None   # delta_form with the recursion substituted back (lecture symbols only)
+    deltas: tuple = field(default=(), repr=False)   # the δ form's quantities, T … 1 (to substitute them back)
     certificate: object = None
 
-    @property
+    @cached_property
     def expr(self) -> sp.Expr:
+        """∂L/∂wrt in the lecture's symbols alone: the sum of the paths, or (beyond the expansion) the δ-form with
+        the recursion substituted back, refused when that would be too large to print (a gated cell's grows
+        like 3^T, since h̄_t is read by several gates)."""
         if self.terms:
             return sp.Add(*(term.value for term in self.terms))
-        return self.delta_value
+        env: dict = {}
+        size = tree_size(self.delta_form, dict(self.deltas))
+        if size > MAX_SUBSTITUTED:
+            raise SymrnnError(f"∂L/∂{self.wrt} in the lecture's symbols alone would have about {size} nodes at this "
+                              f"T; use its δ-form ({self.wrt}: delta_form) with the recursion (deltas)")
+        for sym, body in self.deltas:
+            env[sym] = body.doit().xreplace(env)
+        return self.delta_form.doit().xreplace(env)
 
     @property
     def shown(self) -> sp.Expr:
@@ -366,7 +377,6 @@ def at_steps(general: sp.Expr, steps: int) -> sp.Expr:
 
 def _kept(spec: ModelSpec) -> frozenset:
     """The roles the δ form names (those of the matrix form's δ-recursion: read more than once)."""
-    from .matrix import _delta_keep
     return frozenset(v.role for v in _delta_keep(spec))
 
 
@@ -434,7 +444,7 @@ def _delta_output(spec: ModelSpec, u: Unrolled, wrt) -> sp.Expr:
 
 # -- the whole derivation -------------------------------------------------------------------
 
-def _gradient(u: Unrolled, name: str, expanded: bool, adjoints, substituted) -> Gradient:
+def _gradient(u: Unrolled, name: str, expanded: bool, adjoints, deltas) -> Gradient:
     spec = u.spec
     states = spec.cell.states
     wrt = naming.at(name[:-1], 0) if name in spec.cell.initial else naming.param(name)
@@ -468,8 +478,23 @@ def _gradient(u: Unrolled, name: str, expanded: bool, adjoints, substituted) -> 
     else:
         delta = _delta_output(spec, u, wrt)
     return Gradient(name, tuple(terms) if expanded else (), tuple(through), delta,
-                    _general(spec, wrt, leibniz=False), _general(spec, wrt, leibniz=True),
-                    delta.doit().xreplace(substituted))
+                    _general(spec, wrt, leibniz=False), _general(spec, wrt, leibniz=True), deltas)
+
+
+MAX_SUBSTITUTED = 100_000   # nodes: beyond this a gradient is given in its δ-form only
+
+
+def tree_size(e: sp.Expr, defs: dict, memo: dict | None = None) -> int:
+    """How many nodes e has once every quantity of `defs` in it is replaced by its definition (not built)."""
+    memo = {} if memo is None else memo
+    if e in memo:
+        return memo[e]
+    if e in defs:
+        n = tree_size(defs[e], defs, memo)
+    else:
+        n = 1 + sum(tree_size(a, defs, memo) for a in e.args)
+    memo[e] = n
+    return n
 
 
 def expansion_size(spec: ModelSpec, steps: int) -> int:
@@ -507,13 +532,10 @@ def derive_scalar(spec: ModelSpec, steps: int, names) -> ScalarDerivation:
         named, at = _adjoints(spec, t, t in u.loss_steps, t < steps)
         adjoints[t] = at
         deltas += named
-    substituted: dict = {}
-    for sym, body in deltas:
-        substituted[sym] = body.doit().xreplace(substituted)
     t, T = naming.t, naming.T
     general, _ = _adjoints(spec, t, spec.output == "every", True)
     start = tuple(_adjoints(spec, T, True, False)[0])   # the last step: its loss, nothing after it
-    gradients = tuple(_gradient(u, name, expanded, adjoints, substituted) for name in names)
+    gradients = tuple(_gradient(u, name, expanded, adjoints, tuple(deltas)) for name in names)
     return ScalarDerivation(spec, steps, gradients, tuple(deltas), tuple(general), start, expanded, u)
 
 

@@ -23,6 +23,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .. import __version__
 from ..certification import certify
+from ..certification.certificate import DIGITS
 from ..derivation import derive_pure
 from ..derivation.matrix import vec
 from ..ir.nodes import Map, Mat, MatProd, addends
@@ -297,7 +298,6 @@ def _factors(d) -> dict:
 def _certificate(g) -> list[dict]:
     if g.certificate is None:
         return []
-    from ..certification.scalar import DIGITS
     return [{"name": c.name, "passed": c.passed, "exact": c.exact, "points": c.points,
              "digits": DIGITS, "error": _sci(c.max_error)} for c in g.certificate.checks]
 

@@ -18,6 +18,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..errors import SymrnnError
 from ..ir.nodes import Diag, Gain, Hadamard, Mat, MatProd, Minus, Node, Plus, SumOver, Transposed
+from ..printers import lecture as printing
 
 
 class BatchSum(Node):
@@ -94,7 +95,6 @@ class KernelPrinter(NumPyPrinter):
         return isinstance(e, Mat) and not isinstance(e, Gain) and len(self._settings["shapes"][e.name]) == 2
 
     def _unsupported(self, e):
-        from ..printers import lecture as printing
         raise SymrnnError(f"codegen cannot print {printing.text(e)} as batched NumPy; the kernel supports affine cells "
                           f"(gains, one matrix per term) with elementwise activations")
 
