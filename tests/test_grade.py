@@ -124,6 +124,26 @@ def test_never_overwrites_what_symrnn_did_not_write(tmp_path, capsys):
     assert "or was edited" in capsys.readouterr().err
 
 
+def test_a_file_replaced_while_grading_is_not_clobbered(tmp_path, capsys, monkeypatch):
+    """Ownership is judged when each file is put in place, not only before grading: no check-then-write window."""
+    from symrnn import files
+    out = tmp_path / "out"
+    assert cli.main(["grade", str(EXAMPLE), "-o", str(out)]) == 0
+    check = files.check_target
+
+    def teacher_writes_meanwhile(path, *args, **kwargs):
+        result = check(path, *args, **kwargs)
+        if path.name == "summary.csv":
+            path.write_text("the teacher's own notes\n")
+        return result
+    monkeypatch.setattr(files, "check_target", teacher_writes_meanwhile)
+    assert cli.main(["grade", str(EXAMPLE), "-o", str(out)]) == 2
+    assert "summary.csv exists and was not written by symrnn grade, or was edited since; use --force" \
+        in capsys.readouterr().err
+    assert (out / "summary.csv").read_text() == "the teacher's own notes\n"
+    assert sorted(p.name for p in out.iterdir()) == [".symrnn-grade.json", "report.html", "summary.csv"]
+
+
 def test_a_class_of_100_answers_in_under_a_minute(tmp_path):
     """One derivation per distinct model: 100 answers over 16 models, graded and written."""
     cases = [c for c in verify_corpus.CASES if c.verdict != "unreadable"][:100]
