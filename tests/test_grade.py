@@ -84,7 +84,7 @@ def test_hostile_rows_are_escaped_and_do_not_stop_the_run(tmp_path):
 
 
 @pytest.mark.parametrize("content,culprit", [
-    (None, "no such file"),
+    (None, "No such file or directory"),
     ("", "empty"),
     ("name,param,answer\nA,W,h1\n", "'student'"),
     ("student,param,answer,colour\nA,W,h1,red\n", "unknown column 'colour'"),

@@ -113,9 +113,11 @@ def test_files_are_read_with_a_size_limit_and_never_block(tmp_path, capsys):
         f.truncate(3 * 1024 ** 3)                  # 3 GB, sparse: never read
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for path, phrase in ((sparse, "3221225472 bytes, more than the limit"), (fifo, "not a regular file"),
-                         ("/dev/zero", "not a regular file"), (tmp_path, "is a directory"),
-                         (tmp_path / "none", "no such file")):
+    for path, phrase in ((sparse, "3.2 GB is larger than the limit of 1.0 MB"),
+                         (fifo, "it is a named pipe (FIFO), not a regular file"),
+                         ("/dev/zero", "it is a character device, not a regular file"),
+                         (tmp_path, "it is a directory, not a regular file"),
+                         (tmp_path / "none", "No such file or directory")):
         start = time.perf_counter()
         assert cli.main(["verify", "--param", "W", "--file", str(path)]) == 2
         assert time.perf_counter() - start < 10

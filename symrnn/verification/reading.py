@@ -1,19 +1,18 @@
 """Read an answer: SymPy syntax or LaTeX, from the command line or a file, into a checked expression.
 
-Sizes are refused before parsing (`limits`); a file is read only when it is a regular file no
-larger than the limit (a FIFO, /dev/zero or a 3 GB sparse file is refused by its size and type,
-never read); after parsing, every constant in the answer must have a finite real value
+Sizes are refused before parsing (`limits`); a file is read by `symrnn.files.read_text`, only when
+it is a regular file no larger than the limit (a FIFO, /dev/zero or a 3 GB sparse file is refused by
+its type and size, never read); after parsing, every constant in the answer must have a finite real value
 (log(0), sqrt(−1), 1/(cosh(1)² − sinh(1)² − 1) are refused by name).
 """
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 
 import sympy as sp
 
 from ..errors import SymrnnError
+from ..files import read_text
 from . import numeric
 from .limits import check_size, deep_recursion, shorten
 from .model import Model
@@ -38,43 +37,6 @@ class Answer:
 def looks_like_latex(text: str) -> bool:
     """A file holds LaTeX when it has a backslash or a `_` subscript; otherwise SymPy syntax."""
     return "\\" in text or "_" in text
-
-
-def read_text_file(path: str, what: str, limit: int = MAX_FILE_BYTES) -> str:
-    """A regular file's UTF-8 text, at most `limit` bytes; a FIFO or device is refused without blocking."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise SymrnnError(f"{what} {path}: no such file") from None
-    except IsADirectoryError:
-        raise SymrnnError(f"{what} {path}: is a directory, not a file") from None
-    except OSError as e:
-        raise SymrnnError(f"{what} {path}: cannot open it: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise SymrnnError(f"{what} {path}: is a directory, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise SymrnnError(f"{what} {path}: not a regular file (a directory, FIFO or device)")
-        if st.st_size > limit:
-            raise SymrnnError(f"{what} {path}: {st.st_size} bytes, more than the limit {limit}")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise SymrnnError(f"{what} {path}: more than the limit of {limit} bytes")
-    except OSError as e:
-        raise SymrnnError(f"{what} {path}: cannot read it: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    try:
-        return b"".join(chunks).decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SymrnnError(f"{what} {path}: not UTF-8 text (byte {e.start})") from None
 
 
 def strip_comments(text: str) -> str:
@@ -114,7 +76,7 @@ def read(m: Model, param: str, text: str | None = None, latex: str | None = None
 
 def read_file(m: Model, param: str, path: str) -> Answer:
     """A file's answer: LaTeX if `looks_like_latex`, else SymPy syntax."""
-    text = strip_comments(read_text_file(path, "--file"))
+    text = strip_comments(read_text(path, "--file", MAX_FILE_BYTES))
     return read(m, param, latex=text) if looks_like_latex(text) else read(m, param, text=text)
 
 
@@ -146,4 +108,4 @@ def validate(expr: sp.Expr, what: str, text: str | None = None, names=None) -> s
     return expr
 
 
-__all__ = ["Answer", "read", "read_file", "read_text_file", "looks_like_latex", "validate", "strip_comments"]
+__all__ = ["Answer", "read", "read_file", "looks_like_latex", "validate", "strip_comments"]
