@@ -93,14 +93,18 @@ def read_toml(path, what: str = "file", limit: int = MAX_READ) -> dict:
         raise SymrnnError(f"{what} {str(path)!r}: arrays or tables nested too deeply") from None
 
 
-def _refusal(path: Path, ours: Judge | None, force: bool, name: Path | None = None) -> str | None:
+OURS_IS = "written by symrnn"
+
+
+def _refusal(path: Path, ours: Judge | None, force: bool, name: Path | None = None,
+             ours_is: str = OURS_IS) -> str | None:
     """Why symrnn may not put a file at path (one line, calling it `name`), or None when it may."""
     name = name or path
     try:
         st = os.stat(path)
     except FileNotFoundError:
         if os.path.lexists(path):   # a dangling symbolic link: someone's, not ours
-            return None if force else f"{name} exists (a symbolic link) and was not written by symrnn; " \
+            return None if force else f"{name} exists (a symbolic link) and was not {ours_is}; " \
                                       f"use --force to overwrite it"
         return None
     except OSError as e:
@@ -110,20 +114,21 @@ def _refusal(path: Path, ours: Judge | None, force: bool, name: Path | None = No
         return f"cannot write {name}: it is {kind}, not a regular file; give a file name"
     if force or (ours is not None and ours(path)):
         return None
-    return f"{name} exists and was not written by symrnn; use --force to overwrite it"
+    return f"{name} exists and was not {ours_is}; use --force to overwrite it"
 
 
-def check_target(path, ours: Judge | None = None, force: bool = False) -> Path:
+def check_target(path, ours: Judge | None = None, force: bool = False, *, ours_is: str = OURS_IS) -> Path:
     """path, when symrnn may write it: its directory exists, and it is new, or `ours(path)`, or `force`.
 
-    Writers call this before expensive work; `write_atomic` checks again when it puts the file in place.
+    `ours_is` says in the refusal what `ours` recognises (default "written by symrnn"). Writers call
+    this before expensive work; `write_atomic` checks again when it puts the file in place.
     """
     path = Path(path)
     parent = path.parent
     if not parent.is_dir():
         raise SymrnnError(f"cannot write {path}: directory {parent} does not exist" if not parent.exists()
                           else f"cannot write {path}: {parent} is not a directory")
-    reason = _refusal(path, ours, force)
+    reason = _refusal(path, ours, force, ours_is=ours_is)
     if reason:
         raise SymrnnError(reason)
     # Permission bits do not tell (root ignores them; /proc and read-only mounts refuse anyway): try.
@@ -184,7 +189,7 @@ def _move_to_free_name(source, path: Path) -> bool:
     return True
 
 
-def _put(tmp: str, path: Path, ours: Judge | None, force: bool) -> None:
+def _put(tmp: str, path: Path, ours: Judge | None, force: bool, ours_is: str) -> None:
     """Move the finished temporary file to path under the same rule as `check_target`, with no window."""
     if force:
         os.replace(tmp, path)
@@ -195,7 +200,7 @@ def _put(tmp: str, path: Path, ours: Judge | None, force: bool) -> None:
     # swapped for someone's file between the judgement and the replacement.
     aside = path.with_name(f".{path.name}.{secrets.token_hex(6)}.old")
     os.rename(path, aside)
-    reason = _refusal(aside, ours, force, name=path)
+    reason = _refusal(aside, ours, force, name=path, ours_is=ours_is)
     if reason is None:
         if not _move_to_free_name(tmp, path):
             os.unlink(aside)    # ours, and replaced anyway; the file that appeared meanwhile stays
@@ -218,17 +223,20 @@ def _put_back(aside: Path, path: Path) -> bool:
     return _move_to_free_name(aside, path)
 
 
-def write_atomic(path, data: bytes | str, *, ours: Judge | None = None, force: bool = False) -> Path:
+def write_atomic(path, data: bytes | str, *, ours: Judge | None = None, force: bool = False,
+                 ours_is: str = OURS_IS) -> Path:
     """Write data (text as UTF-8) to path, all or nothing, and return path.
 
     An existing file is replaced only when `force` or `ours(path)` (the writer recognises its own
-    output); a file that appears meanwhile is never replaced; directories, pipes and devices never
-    are. Failures are one-line SymrnnErrors; a temporary file never outlives the call, even on Ctrl-C.
+    output; `ours_is` says what it recognises, for the refusal); a file that appears meanwhile is never
+    replaced; directories, pipes and devices never are. `ours` may be shown the file under another
+    name (moved aside while it is judged). Failures are one-line SymrnnErrors; a temporary file never
+    outlives the call, even on Ctrl-C.
     """
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    check_target(path, ours, force)
+    check_target(path, ours, force, ours_is=ours_is)
     with _interrupts_held():
         tmp = _temporary_name(path)
         try:
@@ -238,7 +246,7 @@ def write_atomic(path, data: bytes | str, *, ours: Judge | None = None, force: b
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            _put(str(tmp), path, ours, force)
+            _put(str(tmp), path, ours, force, ours_is)
         except OSError as e:
             raise SymrnnError(f"cannot write {path}: {e.strerror}") from None
         finally:

@@ -77,14 +77,14 @@ def test_hostile_rows_are_escaped_and_do_not_stop_the_run(tmp_path):
     assert table[1][0].startswith("'=")                      # no spreadsheet formula from a student's name
     reasons = " | ".join(r[3] for r in table)
     for phrase in ("not a JSON object", "no answer", "unknown key 'activaton'", "matrix form is not yet supported",
-                   "catalogue cell", "steps 99", "exp of a number above 10000", "nested more than 200", "'Q'"):
+                   "catalogue cell", "steps 99", "'exp(exp(100))' is larger than 10^400", "nested more than 200", "'Q'"):
         assert phrase in reasons, phrase
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;b&gt;oops" in page
 
 
 @pytest.mark.parametrize("content,culprit", [
-    (None, "no such file"),
+    (None, "No such file or directory"),
     ("", "empty"),
     ("name,param,answer\nA,W,h1\n", "'student'"),
     ("student,param,answer,colour\nA,W,h1,red\n", "unknown column 'colour'"),
@@ -122,6 +122,26 @@ def test_never_overwrites_what_symrnn_did_not_write(tmp_path, capsys):
         f.write("edited\n")
     assert cli.main(["grade", str(EXAMPLE), "-o", str(out)]) == 2          # edited since: the teacher's now
     assert "or was edited" in capsys.readouterr().err
+
+
+def test_a_file_replaced_while_grading_is_not_clobbered(tmp_path, capsys, monkeypatch):
+    """Ownership is judged when each file is put in place, not only before grading: no check-then-write window."""
+    from symrnn import files
+    out = tmp_path / "out"
+    assert cli.main(["grade", str(EXAMPLE), "-o", str(out)]) == 0
+    check = files.check_target
+
+    def teacher_writes_meanwhile(path, *args, **kwargs):
+        result = check(path, *args, **kwargs)
+        if path.name == "summary.csv":
+            path.write_text("the teacher's own notes\n")
+        return result
+    monkeypatch.setattr(files, "check_target", teacher_writes_meanwhile)
+    assert cli.main(["grade", str(EXAMPLE), "-o", str(out)]) == 2
+    assert "summary.csv exists and was not written by symrnn grade, or was edited since; use --force" \
+        in capsys.readouterr().err
+    assert (out / "summary.csv").read_text() == "the teacher's own notes\n"
+    assert sorted(p.name for p in out.iterdir()) == [".symrnn-grade.json", "report.html", "summary.csv"]
 
 
 def test_a_class_of_100_answers_in_under_a_minute(tmp_path):

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import CheckFailed, SymrnnError
+from ..files import read_text
 from ..model import cells
 from ..model.spec import ModelSpec
 from .model import model
-from .reading import looks_like_latex, read, read_text_file, strip_comments
+from .reading import looks_like_latex, read, strip_comments
 from .verify import Verdict, check
 
 COLUMNS = ("student", "param", "answer")
@@ -63,7 +64,7 @@ def _text(value, key: str) -> str:
 
 def read_class(path: str) -> list[Submission]:
     """The submissions of a class file; a one-line error (exit 2) when the file itself cannot be read."""
-    text = read_text_file(path, "grade", MAX_CLASS_BYTES).lstrip("\ufeff")
+    text = read_text(path, "class file", MAX_CLASS_BYTES).lstrip("\ufeff")
     if not text.strip():
         raise SymrnnError(f"grade {path}: the file is empty")
     rows = _json_lines(text) if text.lstrip().startswith("{") else _csv(text, path)

@@ -3,8 +3,9 @@
 The HTML needs no network: formulas are MathML written inline (every current browser renders
 it), the style is inline, there is no script. Everything that came from the class file is
 HTML-escaped; spreadsheet cells that would start a formula (= + - @) are prefixed with '.
-Both files are written atomically, and a file symrnn did not write (or that was edited since:
-a manifest .symrnn-grade.json keeps the hash of what symrnn wrote) is replaced only with --force.
+Both files are written atomically with `symrnn.files.write_atomic`, and a file symrnn grade did not
+write (or that was edited since: a manifest .symrnn-grade.json keeps the size and hash of what it
+wrote) is replaced only with --force.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import hashlib
 import html
 import io
 import json
+import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import sympy as sp
@@ -21,7 +24,7 @@ from sympy.printing.mathml import MathMLPresentationPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import SymrnnError
-from ..files import write_atomic
+from ..files import check_target, read_text, write_atomic
 from .grade import Graded
 from .printing import PathOrder, order
 
@@ -102,20 +105,74 @@ def mathml(expr) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------
+#
+# Ownership is proved by content: the manifest keeps the size and SHA-256 of what symrnn grade wrote
+# under each name, and `files.write_atomic` asks `_judge` about the file it finds there (after moving
+# it aside, so nobody can swap it between the judgement and the replacement). The manifest is
+# written before the files with both the old and the new digests accepted, and again after with the
+# new ones only: a run stopped half-way leaves nothing that the next run would take for the teacher's.
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+OURS_IS = "written by symrnn grade, or was edited since"
+MANIFEST_MARK = "symrnn grade"
+MAX_MANIFEST = 1 << 16
 
 
-def _manifest(out: Path) -> dict:
+@dataclass(frozen=True)
+class Outputs:
+    """An output directory checked for writing: what symrnn grade wrote there before, and --force."""
+
+    out: Path
+    force: bool
+    accepted: dict[str, frozenset[tuple[int, str]]]     # name -> {(size, sha256)} of symrnn grade's writes
+
+
+def _fingerprint(data: bytes) -> tuple[int, str]:
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def _digests(text: str) -> dict[str, frozenset[tuple[int, str]]] | None:
+    """The accepted fingerprints of a manifest's text, or None when it is not a symrnn grade manifest."""
     try:
-        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        data = json.loads(text)
+        if not (isinstance(data, dict) and data.get("written by") == MANIFEST_MARK):
+            return None
+        return {name: frozenset((int(size), str(digest)) for size, digest in data["files"].get(name, []))
+                for name in FILES}
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
 
 
-def check_outputs(out_dir: str, force: bool) -> Path:
-    """The output directory, created when missing; a one-line error when a file in it is not symrnn's."""
+def _manifest_text(accepted: dict[str, frozenset[tuple[int, str]]]) -> str:
+    files = {name: sorted([size, digest] for size, digest in accepted[name]) for name in FILES}
+    return json.dumps({"written by": MANIFEST_MARK, "files": files}, indent=1) + "\n"
+
+
+def _is_manifest(path) -> bool:
+    try:
+        return _digests(read_text(path, "grade manifest", MAX_MANIFEST)) is not None
+    except SymrnnError:
+        return False
+
+
+def _judge(accepted: frozenset[tuple[int, str]]):
+    """`ours` for one output name: the file is exactly one that symrnn grade wrote there."""
+    sizes = {size for size, _ in accepted}
+
+    def ours(path) -> bool:
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size not in sizes:     # never hash a stranger's large file
+                    return False
+                data = f.read(max(sizes) + 1)
+        except OSError:
+            return False
+        return _fingerprint(data) in accepted
+    return ours
+
+
+def check_outputs(out_dir: str, force: bool) -> Outputs:
+    """The output directory, created when missing; a one-line error when a file in it is not symrnn's
+    (checked again, with no window, when each file is written)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SymrnnError(f"-o {out_dir}: exists and is not a directory")
@@ -126,20 +183,15 @@ def check_outputs(out_dir: str, force: bool) -> Path:
             out.mkdir()
         except OSError as e:
             raise SymrnnError(f"-o {out_dir}: cannot create it: {e.strerror}") from None
-    ours = _manifest(out)
+    try:
+        accepted = _digests(read_text(out / MANIFEST, "grade manifest", MAX_MANIFEST))
+    except SymrnnError:            # none yet, or not a file: nothing in out is known to be symrnn grade's
+        accepted = None
+    accepted = accepted or {name: frozenset() for name in FILES}
     for name in FILES:
-        path = out / name
-        if path.is_dir() or (path.exists() and not path.is_file()):
-            raise SymrnnError(f"-o {out_dir}: {name} exists and is not a regular file")
-        if path.exists() and not force:
-            try:
-                mine = ours.get(name) == _digest(path.read_bytes())
-            except OSError:
-                mine = False
-            if not mine:
-                raise SymrnnError(f"-o {out_dir}: {name} exists and was not written by symrnn grade (or was edited "
-                                  f"since); use --force to overwrite it")
-    return out
+        check_target(out / name, _judge(accepted[name]), force, ours_is=OURS_IS)
+    check_target(out / MANIFEST, _is_manifest, force, ours_is=OURS_IS)
+    return Outputs(out, force, accepted)
 
 
 def _cell(value: str) -> str:
@@ -207,13 +259,18 @@ where possible and at random points in 50-digit arithmetic, relu per sign patter
 """
 
 
-def write_outputs(out: Path, results: list[Graded], source: str, seconds: float) -> None:
-    """summary.csv and report.html, each atomically, then the manifest that marks them as symrnn's."""
+def write_outputs(outputs: Outputs, results: list[Graded], source: str, seconds: float) -> None:
+    """summary.csv and report.html, each atomically and never over a file symrnn grade did not write
+    (unless forced); the manifest before them (old and new accepted) and after them (new only)."""
+    out, force = outputs.out, outputs.force
     data = {"summary.csv": summary_csv(results).encode("utf-8"),
             "report.html": report_html(results, source, seconds).encode("utf-8")}
+    new = {name: frozenset([_fingerprint(content)]) for name, content in data.items()}
+    both = {name: outputs.accepted[name] | new[name] for name in FILES}
+    write_atomic(out / MANIFEST, _manifest_text(both), ours=_is_manifest, force=force, ours_is=OURS_IS)
     for name, content in data.items():
-        write_atomic(out / name, content)
-    write_atomic(out / MANIFEST, json.dumps({name: _digest(d) for name, d in data.items()}, indent=1) + "\n")
+        write_atomic(out / name, content, ours=_judge(outputs.accepted[name]), force=force, ours_is=OURS_IS)
+    write_atomic(out / MANIFEST, _manifest_text(new), ours=_is_manifest, force=force, ours_is=OURS_IS)
 
 
-__all__ = ["check_outputs", "write_outputs", "summary_csv", "report_html", "mathml", "AnswerMathML"]
+__all__ = ["Outputs", "check_outputs", "write_outputs", "summary_csv", "report_html", "mathml", "AnswerMathML"]

@@ -1,28 +1,27 @@
 """Read an answer: SymPy syntax or LaTeX, from the command line or a file, into a checked expression.
 
-Sizes are refused before parsing (`limits`); a file is read only when it is a regular file no
-larger than the limit (a FIFO, /dev/zero or a 3 GB sparse file is refused by its size and type,
-never read); after parsing, every constant in the answer must have a finite real value
-(log(0), sqrt(−1), 1/(cosh(1)² − sinh(1)² − 1) are refused by name).
+Sizes are refused before parsing (`limits`); a file is read by `symrnn.files.read_text`, only when
+it is a regular file no larger than the limit (a FIFO, /dev/zero or a 3 GB sparse file is refused by
+its type and size, never read). Every constant in the answer must have a finite real value (log(0),
+sqrt(−1), 1/(cosh(1)² − sinh(1)² − 1) are refused by name): in SymPy syntax the parser checks each
+one as it is built; LaTeX, read by a grammar of verify's own, is checked after reading (`validate`).
 """
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 
 import sympy as sp
 
 from ..errors import SymrnnError
-from . import numeric
+from ..files import read_text
+from ..model.parsing import constant_problem, is_zero
 from .limits import check_size, deep_recursion, shorten
 from .model import Model
 from .printing import text as show
-from .sympyinput import culprit, parse_sympy, split_lhs
+from .sympyinput import parse_sympy, split_lhs
 from .texinput import parse_latex
 
 MAX_FILE_BYTES = 1_000_000
-ZERO = sp.Float(10) ** -40      # a constant denominator this small is taken to be exactly 0
 
 
 @dataclass(frozen=True)
@@ -38,43 +37,6 @@ class Answer:
 def looks_like_latex(text: str) -> bool:
     """A file holds LaTeX when it has a backslash or a `_` subscript; otherwise SymPy syntax."""
     return "\\" in text or "_" in text
-
-
-def read_text_file(path: str, what: str, limit: int = MAX_FILE_BYTES) -> str:
-    """A regular file's UTF-8 text, at most `limit` bytes; a FIFO or device is refused without blocking."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise SymrnnError(f"{what} {path}: no such file") from None
-    except IsADirectoryError:
-        raise SymrnnError(f"{what} {path}: is a directory, not a file") from None
-    except OSError as e:
-        raise SymrnnError(f"{what} {path}: cannot open it: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise SymrnnError(f"{what} {path}: is a directory, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise SymrnnError(f"{what} {path}: not a regular file (a directory, FIFO or device)")
-        if st.st_size > limit:
-            raise SymrnnError(f"{what} {path}: {st.st_size} bytes, more than the limit {limit}")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise SymrnnError(f"{what} {path}: more than the limit of {limit} bytes")
-    except OSError as e:
-        raise SymrnnError(f"{what} {path}: cannot read it: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    try:
-        return b"".join(chunks).decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SymrnnError(f"{what} {path}: not UTF-8 text (byte {e.start})") from None
 
 
 def strip_comments(text: str) -> str:
@@ -96,11 +58,12 @@ def read(m: Model, param: str, text: str | None = None, latex: str | None = None
 
     source = latex if latex is not None else text
     what = what or ("--latex" if latex is not None else "--expr")
-    check_size(source, what)
+    check_size(source, what)            # before anything reads it (the parsers check again when called alone)
     with deep_recursion():
         try:
             if latex is not None:
                 wrt, expr = parse_latex(latex, m.names, what, leibniz)
+                expr = validate(sp.sympify(expr), what)
             else:
                 wrt, rhs, offset = split_lhs(text, what)
                 expr = parse_sympy(rhs, m.names, what, full=text, offset=offset)
@@ -108,42 +71,33 @@ def read(m: Model, param: str, text: str | None = None, latex: str | None = None
             raise SymrnnError(f"{what}: nested too deeply to read") from None
         if wrt is not None and wrt != param:
             raise SymrnnError(f"the left-hand side is ∂L/∂{wrt} but --param is {param}")
-        expr = validate(sp.sympify(expr), what, text, m.names)
     return Answer(expr, source, "latex" if latex is not None else "sympy", tuple(notes))
 
 
 def read_file(m: Model, param: str, path: str) -> Answer:
     """A file's answer: LaTeX if `looks_like_latex`, else SymPy syntax."""
-    text = strip_comments(read_text_file(path, "--file"))
+    text = strip_comments(read_text(path, "--file", MAX_FILE_BYTES))
     return read(m, param, latex=text) if looks_like_latex(text) else read(m, param, text=text)
 
 
-INFINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
-
-
-def validate(expr: sp.Expr, what: str, text: str | None = None, names=None) -> sp.Expr:
-    """expr, once every constant in it has a finite real value (the culprit named in SymPy-syntax `text`)."""
-    for bad, why in ((lambda e: e.has(*INFINITE), "is infinite (a division by zero or log(0))"),
-                     (lambda e: e.has(sp.I), "is not real (sqrt or log of a negative number)")):
-        if bad(expr):
-            where = culprit(text, names, bad) if text is not None else None
-            raise SymrnnError(f"{what}: {shorten(where or show(expr))} {why}")
+def validate(expr: sp.Expr, what: str) -> sp.Expr:
+    """expr (read from LaTeX), once every constant in it is finite, real and not huge, and no constant
+    denominator is 0 — checked as the SymPy-syntax parser checks the constants it builds."""
     todo = [expr]
-    while todo:                                   # the largest constant subexpressions, each evaluated once
+    while todo:                                   # the largest constant subexpressions
         e = todo.pop()
-        if e.is_Number or e.is_Symbol:
-            continue
         if e.free_symbols:
             todo.extend(e.args)
             continue
-        base = e.base if e.is_Pow and e.exp.is_negative else None
-        try:
-            if base is not None and abs(numeric.value(base, {})) < ZERO:
-                raise SymrnnError(f"{what}: division by zero: {shorten(show(base))} is 0")
-            numeric.value(e, {})
-        except numeric.Undefined as u:
-            raise SymrnnError(f"{what}: {shorten(show(u.culprit))} has no value: {u.reason}") from None
+        if e.is_Number:
+            continue
+        zero = next((p.base for p in sp.preorder_traversal(e)
+                     if p.is_Pow and p.exp.is_negative and is_zero(p.base)), None)
+        if zero is not None:
+            raise SymrnnError(f"{what}: division by zero: the denominator {shorten(show(zero))!r} is 0")
+        if why := constant_problem(e):
+            raise SymrnnError(f"{what}: {shorten(show(e))!r} {why}")
     return expr
 
 
-__all__ = ["Answer", "read", "read_file", "read_text_file", "looks_like_latex", "validate", "strip_comments"]
+__all__ = ["Answer", "read", "read_file", "looks_like_latex", "validate", "strip_comments"]

@@ -28,8 +28,8 @@ import sympy as sp
 
 from ..errors import SymrnnError
 from ..ir.scalar import relu, sigmoid
-from . import numeric
-from .limits import MAX_CALLS, MAX_DIGITS, MAX_INDEX_DIGITS, shorten, where
+from ..model.parsing import MAX_CALLS, MAX_DIGITS, MAX_EXPONENT, WHY_CALLS, constant_problem, where
+from .limits import MAX_INDEX_DIGITS, check_size, shorten
 
 FUNCTIONS = {r"\tanh": "tanh", r"\sigma": "sigmoid", r"\exp": "exp", r"\log": "log", r"\ln": "log",
              r"\cosh": "cosh", r"\sinh": "sinh", r"\sech": "sech", r"\Theta": "H", r"\max": "max"}
@@ -54,7 +54,6 @@ RELATIONS = {">": ">", "<": "<", r"\gt": ">", r"\lt": "<", r"\geq": ">=", r"\ge"
 OPEN = {"(": ")", "[": "]", r"\{": r"\}", r"\lbrack": r"\rbrack", r"\lparen": r"\rparen", r"\langle": r"\rangle"}
 UNICODE = {"−": "-", "·": r"\cdot", "×": r"\times", "∂": r"\partial", "σ": r"\sigma", "∇": r"\nabla",
            "δ": r"\delta", "η": r"\eta"}
-MAX_EXPONENT = 64
 
 _TOKEN = re.compile(r"\\left\.|\\right\.|\\[A-Za-z]+|\\[,;:! {}\\]|\d+(?:\.\d+)?|[A-Za-z]|[+\-*/^_{}()\[\]=<>'|,]"
                     r"|[−·×∂σ∇δη≥≤]|~|&|\S")
@@ -220,12 +219,17 @@ class _Parser:
         return value
 
     def raise_to(self, base: sp.Expr, exponent: sp.Expr, at: int) -> sp.Expr:
-        """base^exponent, refusing an exact number of more than MAX_DIGITS digits."""
+        """base^exponent (written from token `at` on), refusing an exact number of more than MAX_DIGITS digits."""
         if base.is_Rational and exponent.is_Integer:
             digits = max(len(str(abs(base.p))), len(str(base.q))) * abs(int(exponent))
             if digits > MAX_DIGITS:
-                self.fail(f"a number of about {digits} digits (more than {MAX_DIGITS})", at)
+                self.fail(f"{quoted(self.typed(at))} has more than {MAX_DIGITS} digits (about {digits})", at)
         return base ** exponent
+
+    def typed(self, at: int) -> str:
+        """The text as typed from token `at` up to the current token."""
+        end = self.tokens[self.i].pos if self.i < len(self.tokens) else len(self.text)
+        return self.text[self.tokens[at].pos:end].strip()
 
     def power(self) -> sp.Expr:
         start = self.i
@@ -249,7 +253,7 @@ class _Parser:
         if tok == "e" and "e" not in self.names and self.peek(1) == "^":
             self.take()
             self.take()
-            return sp.exp(self.exponent())
+            return self.call("exp", self.exponent(), pos)
         if tok == "d" and "d" not in self.names:
             self.fail("a 'd' of a derivative outside a fraction: write \\frac{dL_2}{dh_1}")
         if re.fullmatch(r"[A-Za-z]", tok):
@@ -303,13 +307,11 @@ class _Parser:
         return sp.Heaviside(arg, 1 if "=" in rel else 0)
 
     def finite(self, arg: sp.Expr, at: int) -> None:
-        """A number that SymPy would compare while building (Heaviside, Max) must have a finite value."""
-        if not arg.free_symbols:
-            try:
-                numeric.value(arg, {})
-            except numeric.Undefined as e:
-                from .printing import text
-                self.fail(f"{shorten(text(e.culprit))} has no value: {e.reason}", at)
+        """A constant must be finite, real and not huge (checked as the SymPy-syntax parser checks it) before
+        SymPy compares it (Heaviside, Max) or a function is applied to it."""
+        if not arg.free_symbols and (why := constant_problem(arg)):
+            from .printing import text
+            self.fail(f"{quoted(text(arg))} {why}", at)
 
     def indicator(self) -> sp.Expr:
         r"""\mathbb{1}[a_1 > 0], \mathbf{1}_{a_1 > 0}, \mathbb{I}(a_1 > 0): 1 where the condition holds."""
@@ -494,18 +496,19 @@ class _Parser:
             self.fail(f"a prime is read on tanh, σ, relu and exp only, not on {name}", pos)
         self.calls += 1
         if self.calls > MAX_CALLS:
-            self.fail(f"functions nested more than {MAX_CALLS} deep", pos)
-        if name == "max":
-            value = self.maximum(pos)
-        else:
-            arg = self.atom()
-            if not arg.free_symbols:        # log(0), exp(exp(exp(100))): named here, with their position
-                self.finite(arg, pos)
-                if not primed:
-                    self.finite(BUILD[name](arg, evaluate=False), pos)
-            value = PRIMED[name](arg) if primed else BUILD[name](arg)
+            self.fail(f"functions nested more than {MAX_CALLS} deep ({WHY_CALLS})", pos)
+        value = self.maximum(pos) if name == "max" else self.call(name, self.atom(), pos, primed)
         self.calls -= 1
         return self.raise_to(value, n, pos) if n is not None else value
+
+    def call(self, name: str, arg: sp.Expr, pos: int, primed: bool = False) -> sp.Expr:
+        """name(arg) (or name'(arg)); a constant argument and value are checked first: log(0),
+        exp(exp(exp(100))) are named here, with their position, and never built."""
+        if not arg.free_symbols:
+            self.finite(arg, pos)
+            if not primed:
+                self.finite(BUILD[name](arg, evaluate=False), pos)
+        return PRIMED[name](arg) if primed else BUILD[name](arg)
 
     def maximum(self, pos: int) -> sp.Expr:
         r"""\max(0, x) (= relu(x)) or \max(x, 0)."""
@@ -577,7 +580,6 @@ def parse_latex(text: str, names: Mapping[str, sp.Expr], what: str = "--latex",
                 leibniz: Leibniz | None = None) -> tuple[str | None, sp.Expr]:
     """(θ of an optional left-hand side ∂L/∂θ =, or None; the expression written in LaTeX `text`), whose
     names (h_1 -> h1) must all be keys of `names`; Leibniz factors are valued by `leibniz(num, den, immediate)`."""
-    from .limits import check_size
     check_size(text, what)
     tokens = tokenize(text)
     if not tokens:
