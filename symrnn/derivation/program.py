@@ -28,6 +28,7 @@ from ..ir.rules import pullback
 from ..model.spec import Cell, Equation, ModelSpec, param_node
 from ..ir.rules import vjp
 
+SUFFIXES = ("",) + tuple("bcdefghijklmnopqrstuvwxyz")   # a^e, a^eb, … (a digit would read as a step)
 CARRY = "carry"   # placeholder role: ∂L/∂s_t arriving from step t + 1
 
 
@@ -53,9 +54,13 @@ class Step:
     def adjoint_name(self, name: str) -> str:
         """δ (δ^e) for a pre-activation, v̄ for any other named vector."""
         feeds = dict(self.preacts)
-        if name in feeds:
-            return naming.delta(None if len(self.preacts) == 1 else feeds[name])
-        return naming.bar(name)
+        if name not in feeds:
+            return naming.bar(name)
+        if len(self.preacts) == 1:
+            return naming.delta(None)
+        # δ^e for the argument of e = f(…); nested ones are told apart by their own tag (a^eb: δ^eb)
+        tag = name.removeprefix(naming.preactivation(""))
+        return naming.delta(tag if name == naming.preactivation(tag) else feeds[name])
 
 
 @lru_cache(maxsize=None)
@@ -68,9 +73,12 @@ def primal(cell: Cell) -> Step:
 
         def name_args(node, root):
             if isinstance(node, Map) and not isinstance(node.arg, Vec):
-                tag = e.name if not extra else e.name + "bcdefgh"[len(extra) - 1]
-                pre = naming.preactivation(tag)
-                extra.append(Equation(pre, name_args(node.arg, False)))
+                arg = name_args(node.arg, False)   # inner activations first: they are computed first
+                if len(extra) >= len(SUFFIXES):
+                    raise SymrnnError(f"equation {e.name}: more than {len(SUFFIXES)} activations in one equation; "
+                                      f"give some of them equations of their own")
+                pre = naming.preactivation(e.name + SUFFIXES[len(extra)])
+                extra.append(Equation(pre, arg))
                 preacts.append((pre, e.name))
                 return Map(node.fname, Vec(pre, t))
             if isinstance(node, Vec) or not node.args or not isinstance(node, Node):

@@ -160,6 +160,8 @@ def in_step(spec: ModelSpec, t, symbol, wrt) -> Factor | None:
     s = step(spec, t)
     definition = s.definition(symbol)
     immediate = wrt not in {naming.at(st, t - 1) for st in spec.cell.states}
+    if definition is None:   # an input of the step (x_t, h_{t−1}): only wrt itself depends on wrt
+        return Factor(symbol, wrt, immediate, (sp.S.One,)) if symbol == wrt else None
     act = _activation_of(spec, t, symbol)
     if act is not None:
         f, arg = act
