@@ -35,6 +35,7 @@ from ..ir.nodes import Map, Vec, Zeros, rebuild, vec
 from ..ir.primitives import FLOAT_MATH, entrywise_loss
 from ..model.spec import ModelSpec
 from .certificate import DIGITS, Certificate
+from ..ir.nodes import hadamard
 
 TOLERANCE = 1e-30
 POINTS = 3
@@ -110,7 +111,6 @@ def _imposed(rhs, eq: str, pattern, t):
     """rhs with relu(a) written η ⊙ a (and H(·) written η), η the pattern's vector for this equation and step."""
     if pattern is None:
         return rhs
-    from ..ir.nodes import hadamard
     env = {}
     for m in rhs.atoms(Map):
         if m.function.piecewise:

@@ -9,7 +9,7 @@ The parseable form is NumPy-flavoured Python syntax: `@` matrix product, `*` Had
 `relu`, `H`, `exp`, `softmax`, `onehot`, `Sum(body, (t, lo, hi))`, `Prod(body, (i, lo, hi))`.
 
 Each printer is a mixin with `_print_<Node>` methods, a base of the lecture printers in
-`printing.py` (so `printing.text/latex/parseable` print matrix nodes too); nothing here edits
+`printers/lecture.py` (so its `text/latex/parseable` print matrix nodes too); nothing here edits
 strings produced elsewhere.
 """
 from __future__ import annotations
@@ -240,19 +240,4 @@ class MatrixParseable(Constants):
         return f"{name}({self._print(e.body)}, ({var}, {sp.sstr(lo)}, {sp.sstr(hi)}))"
 
 
-def text(expr) -> str:
-    from . import lecture as printing
-    return printing.text(expr)
-
-
-def latex(expr) -> str:
-    from . import lecture as printing
-    return printing.latex(expr)
-
-
-def parseable(expr) -> str:
-    from . import lecture as printing
-    return printing.parseable(expr)
-
-
-__all__ = ["MatrixText", "MatrixLatex", "MatrixParseable", "text", "latex", "parseable"]
+__all__ = ["MatrixText", "MatrixLatex", "MatrixParseable"]
