@@ -200,9 +200,9 @@ def test_symbol_names_cannot_inject():
 def _evil_spec():
     W, g = sp.Symbol("W"), sp.Symbol(EVIL)
     from symrnn import naming
-    cell = Cell(name=EVIL, activation="tanh",
-                params=(Param("W", EVIL, ("k", "k")), Param(EVIL, "gain }\\end{document}", ())),
-                preactivation=W * naming.PREV + g * naming.X, output_map=naming.CUR)
+    cell = symrnn.cells.from_preactivation(
+        EVIL, "tanh", (Param("W", EVIL, ("k", "k")), Param(EVIL, "gain }\\end{document}", ())),
+        W * naming.PREV + g * naming.X, naming.CUR)
     return ModelSpec(cell)
 
 
