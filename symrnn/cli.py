@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .model import cells
 from .documents import report
-from .derivation.scalar import derive
+from .api import derive
 from .errors import BuildFailed, CheckFailed, SymrnnError
 from .files import check_target, write_atomic
 from .ir.primitives import ACTIVATIONS, LOSSES
@@ -60,7 +60,8 @@ def parse_dims(text: str, loss: str | None = None):
 
 def add_model_options(p: argparse.ArgumentParser, *, unrolled: bool = True) -> None:
     """The model options every subcommand shares; `unrolled` adds --steps and --dims (not for kernels)."""
-    p.add_argument("--cell", default="elman", help="elman (the lecture's RNN) or a spec file PATH.toml; default elman")
+    p.add_argument("--cell", default="elman", help="elman (the lecture's RNN), gru, lstm (PyTorch's) or a spec file "
+                                                   "PATH.toml; default elman")
     # None = "not given": a spec file's own choice stands, else the lecture's default.
     p.add_argument("--activation", choices=list(ACTIVATIONS), help="the activation; default tanh")
     p.add_argument("--loss", choices=list(LOSSES), help="mse, ce (softmax cross-entropy) or bce; default mse")

@@ -1,9 +1,13 @@
-"""One place for every name symrnn gives: symbols in derivations, their LaTeX, file names.
+"""One place for every name symrnn gives: symbols in derivations, their text and LaTeX, file names.
 
-The lecture writes the value of `h` at step 2 as `h2` (LaTeX `h_{2}`); at a symbolic step
-`t` it is the indexed `h[t]` (LaTeX `h_{t}`). Everything else asks this module.
+The lecture writes the value of `h` at step 2 as `h2` (LaTeX `h_{2}`); at a symbolic step `t`
+it is the indexed `h[t]` (LaTeX `h_{t}`). A quantity's *role* is the letter (or name) before the
+step: the states and equations of a cell (h, c, a, r, u, …), x, Y, z, L, and the adjoints the
+derivation names (δ, δʳ, γ, h̄). Everything else asks this module.
 """
 from __future__ import annotations
+
+import re
 
 import sympy as sp
 
@@ -11,12 +15,15 @@ import sympy as sp
 t = sp.Symbol("t", integer=True, positive=True)
 s = sp.Symbol("s", integer=True, positive=True)
 i = sp.Symbol("i", integer=True, positive=True)
+j = sp.Symbol("j", integer=True, positive=True)
 T = sp.Symbol("T", integer=True, positive=True)
 
 # Roles of the per-step quantities, by the letter the lecture uses.
-STATE, INPUT, PREACT, OUTPUT, TARGET, LOSS, DELTA = "h", "x", "a", "Y", "z", "L", "delta"
+STATE, INPUT, PREACT, OUTPUT, TARGET, LOSS, DELTA, GAMMA = "h", "x", "a", "Y", "z", "L", "delta", "gamma"
+#: Names a cell may not give its own equations or parameters (the derivation's own letters).
+RESERVED_ROLES = (INPUT, OUTPUT, TARGET, LOSS, DELTA, GAMMA)
 
-# Placeholders in a cell's equations: the previous state, the input, the current state.
+# Placeholders in the scalar (single-equation) form of a cell: the previous state, the input, the current state.
 PREV = sp.Symbol("h_prev")
 CUR = sp.Symbol("h")
 X = sp.Symbol("x")
@@ -42,15 +49,119 @@ def concrete(expr: sp.Expr) -> sp.Expr:
     )
 
 
-GREEK = {"delta": "δ", "sigma": "σ", "theta": "θ"}
+# -- the names a cell's equations use -----------------------------------------------------------
+
+def initial(state: str) -> str:
+    """The initial value of a state: h0, c0 (also the gradient's key in kernels and derivations)."""
+    return f"{state}0"
+
+
+def previous(state: str) -> str:
+    """How an equation names a state's previous value: h_prev, c_prev."""
+    return f"{state}_prev"
+
+
+def placeholder(v) -> str:
+    """The name a cell's equation uses for the vector v (h_{t−1} -> h_prev, x_t -> x, r_t -> r)."""
+    return previous(v.role) if v.step == t - 1 else v.role
+
+
+def preactivation(equation: str) -> str:
+    """The name of the pre-activation of equation e = f(…): a^e (written a_e in symbols)."""
+    return f"{PREACT}_{equation}"
+
+
+def delta(equation: str | None) -> str:
+    """The error at a pre-activation, ∂L/∂a^e: δ^e, or plain δ when the cell has one (the lecture's δ_t)."""
+    return DELTA if equation is None else f"{DELTA}_{equation}"
+
+
+def bar(name: str) -> str:
+    """The adjoint ∂L/∂v of a named vector v of the step: h̄ (hbar)."""
+    return f"{name}bar"
+
+
+def state_gradient(state: str) -> str:
+    """The state gradient of the γ form: γ_t = ∂L/∂h_t (Goodfellow et al.), γᶜ_t = ∂L/∂c_t."""
+    return GAMMA if state == STATE else f"{GAMMA}_{state}"
+
+
+def pattern(equation: str) -> str:
+    """The sign pattern η of a piecewise function (relu) in equation e, imposed when certifying: eta_e."""
+    return f"eta_{equation}"
+
+
+def loss_gradient(roles) -> str:
+    """The name of g_t = ∂L_t/∂Y_t: g, or e when the cell has a vector g of its own (the LSTM's candidate)."""
+    return "e" if "g" in roles else "g"
+
+
+def product_index(roles) -> sp.Symbol:
+    """The index of Π_{i=s+1}^{t}: i, or j when the cell has a vector i (the LSTM's input gate)."""
+    return j if "i" in roles else i
+
+
+# -- printing a role ---------------------------------------------------------------------------
+
+GREEK = {"delta": "δ", "sigma": "σ", "theta": "θ", "gamma": "γ", "alpha": "α", "beta": "β", "lambda": "λ",
+         "eta": "η", "mu": "μ", "tau": "τ", "epsilon": "ε", "rho": "ρ", "omega": "ω", "phi": "φ", "psi": "ψ"}
+SUPER = dict(zip("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ"))
+_DECORATED = re.compile(r"^(?P<base>[A-Za-z]+)(?:_(?P<tag>[A-Za-z][A-Za-z0-9]*)|(?P<bar>bar))$")
+_STEP = re.compile(r"^(?P<role>[A-Za-z][A-Za-z_]*?)(?P<step>\d+)$")
+
+
+def split_symbol(name: str) -> tuple[str, str] | None:
+    """(role, step) of a step symbol's name (delta_r2 -> ('delta_r', '2')), None for other names."""
+    m = _STEP.match(name)
+    return (m.group("role"), m.group("step")) if m else None
+
+
+def decorated(role: str):
+    """(base, tag, bar) of a role the derivation decorates (delta_r, a_u, hbar, gamma_c), None for plain roles."""
+    m = _DECORATED.match(role)
+    if not m or (m.group("bar") and m.group("base") in ("", None)):
+        return None
+    if m.group("bar"):
+        return m.group("base"), None, True
+    if m.group("base") in (DELTA, GAMMA, PREACT):
+        return m.group("base"), m.group("tag"), False
+    return None
+
+
+def text_role(role: str) -> str:
+    """A role in terminal text: delta -> δ, delta_r -> δʳ, a_u -> aᵘ, hbar -> h̄, W_ir -> W_ir."""
+    d = decorated(role)
+    if d is None:
+        return GREEK.get(role, role)
+    base, tag, is_bar = d
+    if is_bar:
+        return GREEK.get(base, base) + "\u0304"
+    sup = "".join(SUPER.get(ch, "") for ch in tag)
+    return GREEK.get(base, base) + (sup if len(sup) == len(tag) else f"^{tag}")
 
 
 def text_name(name: str) -> str:
-    """A symbol's name for terminal text: delta2 -> δ2 (LaTeX gets \\delta_{2} from SymPy itself)."""
+    """A symbol's name for terminal text: delta2 -> δ2, delta_r2 -> δʳ2, hbar1 -> h̄1."""
+    split = split_symbol(name)
+    if split and decorated(split[0]):
+        return text_role(split[0]) + split[1]
     for word, letter in GREEK.items():
-        if name.startswith(word):
+        if name.startswith(word) and (name[len(word):].isdigit() or not name[len(word):]):
             return letter + name[len(word):]
-    return name
+    if name.startswith("delta"):
+        return "δ" + name[len("delta"):]
+    return text_role(name) if decorated(name) else name
+
+
+def latex_role(role: str, plain) -> str:
+    """A decorated role as LaTeX (\\delta^{r}, a^{u}, \\bar{h}); `plain(name)` prints an undecorated name."""
+    d = decorated(role)
+    if d is None:
+        return plain(role)
+    base, tag, is_bar = d
+    if is_bar:
+        return rf"\bar{{{plain(base)}}}"
+    return rf"{plain(base)}^{{{plain(tag)}}}"
 
 
 def param(name: str) -> sp.Symbol:

@@ -6,20 +6,15 @@ import pytest
 import symrnn
 from symrnn import cli
 from symrnn.ir import primitives as rules
-from symrnn.derivation.scalar import loss_by_output, loss_by_state, output_by, state_by
-
-
-def clear_caches():
-    for f in (loss_by_output, loss_by_state, output_by, state_by):
-        f.cache_clear()
+from symrnn.derivation import clear_caches
 
 
 @pytest.fixture
 def wrong_tanh(monkeypatch):
     """tanh'(a) = 1 − h: the slip of forgetting the square."""
-    good = rules.ACTIVATIONS["tanh"]
+    good = rules.FUNCTIONS["tanh"]
     bad = dataclasses.replace(good, derivative=lambda a, h: (1 - h,))
-    monkeypatch.setitem(rules.ACTIVATIONS, "tanh", bad)
+    monkeypatch.setitem(rules.FUNCTIONS, "tanh", bad)
     clear_caches()
     yield
     clear_caches()

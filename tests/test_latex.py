@@ -110,7 +110,7 @@ def test_lecture_document_has_every_step_in_order():
 def test_failed_certification_is_visible():
     d = lecture()
     from dataclasses import replace
-    from symrnn.certification.scalar import Certificate, Check
+    from symrnn.certification import Certificate, Check
     bad = Certificate((Check("equals sympy.diff of the substituted loss", False, 6, 0.5, False),))
     broken = replace(d, gradients=(replace(d.gradients[0], certificate=bad),) + d.gradients[1:])
     tex = latex.render(broken, with_matrix=False)
@@ -200,9 +200,9 @@ def test_symbol_names_cannot_inject():
 def _evil_spec():
     W, g = sp.Symbol("W"), sp.Symbol(EVIL)
     from symrnn import naming
-    cell = Cell(name=EVIL, activation="tanh",
-                params=(Param("W", EVIL, ("k", "k")), Param(EVIL, "gain }\\end{document}", ())),
-                preactivation=W * naming.PREV + g * naming.X, output_map=naming.CUR)
+    cell = symrnn.cells.from_preactivation(
+        EVIL, "tanh", (Param("W", EVIL, ("k", "k")), Param(EVIL, "gain }\\end{document}", ())),
+        W * naming.PREV + g * naming.X, naming.CUR)
     return ModelSpec(cell)
 
 

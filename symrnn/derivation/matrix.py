@@ -1,206 +1,124 @@
-"""BPTT in matrix (vector) form: a small per-step IR of matrix nodes, derived by structural recursion.
+"""BPTT in matrix (vector) form for any cell: the adjoint program of `derivation.program`, viewed four ways.
 
-Column vectors, h_t ∈ R^k, x_t ∈ R^m, Y_t ∈ R^o; W (k,k), U (k,m), b (k), V (o,k), c (o):
+Column vectors, h_t ∈ R^k, x_t ∈ R^m, Y_t ∈ R^o; g_t = ∂L_t/∂Y_t from the loss rule. The derivation
+never differentiates a matrix expression as a whole (SymPy's `MatrixSymbol.diff` fails on this
+model, see DESIGN.md): it walks the step's equations with one rule per node (`ir.rules`) and
+recurses over time. For Elman the four forms are
 
-    a_t = W h_{t−1} + U x_t + b,    h_t = f(a_t),    Y_t = V h_t + c,    g_t = ∂L_t/∂Y_t
+    δ-recursion (⊙)    δ_t = f'(h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}),  δ_{T+1} = 0;   ∂L/∂W = Σ_t δ_t h_{t−1}ᵀ, ∂L/∂h_0 = Wᵀ δ_1
+    δ-recursion (diag) δ_t = diag(f'(h_t)) (Vᵀ g_t + Wᵀ δ_{t+1})
+    state gradients    γ_t = ∂L/∂h_t = Wᵀ diag(f'(h_{t+1})) γ_{t+1} + Vᵀ g_t   (Goodfellow et al. §10.2.2)
+    Jacobian products  ∂h_t/∂h_s = Π_{i=s+1}^{t} diag(f'(h_i)) W,  ∂L/∂θ = Σ_t Σ_s (∂⁺a_s/∂θ)ᵀ diag(f'(h_s)) (∂h_t/∂h_s)ᵀ Vᵀ g_t
 
-The derivation never differentiates a matrix expression as a whole (SymPy's `MatrixSymbol.diff`
-fails on this model, see DESIGN.md). It walks the per-step equations with one rule per node,
-the vector-Jacobian product (VJP) ū ↦ (∂u/∂w)ᵀ ū:
-
-    u = A B      :  w̄ += Aᵀ ū  (through B),    Ā += ū Bᵀ  (through A; an outer product for vectors)
-    u = Σ terms  :  each term receives ū
-    h = f(a)     :  ā = f'(h) ⊙ h̄ = diag(f'(h)) h̄   (f' in terms of the output, from rules.py)
-
-and recurses over time: h̄_t collects the VJPs of every equation that reads h_t (Y_t, a_{t+1}):
-
-    δ_t = ∂L/∂a_t = f'(h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}),   δ_{T+1} = 0
-    ∂L/∂W = Σ_t δ_t h_{t−1}ᵀ,  ∂L/∂U = Σ_t δ_t x_tᵀ,  ∂L/∂b = Σ_t δ_t,  ∂L/∂h_0 = Wᵀ δ_1
-    ∂L/∂V = Σ_t g_t h_tᵀ,      ∂L/∂c = Σ_t g_t
-
-The same walk gives the diag form (δ_t = diag(f'(h_t)) (…)), the state-gradient form of
-Goodfellow et al. §10.2.2 (γ_t = ∂L/∂h_t = Wᵀ diag(f'(h_{t+1})) γ_{t+1} + Vᵀ g_t) and the
-Jacobian-product form (∂h_t/∂h_s = Π_{i=s+1}^{t} diag(f'(h_i)) W, the factor with the
-largest i leftmost). Every form is certified by `matrix_certify`.
-
-IR nodes are SymPy `Expr` subclasses only so that printers dispatch on them and `xreplace`
-substitutes step indices; they never take part in SymPy arithmetic. Build them with the
-lower-case constructors (`plus`, `matmul`, …), which keep them canonical.
+and for a gated cell the δ-recursion runs over the state adjoints h̄_t (c̄_t) and one δ^e_t per gate,
+the state-gradient form over the states only, and the Jacobian products over the block hop
+∂(h_t, c_t)/∂(h_{t−1}, c_{t−1}) when there are several states. Every form is certified by
+`certification.matrix`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 import sympy as sp
 
 from .. import naming
 from ..errors import SymrnnError
-from ..ir.nodes import (Diag, Eye, Gain, Hadamard, Map, Mat, MatProd, Minus, Node, OneHot, Ones, Plus, ProdOver, Softmax, Square, SumOver, Transposed, Vec, Zeros, addends, diag, hadamard, matmul, plus, product, rebuild, sub, summation, transpose, ELEMENTWISE, GAMMA, ROLE_SIZE)
-from ..model.spec import ModelSpec
+from ..ir.lift import lift_elementwise
+from ..ir.nodes import (Block, Map, Minus, Node, OneHot, Ones, Part, ProdOver, Softmax, SumOver, Vec, Zeros, matmul, plus,
+                        product, rebuild, summation, transpose, vec)
+from ..ir.rules import derivative_of, jacobian, vjp
+from ..ir.scalar import Partial
+from ..model.spec import ModelSpec, param_node
+from .program import CARRY, Step, primal, walk
+from ..ir.nodes import addends
+from .shapes import check_cell
 
 
-# -- lifting the spec's scalar equations into the IR ---------------------------------------
+# -- the pieces of one step ------------------------------------------------------------------
 
-def lift_affine(spec: ModelSpec, expr: sp.Expr, vectors: dict) -> Node:
-    """A cell's pre-activation or output map (W h_prev + U x + b) as matrix nodes; only affine maps qualify.
-
-    A term is a bias vector, or scalar gains times at most one matrix times a vector (g W h_prev).
-    """
-    params = {naming.param(p): k for k, p in enumerate(spec.params)}
-    gains = {naming.param(p.name) for p in spec.cell.params if not p.shape}
-    terms = sorted(sp.Add.make_args(sp.expand(expr)),
-                   key=lambda term: min((params[s] for s in term.free_symbols if s in params), default=len(params)))
-    out = []
-    for term in terms:
-        if term in params and term not in gains:
-            out.append(Mat(str(term)))
-            continue
-        factors = sp.Mul.make_args(term)
-        gs = sorted((f for f in factors if f in gains), key=params.get)
-        ps = [f for f in factors if f in params and f not in gains]
-        vs = [f for f in factors if f in vectors]
-        if len(ps) <= 1 and len(vs) == 1 and len(gs) + len(ps) + 1 == len(factors):
-            out.append(matmul(*(Gain(str(g)) for g in gs), *(Mat(str(p)) for p in ps), vectors[vs[0]]))
-            continue
-        raise SymrnnError(f"cell {spec.cell.name!r}: the matrix form needs an affine map (P·vector + bias terms); "
-                          f"cannot read the term {term}")
-    return plus(*out)
+def loss_gradient(spec: ModelSpec, Y: Node, z: Node) -> Node:
+    """g_t = ∂L_t/∂Y_t: a vector loss's scalar rule applied elementwise (Y − z, σ(Y) − z); softmax
+    cross-entropy over the o logits: softmax(Y_t) − onehot(z_t) (the scalar registry's ce is the
+    two-class case over the logits (0, Y), which has no o = 1 counterpart)."""
+    rule = spec.loss_rule
+    if rule.vector:
+        return lift_elementwise(rule.gradient(naming.Y, naming.Z)[-1], {naming.Y: Y, naming.Z: z})
+    return Minus(Softmax(Y), OneHot(z))
 
 
-def lift_elementwise(expr: sp.Expr, vectors: dict, square: bool = False) -> Node:
-    """A scalar rule in scalar symbols (1 − h², σ(Y) − z) applied elementwise to vectors.
-
-    `square`: write h² as the elementwise square (diag(1 − h_t²)) instead of h ⊙ h.
-    """
-    expr = sp.sympify(expr)
-    if expr in vectors:
-        return vectors[expr]
-    if expr == 1:
-        return Ones()
-    if expr == 0:
-        return Zeros()
-    if expr.is_Add:
-        pos = [lift_elementwise(a, vectors, square) for a in expr.args if not a.could_extract_minus_sign()]
-        neg = [lift_elementwise(-a, vectors, square) for a in expr.args if a.could_extract_minus_sign()]
-        pos.sort(key=lambda n: isinstance(n, Ones))  # constants after vectors, as in Y − z and σ(Y) − z
-        first = plus(*pos) if pos else Zeros()
-        return sub(first, plus(*neg)) if neg else first
-    if expr.is_Mul:
-        return hadamard(*(lift_elementwise(a, vectors, square) for a in expr.args))
-    if expr.is_Pow and expr.exp == 2:
-        base = lift_elementwise(expr.base, vectors, square)
-        return Square(base) if square else hadamard(base, base)
-    if isinstance(expr, sp.Heaviside):
-        return Map("H", lift_elementwise(expr.args[0], vectors, square))
-    name = {"sigmoid": "sigma"}.get(type(expr).__name__, type(expr).__name__)
-    if isinstance(expr, sp.Function) and name in ELEMENTWISE and len(expr.args) == 1:
-        return Map(name, lift_elementwise(expr.args[0], vectors, square))
-    raise SymrnnError(f"the matrix form cannot apply {expr} elementwise")
+def output_at(spec: ModelSpec, t) -> Node:
+    """Y_t's definition (V h_t + c)."""
+    return spec.cell.output.xreplace({naming.t: t})
 
 
-# -- one step ------------------------------------------------------------------------------
-
-def vec(role: str, t) -> Vec:
-    return Vec(role, t)
+def own(spec: ModelSpec, t) -> Node | None:
+    """(∂Y_t/∂h_t)ᵀ g_t, with g_t written out (Vᵀ(Y_t − z_t)): what L_t sends to h_t."""
+    return vjp(output_at(spec, t), vec(naming.STATE, t), loss_gradient(spec, vec(naming.OUTPUT, t), vec(naming.TARGET, t)))
 
 
 @dataclass(frozen=True)
-class MatrixStep:
-    """The equations of step t in matrix nodes, and the local rules: f'(h_t) and g_t = ∂L_t/∂Y_t."""
+class StepEquations:
+    """One step at the symbolic t, for the documents: the equations, Y_t, g_t and each activation's f'."""
 
-    t: sp.Expr
-    a: Vec
-    a_def: Node
-    h: Vec
-    h_def: Node
+    equations: tuple[tuple[Vec, Node], ...]          # the primal program (pre-activations named)
     Y: Vec
     Y_def: Node
-    g: Node           # ∂L_t/∂Y_t
-    fprime: Node      # f'(h_t) with h ⊙ h
-    fprime_sq: Node   # f'(h_t) with h² (for diag)
+    g: Node
+    derivatives: tuple[tuple[Map, Vec, Node], ...]   # (f(a), its output, f' in the output) per activation
+
+    @property
+    def fprime(self) -> Node:
+        """f'(h_t) of a single-activation cell (the lecture's; 1 for the identity)."""
+        return self.derivatives[0][2] if self.derivatives else Ones()
 
 
-def matrix_step(spec: ModelSpec, t) -> MatrixStep:
-    t = sp.sympify(t)
-    h_prev, x, h = vec(naming.STATE, t - 1), vec(naming.INPUT, t), vec(naming.STATE, t)
-    a, Y, z = vec(naming.PREACT, t), vec(naming.OUTPUT, t), vec(naming.TARGET, t)
-    a_def = lift_affine(spec, spec.cell.preactivation, {naming.PREV: h_prev, naming.X: x})
-    Y_def = lift_affine(spec, spec.cell.output_map, {naming.CUR: h})
-    act = spec.activation
-    hsym = sp.Symbol("h")
-    h_def = lift_elementwise(act.apply(hsym), {hsym: a})
-    fp = act.derivative(sp.Symbol("a"), hsym)[-1]
-    return MatrixStep(t, a, a_def, h, h_def, Y, Y_def, loss_gradient(spec, Y, z),
-                      lift_elementwise(fp, {hsym: h}), lift_elementwise(fp, {hsym: h}, square=True))
+def step_equations(spec: ModelSpec, t=naming.t) -> StepEquations:
+    step = primal(spec.cell)
+    eqs = tuple((vec(e.name, t), e.rhs.xreplace({naming.t: t})) for e in step.equations)
+    derivs = []
+    for lhs, rhs in eqs:
+        for m in sp.preorder_traversal(rhs):
+            if isinstance(m, Map):
+                out = lhs if m == rhs else m
+                derivs.append((m, out, derivative_of(m, out)))
+    Y = vec(naming.OUTPUT, t)
+    return StepEquations(eqs, Y, output_at(spec, t), loss_gradient(spec, Y, vec(naming.TARGET, t)), tuple(derivs))
 
 
-def loss_gradient(spec: ModelSpec, Y: Vec, z: Vec) -> Node:
-    """g_t = ∂L_t/∂Y_t: the loss rule's last form applied elementwise (mse, bce); ce is the real softmax.
-
-    ce: L_t = −log softmax(Y_t)[z_t], ∂L_t/∂Y_t = softmax(Y_t) − onehot(z_t) (the scalar registry's ce is
-    the two-class case over the logits (0, Y), which has no o = 1 matrix counterpart).
-    """
-    if spec.loss == "ce":
-        return Minus(Softmax(Y), OneHot(z))
-    return lift_elementwise(spec.loss_rule.gradient(naming.Y, naming.Z)[-1], {naming.Y: Y, naming.Z: z})
-
-
-# -- the structural rules ------------------------------------------------------------------
-
-def vjp(expr: Node, wrt: Node, adj: Node) -> Node | None:
-    """(∂expr/∂wrt)ᵀ adj by the node's rule; None when expr does not depend on wrt."""
-    if expr == wrt:
-        return adj
-    if isinstance(expr, Plus):
-        return plus(*(vjp(term, wrt, adj) for term in expr.args))
-    if isinstance(expr, MatProd):
-        A, B = expr.args[0], matmul(*expr.args[1:])
-        # through a scalar gain g B the adjoint of g is the inner product ūᵀ B, not the outer product ū Bᵀ
-        into_A = matmul(transpose(adj), B) if isinstance(A, Gain) else matmul(adj, transpose(B))
-        return plus(vjp(B, wrt, matmul(transpose(A), adj)), vjp(A, wrt, into_A))
-    if isinstance(expr, (Vec, Mat)):
-        return None
-    raise SymrnnError(f"no VJP rule for {type(expr).__name__} (with respect to {wrt})")
-
-
-def jacobian(expr: Node, wrt: Node) -> Node | None:
-    """∂expr/∂wrt for an expression linear in the vector wrt; None when it does not depend on it."""
-    if expr == wrt:
-        return Eye()
-    if isinstance(expr, Plus):
-        return plus(*(jacobian(term, wrt) for term in expr.args))
-    if isinstance(expr, MatProd):
-        inner = jacobian(matmul(*expr.args[1:]), wrt)
-        return None if inner is None else matmul(expr.args[0], inner)
-    return None
-
-
-def through_activation(s: MatrixStep, adj: Node | None, use_diag: bool) -> Node | None:
-    """ā_t from h̄_t: f'(h_t) ⊙ h̄_t, or diag(f'(h_t)) h̄_t."""
-    if adj is None:
-        return None
-    return matmul(diag(s.fprime_sq), adj) if use_diag else hadamard(s.fprime, adj)
-
-
-# -- forms ---------------------------------------------------------------------------------
+# -- recursions -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Recursion:
-    """v_t = body(t) for t < start_step (backwards), v_{start_step} = start; t, T symbolic."""
+    """Vectors computed backwards in time: at each t below start_step, each lhs_t = body in order;
+    at start_step, the starts (δ_{T+1} = 0, or the last step's own values for many-to-one)."""
 
-    name: str
-    body: Node
+    name: str                                   # the form: "delta", "diag" or "state"
+    equations: tuple[tuple[Vec, Node], ...]     # at the symbolic t
     start_step: sp.Expr
-    start: Node
+    starts: tuple[tuple[Vec, Node], ...]
 
     @property
     def lhs(self) -> Vec:
-        return vec(self.name, naming.t)
+        return self.equations[0][0]
+
+    @property
+    def body(self) -> Node:
+        """The first (for Elman: the only) equation's right-hand side."""
+        return self.equations[0][1]
+
+    @property
+    def start(self) -> Node:
+        return self.starts[0][1]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(lhs.role for lhs, _ in self.equations)
 
 
 @dataclass(frozen=True)
 class Form:
-    """Ones way to write ∂L/∂θ: an expression and the recursion (if any) its δ_t or γ_t come from."""
+    """One way to write ∂L/∂θ: an expression and the recursion (if any) its named vectors come from."""
 
     name: str
     title: str
@@ -214,9 +132,15 @@ class MatrixGradient:
 
     wrt: str
     forms: tuple[Form, ...]          # general T: delta, diag, state, jacobian
-    at_T: Node                       # Σ_t written out at the given T, in δ_1 … δ_T
-    expr: Node                       # at_T with δ_1 … δ_T substituted: lecture symbols only
+    at_T: Node                       # Σ_t written out at the given T, in the named vectors of the δ form
+    deltas: tuple = field(repr=False, default=())   # those vectors' definitions, T … 1
     certificate: object = None
+
+    @cached_property
+    def expr(self) -> Node:
+        """at_T with the named vectors substituted: lecture symbols only (built when asked; for a gated
+        cell it grows fast with T, since h̄_t is read by several gates)."""
+        return substitute(self.at_T, self.deltas)
 
     def form(self, name: str) -> Form:
         for f in self.forms:
@@ -242,9 +166,9 @@ class MatrixDerivation:
     dims: tuple[int, int, int]
     gradients: tuple[MatrixGradient, ...]
     recursions: tuple[Recursion, ...]            # δ (⊙), δ (diag), γ
-    deltas: tuple[tuple[Vec, Node], ...]         # δ_T … δ_1 at the given T
+    deltas: tuple[tuple[Vec, Node], ...]         # the δ form's vectors at the given T, from T down to 1
     jacobian: tuple[Node, Node]                  # (∂h_t/∂h_s as a Partial, its Π)
-    step_equations: MatrixStep = field(repr=False, compare=False, default=None)
+    step_equations: StepEquations
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -257,12 +181,25 @@ class MatrixDerivation:
         raise SymrnnError(f"unknown parameter {name!r}; this model has {', '.join(self.names)}")
 
     def gradient(self, name: str) -> Node:
-        """∂L/∂name at the given T, in lecture symbols only (δ_t substituted)."""
+        """∂L/∂name at the given T, in lecture symbols only (the named vectors substituted)."""
         return self.get(name).expr
 
+    def expansion(self, name: str) -> tuple[Node, ...]:
+        """The addends of Σ_t written out at the given T (δ1 h0ᵀ, δ2 h1ᵀ, …)."""
+        return self.get(name).terms
+
+    @property
+    def matrix(self) -> "MatrixDerivation":
+        """This derivation (a scalar one answers None): `d.matrix` tells the two forms apart."""
+        return self
+
     def recursion(self, name: str) -> Recursion:
+        """A recursion by its form ("delta", "diag", "state") or by a vector it computes ("gamma")."""
         for r in self.recursions:
             if r.name == name:
+                return r
+        for r in self.recursions:
+            if name in r.names:
                 return r
         raise KeyError(name)
 
@@ -271,82 +208,224 @@ class MatrixDerivation:
         return bool(self.gradients) and all(g.certificate is not None and g.certificate.ok for g in self.gradients)
 
 
-def _inflow(spec, t, loss_here: bool, nxt: Node | None) -> tuple[Node | None, Node | None]:
-    """The two parts of h̄_t: (∂Y_t/∂h_t)ᵀ g_t and (∂a_{t+1}/∂h_t)ᵀ nxt, each None where it does not exist."""
-    s = matrix_step(spec, t)
-    own = vjp(s.Y_def, s.h, s.g) if loss_here else None
-    rec = vjp(matrix_step(spec, t + 1).a_def, s.h, nxt) if nxt is not None else None
-    return own, rec
+# -- views of the adjoint program -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class View:
+    """The adjoint program with some vectors named (statements) and the rest substituted."""
+
+    statements: tuple[tuple[Vec, Node], ...]
+    param_parts: tuple[tuple[str, Node], ...]
+    carry_parts: tuple[tuple[str, Node], ...]
+
+    @property
+    def params(self) -> dict:
+        return dict(self.param_parts)
+
+    @property
+    def carry(self) -> dict:
+        return dict(self.carry_parts)
 
 
-def delta_recursion(spec: ModelSpec, use_diag: bool) -> Recursion:
-    """δ_t = f'(h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}); every: δ_{T+1} = 0; last: δ_T = f'(h_T) ⊙ Vᵀ g_T."""
+def _shift(e: Node, by) -> Node:
+    return e.xreplace({naming.t: naming.t + by}) if by else e
+
+
+@lru_cache(maxsize=None)
+def view(spec: ModelSpec, keep: frozenset | None, diag_form: bool, own_first: bool, loss_here: bool, carried: bool,
+         rename: tuple = ()) -> View:
+    """The step's adjoint program at the symbolic t with the vectors in `keep` named (None: all of them).
+
+    loss_here: whether L_t sends (∂Y_t/∂h_t)ᵀ g_t to h_t; carried: whether step t + 1 sends its carry.
+    `rename`: (old role, new role) pairs for kept vectors (h̄ -> γ for the state form).
+    """
+    t = naming.t
+    kept = (lambda v: True) if keep is None else keep.__contains__
+    placeholders = {s: vec(CARRY + s, t) for s in spec.cell.states}
+    seeds = {}
+    for s in spec.cell.states:
+        parts = [placeholders[s]] if carried else []
+        if s == naming.STATE and loss_here:
+            parts = [own(spec, t)] + parts if own_first else parts + [own(spec, t)]
+        seeds[s] = parts
+    adj = walk(spec, seeds, diag_form)
+    carry = dict(adj.carry)
+    # close the loop: the carry into s_t is what step t + 1 sends back to its s_{t−1}
+    env = {placeholders[s]: _shift(carry[s], 1) if s in carry else Zeros() for s in spec.cell.states}
+    defs = {lhs: rebuild(body.xreplace(env)) for lhs, body in adj.statements}
+    memo: dict = {}
+
+    def resolve(e: Node) -> Node:
+        sub = {}
+        for v in e.atoms(Vec):
+            by = v.step - t
+            base = vec(v.role, t)
+            if base in defs and not kept(base) and by in (0, 1):
+                sub[v] = _shift(resolved(base), by)
+        return rebuild(e.xreplace(sub)) if sub else e
+
+    def resolved(v: Vec) -> Node:
+        if v not in memo:
+            memo[v] = resolve(defs[v])
+        return memo[v]
+
+    out_env = {vec(role, t + by): vec(new, t + by) for role, new in rename for by in (0, 1)}
+
+    def named(e):
+        return e.xreplace(out_env) if out_env else e
+
+    statements = tuple((named(lhs), named(resolve(defs[lhs]))) for lhs, _ in adj.statements if kept(lhs))
+    return View(statements, tuple((p, named(resolve(e))) for p, e in adj.params),
+                tuple((s, named(resolve(e))) for s, e in carry.items()))
+
+
+def _reads(v: Vec, exprs) -> int:
+    shifted = vec(v.role, v.step + 1)
+    return sum(1 for e in exprs for x in sp.preorder_traversal(e) if x == v or x == shifted)
+
+
+@lru_cache(maxsize=None)
+def _delta_keep(spec: ModelSpec) -> frozenset:
+    """The vectors the δ-recursion names: those read more than once or at the next step (an adjoint read
+    once, in its own step, is substituted)."""
+    full = view(spec, None, False, True, True, True)
+    exprs = [b for _, b in full.statements] + list(full.params.values()) + list(full.carry.values())
+    nxt = lambda v: vec(v.role, v.step + 1)
+    return frozenset(lhs for lhs, _ in full.statements
+                     if _reads(lhs, exprs) > 1 or any(b.has(nxt(lhs)) for _, b in full.statements))
+
+
+def _state_keep(spec: ModelSpec):
+    step = primal(spec.cell)
+    return frozenset(vec(step.adjoint_name(s), naming.t) for s in spec.cell.states)
+
+
+def _start(spec: ModelSpec, keep, diag_form, own_first, rename, at_T: bool) -> tuple[sp.Expr, tuple]:
+    """Where the recursion starts: the carried vectors are 0 at T + 1 (a loss at every step, unless `at_T`),
+    or step T with its loss and no carry."""
     t, T = naming.t, naming.T
+    if spec.output == "every" and not at_T:
+        body = view(spec, keep, diag_form, own_first, True, True, rename)
+        carried = [lhs for lhs, _ in body.statements if any(
+            vec(lhs.role, t + 1) in b.atoms(Vec) for _, b in body.statements)]
+        return T + 1, tuple((vec(v.role, T + 1), Zeros()) for v in carried)
+    first = view(spec, keep, diag_form, own_first, True, False, rename)
+    return T, tuple((lhs.xreplace({t: T}), body.xreplace({t: T})) for lhs, body in first.statements)
+
+
+def recursion(spec: ModelSpec, form: str) -> tuple[Recursion, View]:
+    """The recursion of a form ("delta", "diag", "state") and its view (the gradients' contributions)."""
+    state = form == "state"
+    keep = _state_keep(spec) if state else _delta_keep(spec)
+    diag_form = form != "delta"
+    rename = tuple((naming.bar(s), naming.state_gradient(s)) for s in spec.cell.states) if state else ()
     every = spec.output == "every"
-    own, rec = _inflow(spec, t, every, vec(naming.DELTA, t + 1))
-    body = through_activation(matrix_step(spec, t), plus(own, rec), use_diag)
-    name = naming.DELTA
-    if every:
-        return Recursion(name, body, T + 1, Zeros())
-    own_T, _ = _inflow(spec, T, True, None)
-    return Recursion(name, body, T, through_activation(matrix_step(spec, T), own_T, use_diag))
+    body = view(spec, keep, diag_form, not state, every, True, rename)
+    start_step, starts = _start(spec, keep, diag_form, not state, rename, at_T=state)
+    return Recursion(form, body.statements, start_step, starts), body
 
 
-def state_recursion(spec: ModelSpec) -> Recursion:
-    """γ_t = ∂L/∂h_t = Wᵀ diag(f'(h_{t+1})) γ_{t+1} + Vᵀ g_t (Goodfellow et al. eq. 10.21), γ_T = Vᵀ g_T."""
-    t, T = naming.t, naming.T
-    s, nxt = matrix_step(spec, t), matrix_step(spec, t + 1)
-    rec = vjp(nxt.a_def, s.h, through_activation(nxt, vec(GAMMA, t + 1), use_diag=True))
-    own = vjp(s.Y_def, s.h, s.g) if spec.output == "every" else None
-    sT = matrix_step(spec, T)
-    return Recursion(GAMMA, plus(rec, own), T, vjp(sT.Y_def, sT.h, sT.g))
+# -- the Jacobian-product form ----------------------------------------------------------------
+
+def hop(spec: ModelSpec, i) -> Node:
+    """∂s_i/∂s_{i−1} for the states s = (h) or (h, c): a matrix, or a block matrix row by row."""
+    step = primal(spec.cell)
+    states = spec.cell.states
+
+    def named(v: Vec):
+        return step.definition(v) if v.step == i and v.role in step.names else None
+
+    blocks = [[jacobian(vec(a, i), vec(b, i - 1), named) or Zeros() for b in states] for a in states]
+    return blocks[0][0] if len(states) == 1 else Block(*blocks)
 
 
-def _loss_steps_sum(spec, body_of):
+def _reach(spec: ModelSpec, u, s, idx) -> Node:
+    """(∂s_u/∂s_s)ᵀ (∂L_u/∂s_u)ᵀ: what L_u sends back to the states of step s (stacked when several)."""
+    back = matmul(transpose(product(hop(spec, idx), idx, s + 1, u)), _own_stacked(spec, u))
+    return back
+
+
+def _own_stacked(spec: ModelSpec, u) -> Node:
+    o = own(spec, u)
+    if len(spec.cell.states) == 1:
+        return o
+    return Block(*([o] if s == naming.STATE else [Zeros()] for s in spec.cell.states))
+
+
+def _parts(spec: ModelSpec, reach: Node) -> dict:
+    if len(spec.cell.states) == 1:
+        return {naming.STATE: reach}
+    return {st: Part(reach, k) for k, st in enumerate(spec.cell.states)}
+
+
+def _in_step(spec: ModelSpec, wrt: str, s, seeds: dict) -> Node | None:
+    """θ's share of one step's adjoint given the states' adjoints there, everything substituted (diag form)."""
+    adj = walk(spec, {st: [v] for st, v in seeds.items()}, diag_form=True, t=s)
+    env: dict = {}
+    for lhs, body in adj.statements:
+        env[lhs] = rebuild(body.xreplace(env))
+    found = dict(adj.params).get(wrt)
+    return None if found is None else rebuild(found.xreplace(env))
+
+
+def _loss_steps_sum(spec: ModelSpec, body_of):
     """Σ_{t=1}^{T} body(t), or body(T) for many-to-one."""
     t, T = naming.t, naming.T
     return body_of(T) if spec.output == "last" else summation(body_of(t), t, 1, T)
 
 
-def _wrt_node(spec: ModelSpec, name: str) -> Node:
-    if name == "h0":
-        return vec(naming.STATE, 0)
-    return Gain(name) if any(p.name == name and not p.shape for p in spec.cell.params) else Mat(name)
+def _jacobian_form(spec: ModelSpec, name: str, idx) -> Node:
+    t, s = naming.t, naming.s
+    states = spec.cell.states
+    if name in spec.cell.initial:
+        k = spec.cell.initial.index(name)
+        return _loss_steps_sum(spec, lambda u: _pick(spec, matmul(transpose(product(hop(spec, idx), idx, 1, u)),
+                                                                    _own_stacked(spec, u)), k))
+
+    def paths(u):
+        return summation(_in_step(spec, name, s, _parts(spec, _reach(spec, u, s, idx))), s, 1, u)
+    return _loss_steps_sum(spec, paths)
 
 
-def _general_forms(spec: ModelSpec, name: str, hop) -> tuple[Form, ...]:
-    t, s, i, T = naming.t, naming.s, naming.i, naming.T
-    wrt = _wrt_node(spec, name)
-    cell_pre = {str(p) for p in spec.cell.preactivation.free_symbols}
-    cell_out = {str(p) for p in spec.cell.output_map.free_symbols}
-    rec_d, rec_diag, rec_g = delta_recursion(spec, False), delta_recursion(spec, True), state_recursion(spec)
+def _pick(spec: ModelSpec, v: Node, k: int) -> Node:
+    return v if len(spec.cell.states) == 1 else Part(v, k)
 
-    if name == "h0":
-        st = matrix_step(spec, 1)
-        by_delta = vjp(st.a_def, wrt, vec(naming.DELTA, 1))
-        by_gamma = vjp(st.a_def, wrt, through_activation(st, vec(GAMMA, 1), use_diag=True))
-        by_jac = _loss_steps_sum(spec, lambda u: matmul(
-            transpose(product(hop(i), i, 1, u)), vjp(matrix_step(spec, u).Y_def, vec(naming.STATE, u), matrix_step(spec, u).g)))
-    elif name in cell_pre:
-        by_delta = summation(vjp(matrix_step(spec, t).a_def, wrt, vec(naming.DELTA, t)), t, 1, T)
-        by_gamma = summation(vjp(matrix_step(spec, t).a_def, wrt,
-                                 through_activation(matrix_step(spec, t), vec(GAMMA, t), use_diag=True)), t, 1, T)
 
-        def paths(u):  # Σ_{s=1}^{u} (∂⁺a_s/∂θ)ᵀ diag(f'(h_s)) (∂h_u/∂h_s)ᵀ (∂Y_u/∂h_u)ᵀ g_u
-            su, ss = matrix_step(spec, u), matrix_step(spec, s)
-            reach = matmul(transpose(product(hop(i), i, s + 1, u)), vjp(su.Y_def, su.h, su.g))
-            return summation(vjp(ss.a_def, wrt, through_activation(ss, reach, use_diag=True)), s, 1, u)
-        by_jac = _loss_steps_sum(spec, paths)
-    elif name in cell_out:
-        direct = _loss_steps_sum(spec, lambda u: vjp(matrix_step(spec, u).Y_def, wrt, matrix_step(spec, u).g))
-        by_delta = by_gamma = by_jac = direct
-        rec_d = rec_diag = rec_g = None
-    else:
+# -- the gradients ------------------------------------------------------------------------------
+
+FORM_TITLES = {"delta": "δ-recursion (⊙)", "diag": "δ-recursion (diag)",
+               "state": "state gradients γ_t = ∂L/∂h_t (Goodfellow et al. §10.2.2)",
+               "jacobian": "Jacobian products ∂h_t/∂h_s"}
+
+
+def _direct(spec: ModelSpec, name: str) -> Node:
+    """An output parameter: Σ_t (∂Y_t/∂θ)ᵀ g_t, no recursion."""
+    p = param_node(spec.cell.param(name))
+    return _loss_steps_sum(spec, lambda u: vjp(output_at(spec, u), p,
+                                               loss_gradient(spec, vec(naming.OUTPUT, u), vec(naming.TARGET, u))))
+
+
+def _by_view(spec: ModelSpec, name: str, v: View) -> Node:
+    t, T = naming.t, naming.T
+    if name in spec.cell.initial:
+        state = spec.cell.states[spec.cell.initial.index(name)]
+        return v.carry[state].xreplace({t: 1}) if state in v.carry else Zeros()
+    return summation(v.params[name], t, 1, T) if name in v.params else Zeros()
+
+
+def general_forms(spec: ModelSpec, name: str) -> tuple[Form, ...]:
+    if name in spec.cell.output_params and name not in spec.cell.state_params:
+        direct = _direct(spec, name)
+        return tuple(Form(f, FORM_TITLES[f], direct, None) for f in ("delta", "diag", "state", "jacobian"))
+    if name not in spec.cell.state_params and name not in spec.cell.initial:
         raise SymrnnError(f"unknown parameter {name!r}")
-    return (Form("delta", "δ-recursion (⊙)", by_delta, rec_d),
-            Form("diag", "δ-recursion (diag)", by_delta, rec_diag),
-            Form("state", "state gradients γ_t = ∂L/∂h_t (Goodfellow et al. §10.2.2)", by_gamma, rec_g),
-            Form("jacobian", "Jacobian products ∂h_t/∂h_s", by_jac, None))
+    out = []
+    for f in ("delta", "diag", "state"):
+        rec, v = recursion(spec, f)
+        out.append(Form(f, FORM_TITLES[f], _by_view(spec, name, v), rec))
+    idx = naming.product_index(primal(spec.cell).names)
+    out.append(Form("jacobian", FORM_TITLES["jacobian"], _jacobian_form(spec, name, idx), None))
+    return tuple(out)
 
 
 def at_steps(e: Node, steps: int) -> Node:
@@ -359,32 +438,58 @@ def at_steps(e: Node, steps: int) -> Node:
             if isinstance(x, ProdOver):
                 return matmul(*reversed(items))
             return plus(*items) or Zeros()
-        if isinstance(x, Node) and x.args and not isinstance(x, (Vec, Mat)):
+        if isinstance(x, Block):
+            return Block(*([out(a) for a in row] for row in x.rows))
+        if isinstance(x, Node) and x.args and not isinstance(x, Vec):
             return rebuild(type(x)(*(out(a) if isinstance(a, Node) else a for a in x.args)))
         return x
     return rebuild(out(e.xreplace({naming.T: steps})))
 
 
-def unrolled_deltas(spec: ModelSpec, steps: int) -> tuple[tuple[Vec, Node], ...]:
-    """δ_T … δ_1 at the given T: each from the rules, with only the parts that exist at that step."""
-    loss_steps = spec.loss_steps(steps)
+def unrolled(rec: Recursion, steps: int) -> tuple[tuple[Vec, Node], ...]:
+    """The recursion's vectors at T = steps, from T down to 1 (parts that do not exist at a step dropped)."""
+    t, T = naming.t, naming.T
     out = []
+    zero = {lhs: Zeros() for lhs, _ in rec.starts} if rec.start_step == T + 1 else {}
+    zero = {k.xreplace({T: steps}): v for k, v in zero.items()}
     for n in range(steps, 0, -1):
-        own, rec = _inflow(spec, n, n in loss_steps, vec(naming.DELTA, n + 1) if n < steps else None)
-        out.append((vec(naming.DELTA, n), through_activation(matrix_step(spec, n), plus(own, rec), False)))
+        eqs = rec.starts if (rec.start_step == T and n == steps) else rec.equations
+        bind = {T: steps} if (rec.start_step == T and n == steps) else {t: n, T: steps}
+        for lhs, body in eqs:
+            out.append((lhs.xreplace(bind), rebuild(body.xreplace(bind).xreplace(zero))))
     return tuple(out)
 
 
+def substituted_size(e: Node, deltas) -> int:
+    """How many nodes `substitute(e, deltas)` would print, counted without building it."""
+    sizes: dict = {}
+    for sym, body in deltas:
+        sizes[sym] = _size(body, sizes, {})
+    return _size(e, sizes, {})
+
+
+def _size(e, sizes: dict, memo: dict) -> int:
+    if e in sizes:
+        return sizes[e]
+    if e in memo:
+        return memo[e]
+    n = 1 + sum(_size(a, sizes, memo) for a in e.args if isinstance(a, Node))
+    memo[e] = n
+    return n
+
+
 def substitute(e: Node, deltas) -> Node:
-    """e with δ_1 … δ_T replaced by their definitions (deltas runs T … 1)."""
+    """e with the named vectors at T … 1 replaced by their definitions (deltas runs T … 1)."""
     env = {}
     for sym, body in deltas:
-        env[sym] = body.xreplace(env)
-    return e.xreplace(env)
+        env[sym] = rebuild(body.xreplace(env))
+    return rebuild(e.xreplace(env))
 
+
+# -- sizes ----------------------------------------------------------------------------------
 
 def check_dims(dims, spec: ModelSpec) -> tuple[int, int, int]:
-    """(k, m, o) as three whole numbers ≥ 1, and o ≥ 2 for softmax cross-entropy; else a one-line error."""
+    """(k, m, o) as three whole numbers ≥ 1, and o large enough for the loss; else a one-line error."""
     if isinstance(dims, list):
         dims = tuple(dims)
     if (not isinstance(dims, tuple) or len(dims) != 3
@@ -392,74 +497,44 @@ def check_dims(dims, spec: ModelSpec) -> tuple[int, int, int]:
         raise SymrnnError(f"dims {dims!r}: expected 'scalar' or three whole sizes (k, m, o) such as (4, 3, 2)")
     if min(dims) < 1:
         raise SymrnnError(f"dims {dims!r}: sizes must be ≥ 1")
-    if spec.loss == "ce" and dims[2] < 2:
-        raise SymrnnError(f"dims {dims!r}: loss 'ce' (softmax cross-entropy) needs o ≥ 2 output units; "
-                          f"use bce for one output unit")
+    if max(dims) > MAX_SIZE:
+        raise SymrnnError(f"dims {dims!r}: sizes above {MAX_SIZE} are not derived symbolically (the forms hold "
+                          f"for every size; the kernels take any)")
+    if dims[2] < spec.loss_rule.min_outputs:
+        raise SymrnnError(f"dims {dims!r}: loss {spec.loss!r} ({spec.loss_rule.words}) needs o ≥ "
+                          f"{spec.loss_rule.min_outputs} output units; use bce for one output unit")
     return dims
 
 
-def node_shape(e: Node, spec: ModelSpec, dims) -> tuple[int, ...]:
-    """The (rows, cols) of an affine term at sizes dims, () for a scalar gain; a one-line error if it has none."""
-    size = dict(zip("kmo", dims))
-    if isinstance(e, Vec):
-        return (size[ROLE_SIZE[e.role]], 1)
-    if isinstance(e, Gain):
-        return ()
-    if isinstance(e, Mat):
-        p = next(q for q in spec.cell.params if q.name == e.name)
-        return (size[p.shape[0]], size[p.shape[1]] if len(p.shape) > 1 else 1)
-    if isinstance(e, MatProd):
-        shape: tuple[int, ...] = ()
-        for f in e.args:
-            s = node_shape(f, spec, dims)
-            if s and shape and shape[1] != s[0]:
-                from ..printers import lecture as printing
-                raise SymrnnError(f"cell {spec.cell.name!r}: in the term {printing.text(e)}, a {shape[0]}×{shape[1]} "
-                                  f"matrix meets {printing.text(f)} with {s[0]} rows at (k, m, o) = {dims}; check the parameters' shapes")
-            shape = (shape[0], s[1]) if shape and s else (s or shape)
-        return shape
-    raise SymrnnError(f"no shape rule for {type(e).__name__}")
+MAX_SIZE = 64
 
 
 def check_shapes(spec: ModelSpec, dims) -> None:
-    """Every term of the pre-activation is a k-vector and every term of the output map an o-vector, at dims."""
-    from ..printers import lecture as printing
-    s = matrix_step(spec, naming.t)
-    k, _, o = dims
-    for what, e, rows, letter in (("pre-activation", s.a_def, k, "k"), ("output map", s.Y_def, o, "o")):
-        for term in addends(e):
-            shape = node_shape(term, spec, dims)
-            if shape != (rows, 1):
-                got = "a scalar" if not shape else f"{shape[0]}×{shape[1]}"
-                raise SymrnnError(f"cell {spec.cell.name!r}: the {what} term {printing.text(term)} is {got} at (k, m, o) = {dims}, "
-                                  f"not a {letter}-vector ({rows}×1); declare each parameter's shape (e.g. shape = "
-                                  f"[\"k\", \"m\"]) so the matrix form is consistent")
+    """Every equation is a k-vector and the output map an o-vector at dims; else a one-line error naming the term."""
+    check_cell(spec.cell, dims)
 
 
-def derive_matrix(spec: ModelSpec, steps: int, dims, names, certify: bool = True) -> MatrixDerivation:
-    """The matrix-form derivation of ∂L/∂θ for the parameters in `names` (and h0), certified unless told not to."""
-    from ..ir.scalar import Partial
-
+def derive_matrix(spec: ModelSpec, steps: int, dims, names) -> MatrixDerivation:
+    """The matrix-form derivation of ∂L/∂θ for the parameters and initial states in `names` (pure: no checks run)."""
     dims = check_dims(dims, spec)
     check_shapes(spec, dims)
-    t, s, i = naming.t, naming.s, naming.i
-
-    def hop(k):  # ∂h_k/∂h_{k−1} = diag(f'(h_k)) ∂a_k/∂h_{k−1}
-        sk = matrix_step(spec, k)
-        return matmul(diag(sk.fprime_sq), jacobian(sk.a_def, vec(naming.STATE, k - 1)))
-
-    deltas = unrolled_deltas(spec, steps)
+    t, s = naming.t, naming.s
     grads = []
+    rec_delta, _ = recursion(spec, "delta")
+    deltas = unrolled(rec_delta, steps)
     for name in names:
-        forms = _general_forms(spec, name, hop)
+        forms = general_forms(spec, name)
         at_T = at_steps(forms[0].expr, steps)
-        grads.append(MatrixGradient(name, forms, at_T, rebuild(substitute(at_T, deltas))))
-    md = MatrixDerivation(spec, steps, dims, tuple(grads),
-                          (delta_recursion(spec, False), delta_recursion(spec, True), state_recursion(spec)),
-                          deltas,
-                          (Partial(vec(naming.STATE, t), vec(naming.STATE, s)), product(hop(i), i, s + 1, t)),
-                          matrix_step(spec, t))
-    if certify:
-        from ..certification.matrix import certify_matrix
-        md = certify_matrix(md)
-    return md
+        grads.append(MatrixGradient(name, forms, at_T, deltas))
+    idx = naming.product_index(primal(spec.cell).names)
+    states = spec.cell.states
+    lhs = vec(naming.STATE, t) if len(states) == 1 else vec("s", t)
+    return MatrixDerivation(spec, steps, dims, tuple(grads),
+                            tuple(recursion(spec, f)[0] for f in ("delta", "diag", "state")), deltas,
+                            (Partial(lhs, lhs.xreplace({t: s})), product(hop(spec, idx), idx, s + 1, t)),
+                            step_equations(spec))
+
+
+__all__ = ["MatrixDerivation", "MatrixGradient", "Form", "Recursion", "StepEquations", "derive_matrix",
+           "step_equations", "loss_gradient", "own", "hop", "at_steps", "unrolled", "substitute", "check_dims",
+           "check_shapes", "view", "recursion", "general_forms", "vec", "vjp", "Step"]

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..model import cells
-from ..derivation.scalar import Derivation, derive
+from ..api import Derivation, derive
 from ..errors import BuildFailed, SymrnnError
+from .latex import render
+from ..files import write_atomic
+from .latex import build_pdf, written_by_symrnn
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,10 @@ GALLERY = (
 
 def sources() -> dict[str, str]:
     """name -> the .tex source of every gallery example."""
-    from .latex import render
     return {ex.name: render(ex.derive()) for ex in GALLERY}
 
 
 def main(argv=None) -> int:
-    from ..files import write_atomic
-    from .latex import build_pdf, written_by_symrnn
     p = argparse.ArgumentParser(prog="python -m symrnn.documents.gallery", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/gallery", help="directory to write; default docs/gallery")
     p.add_argument("--tex-only", action="store_true", help="write the .tex files only (no TeX needed)")

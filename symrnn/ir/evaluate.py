@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -17,17 +18,19 @@ import sympy as sp
 
 from .. import naming
 from ..errors import SymrnnError
-from .nodes import (Diag, Eye, Gain, Hadamard, Map, Mat, MatProd, Minus, OneHot, Ones, Plus, ProdOver,
-                    Softmax, Square, SumOver, Transposed, Vec, Zeros, diag, hadamard, matmul, plus,
-                    product, summation, transpose)
+from .nodes import (Block, Diag, Eye, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Num, OneHot, Ones, Part,
+                    Plus, ProdOver, Softmax, Square, SumOver, Transposed, Vec, Zeros, apply, diag, hadamard, matmul,
+                    neg, plus, product, summation, transpose)
+from .primitives import FUNCTIONS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # hashed by identity: each backend is made once (lru_cache)
 class Backend:
     """Scalar functions applied elementwise, and how to make constants, for one number system."""
 
     funcs: dict[str, Callable]
     dtype: object = object
+    number: Callable = lambda r: r          # a SymPy Rational as this system's number
 
     def apply(self, name: str, v: np.ndarray) -> np.ndarray:
         f = self.funcs[name]
@@ -46,23 +49,27 @@ class Backend:
         return out
 
 
+@lru_cache(maxsize=None)
 def float_backend() -> Backend:
-    return Backend({"tanh": np.tanh, "sigma": lambda v: 1 / (1 + np.exp(-v)), "relu": lambda v: np.maximum(v, 0),
-                    "H": lambda v: (v > 0).astype(float), "exp": np.exp}, float)
+    return Backend({name: f.np_func for name, f in FUNCTIONS.items()}, float, float)
 
 
+@lru_cache(maxsize=None)
 def mpmath_backend() -> Backend:
     import mpmath
-    return Backend({"tanh": mpmath.tanh, "sigma": lambda v: 1 / (1 + mpmath.exp(-v)),
-                    "relu": lambda v: v if v > 0 else 0 * v, "H": lambda v: mpmath.mpf(1 if v > 0 else 0),
-                    "exp": mpmath.exp})
+    return Backend({name: f.mp for name, f in FUNCTIONS.items()}, object, lambda r: mpmath.mpf(r.p) / r.q)
 
 
+@lru_cache(maxsize=None)
 def sympy_backend() -> Backend:
     """SymPy entries, with the scalar engine's own functions (σ, relu, H(·, 0)), so k = 1 compares exactly."""
-    from .scalar import relu, sigmoid
-    return Backend({"tanh": sp.tanh, "sigma": sigmoid, "relu": relu, "H": lambda v: sp.Heaviside(v, 0),
-                    "exp": sp.exp})
+    return Backend({name: f.apply for name, f in FUNCTIONS.items()})
+
+
+@lru_cache(maxsize=None)
+def reference_backend() -> Backend:
+    """SymPy entries in SymPy's built-in functions only (the brute-force reference of certification)."""
+    return Backend({name: f.reference for name, f in FUNCTIONS.items()})
 
 
 def mul(a, b):
@@ -70,73 +77,82 @@ def mul(a, b):
     return a * b if np.ndim(a) == 0 or np.ndim(b) == 0 else a @ b
 
 
-def evaluate(e, env: dict, backend: Backend, k: int, bind: dict | None = None):
+def evaluate(e, env: dict, backend: Backend, k: int, bind: dict | None = None, memo: dict | None = None):
     """The value of node e: env maps (role, step) and parameter names to arrays; bind gives t, s, i, T.
 
-    A class-index target (ce) is an int in env; `onehot` needs the output size, taken from Y.
+    A class-index target (ce) is an int in env; `onehot` needs the output size, taken from Y. `memo` may be
+    shared by evaluations over the same env (values of shared subtrees, such as a hop, computed once).
     """
-    bind = bind or {}
+    ints = {var: int(value) for var, value in (bind or {}).items()}
+    return _compile(e, backend, k)(env, ints, {} if memo is None else memo)
 
-    def ev(x, bind):
-        if isinstance(x, Vec):
-            step = x.step.xreplace(bind)
-            if not step.is_Integer:
-                raise SymrnnError(f"cannot evaluate {x}: its step {step} is not a number")
-            return env[(x.role, int(step))]
-        if isinstance(x, Mat):
-            return env[x.name]
-        if isinstance(x, Ones):
-            return 1
-        if isinstance(x, Zeros):
-            return 0
-        if isinstance(x, Eye):
-            return backend.eye(k)
-        if isinstance(x, Plus):
-            out = ev(x.args[0], bind)
-            for a in x.args[1:]:
-                out = out + ev(a, bind)
-            return out
-        if isinstance(x, Minus):
-            return ev(x.args[0], bind) - ev(x.args[1], bind)
-        if isinstance(x, MatProd):
-            out = ev(x.args[0], bind)
-            for a in x.args[1:]:
-                out = mul(out, ev(a, bind))
-            return out
-        if isinstance(x, Hadamard):
-            out = ev(x.args[0], bind)
-            for a in x.args[1:]:
-                out = out * ev(a, bind)
-            return out
-        if isinstance(x, Transposed):
-            return ev(x.args[0], bind).T
-        if isinstance(x, Square):
-            v = ev(x.args[0], bind)
-            return v * v
-        if isinstance(x, Diag):
-            v = ev(x.args[0], bind)
-            out = backend.zeros((v.shape[0], v.shape[0]))
-            for j in range(v.shape[0]):
-                out[j, j] = v[j, 0]
-            return out
-        if isinstance(x, Map):
-            return backend.apply(x.fname, ev(x.args[1], bind))
-        if isinstance(x, Softmax):
-            v = ev(x.args[0], bind)
-            e_ = backend.apply("exp", v)
-            return e_ / e_.sum()
-        if isinstance(x, OneHot):
-            index = ev(x.args[0], bind)
-            o = env[(naming.OUTPUT, 1)].shape[0]
-            out = backend.zeros((o, 1))
-            out[int(index), 0] = 1
-            return out
-        if isinstance(x, SumOver):
-            var, lo, hi = x.limits
-            lo, hi = int(lo.xreplace(bind)), int(hi.xreplace(bind))
-            values = [ev(x.body, {**bind, var: sp.Integer(n)}) for n in range(lo, hi + 1)]
-            if isinstance(x, ProdOver):
-                out = backend.eye(k)
+
+INDICES = (naming.t, naming.s, naming.i, naming.j, naming.T)
+HEAVY = 6   # subtrees at least this large are evaluated once per value of the indices they read
+
+
+def _compile(e, backend: Backend, k: int):
+    """e as a closure f(env, bind, memo): the tree walked once here instead of at every evaluation."""
+    f, _, _ = _build(e, backend, k)
+    return f
+
+
+def _step(step: sp.Expr):
+    """A step index as a function of the bound indices (t - 1 -> bind[t] - 1)."""
+    if step.is_Integer:
+        n = int(step)
+        return lambda bind: n
+    var = next(iter(step.free_symbols))
+    offset = step - var
+    if step.free_symbols != {var} or not offset.is_Integer:
+        poly = sp.lambdify(sorted(step.free_symbols, key=str), step)
+        names = sorted(step.free_symbols, key=str)
+        return lambda bind: int(poly(*(bind[n] for n in names)))
+    off = int(offset)
+    return lambda bind: bind[var] + off
+
+
+@lru_cache(maxsize=65536)
+def _build(x, backend: Backend, k: int):
+    """(closure, size of the subtree, the indices it reads); equal subtrees share one closure (and memo entries)."""
+    kids = [_build(a, backend, k) for a in x.args if isinstance(a, Node)] \
+        if not isinstance(x, (Vec, SumOver, Block)) else []
+    fs = [f for f, _, _ in kids]
+    size = 1 + sum(n for _, n, _ in kids)
+    deps = frozenset().union(*(d for _, _, d in kids))
+    if isinstance(x, Vec):
+        step, role = _step(x.step), x.role
+        return (lambda env, bind, memo: env[(role, step(bind))]), 1, frozenset(x.step.free_symbols)
+    if isinstance(x, Mat):
+        name = x.name
+        return (lambda env, bind, memo: env[name]), 1, deps
+    if isinstance(x, Ones):
+        return (lambda env, bind, memo: 1), 1, deps
+    if isinstance(x, Num):
+        value = backend.number(x.value)
+        return (lambda env, bind, memo: value), 1, deps
+    if isinstance(x, Zeros):
+        return (lambda env, bind, memo: 0), 1, deps
+    if isinstance(x, Eye):
+        return (lambda env, bind, memo: backend.eye(k)), 1, deps
+    if isinstance(x, Block):
+        rows = [[_build(a, backend, k) for a in row] for row in x.rows]
+        size = 1 + sum(n for row in rows for _, n, _ in row)
+        deps = frozenset().union(*(d for row in rows for _, _, d in row))
+        f = lambda env, bind, memo: _block([[g(env, bind, memo) for g, _, _ in row] for row in rows], backend, k)
+        return _memoized(f, size, deps), size, deps
+    if isinstance(x, SumOver):
+        body, bsize, bdeps = _build(x.body, backend, k)
+        var, lo, hi = x.limits
+        deps = (bdeps - {var}) | sp.sympify(lo).free_symbols | sp.sympify(hi).free_symbols
+        lo_f, hi_f = _step(sp.sympify(lo)), _step(sp.sympify(hi))
+        blocks = len(x.body.rows) if isinstance(x.body, Block) else 1
+        is_prod = isinstance(x, ProdOver)
+
+        def f(env, bind, memo):
+            values = [body(env, {**bind, var: n}, memo) for n in range(lo_f(bind), hi_f(bind) + 1)]
+            if is_prod:
+                out = backend.eye(k * blocks)
                 for v in reversed(values):  # the largest index leftmost
                     out = out @ v
                 return out
@@ -146,9 +162,94 @@ def evaluate(e, env: dict, backend: Backend, k: int, bind: dict | None = None):
             for v in values[1:]:
                 out = out + v
             return out
-        raise SymrnnError(f"cannot evaluate the node {type(x).__name__}")
+        return _memoized(f, bsize + 1, deps), bsize + 1, deps
+    if isinstance(x, Neg):
+        (a,) = fs
+        f = lambda env, bind, memo: -a(env, bind, memo)
+    elif isinstance(x, Part):
+        (a,) = fs[:1]
+        index = x.index
+        f = lambda env, bind, memo: a(env, bind, memo)[index * k:(index + 1) * k]
+    elif isinstance(x, Plus):
+        def f(env, bind, memo):
+            out = fs[0](env, bind, memo)
+            for g in fs[1:]:
+                out = out + g(env, bind, memo)
+            return out
+    elif isinstance(x, Minus):
+        a, b = fs
+        f = lambda env, bind, memo: a(env, bind, memo) - b(env, bind, memo)
+    elif isinstance(x, MatProd):
+        def f(env, bind, memo):
+            out = fs[0](env, bind, memo)
+            for g in fs[1:]:
+                out = mul(out, g(env, bind, memo))
+            return out
+    elif isinstance(x, Hadamard):
+        def f(env, bind, memo):
+            out = fs[0](env, bind, memo)
+            for g in fs[1:]:
+                out = out * g(env, bind, memo)
+            return out
+    elif isinstance(x, Transposed):
+        (a,) = fs
+        f = lambda env, bind, memo: a(env, bind, memo).T
+    elif isinstance(x, Square):
+        (a,) = fs
+        f = lambda env, bind, memo: (lambda v: v * v)(a(env, bind, memo))
+    elif isinstance(x, Diag):
+        (a,) = fs
+        f = lambda env, bind, memo: _diag(a(env, bind, memo), backend)
+    elif isinstance(x, Map):
+        (a,) = fs
+        name = x.fname
+        f = lambda env, bind, memo: backend.apply(name, a(env, bind, memo))
+    elif isinstance(x, Softmax):
+        (a,) = fs
 
-    return ev(e, bind)
+        def f(env, bind, memo):
+            e_ = backend.apply("exp", a(env, bind, memo))
+            return e_ / e_.sum()
+    elif isinstance(x, OneHot):
+        (a,) = fs
+
+        def f(env, bind, memo):
+            o = env[(naming.OUTPUT, 1)].shape[0]
+            out = backend.zeros((o, 1))
+            out[int(a(env, bind, memo)), 0] = 1
+            return out
+    else:
+        raise SymrnnError(f"cannot evaluate the node {type(x).__name__}")
+    return _memoized(f, size, deps), size, deps
+
+
+def _memoized(f, size, deps):
+    """f evaluated once per value of the indices it reads (a hop Π_i reused by every (s, t) that contains it)."""
+    if size < HEAVY:
+        return f
+    deps = tuple(v for v in INDICES if v in deps)
+    key0 = id(f)
+
+    def g(env, bind, memo):
+        key = (key0,) + tuple(bind.get(v) for v in deps)
+        if key not in memo:
+            memo[key] = f(env, bind, memo)
+        return memo[key]
+    return g
+
+
+def _diag(v, backend):
+    out = backend.zeros((v.shape[0], v.shape[0]))
+    for j in range(v.shape[0]):
+        out[j, j] = v[j, 0]
+    return out
+
+
+def _block(rows, backend: Backend, k: int):
+    """np.block of evaluated blocks, a scalar 0 standing for a zero block of the size its row and column need."""
+    width = 1 if len(rows[0]) == 1 and all(np.ndim(r[0]) == 0 or np.shape(r[0])[1] == 1 for r in rows) else k
+    filled = [[backend.zeros((k, width)) if np.ndim(b) == 0 else b for b in row] for row in rows]
+    return np.block(filled)
 
 
 # -- the string form -----------------------------------------------------------------------
@@ -156,7 +257,7 @@ def evaluate(e, env: dict, backend: Backend, k: int, bind: dict | None = None):
 _INDEX_SYMBOLS = {"t": naming.t, "s": naming.s, "i": naming.i, "T": naming.T}
 _ROLES = ("delta", "gamma", "h", "x", "a", "Y", "z")
 _CONCRETE = re.compile(rf"^({'|'.join(_ROLES)})(\d+)$")
-_FUNCS = {"tanh": "tanh", "sigmoid": "sigma", "relu": "relu", "H": "H", "exp": "exp"}
+_FUNCS = {f.parse_name: name for name, f in FUNCTIONS.items() if name != "identity"}
 
 
 def parse(text: str, gains=()):

@@ -1,33 +1,27 @@
 """The matrix IR: SymPy `Expr` subclasses for vectors, parameters and the operations on them.
 
-IR nodes are SymPy `Expr` subclasses only so that printers dispatch on them and `xreplace`
-substitutes step indices; they never take part in SymPy arithmetic. Build them with the
-lower-case constructors (`plus`, `matmul`, …), which keep them canonical.
+A cell's equations, the adjoint program, the matrix forms and the kernels are all trees of these
+nodes. They are `Expr` subclasses only so that printers dispatch on them (`_print_<Node>`) and
+`xreplace` substitutes step indices; they never take part in SymPy arithmetic. Build them with
+the lower-case constructors (`plus`, `matmul`, `hadamard`, …), which keep them canonical.
+Their meaning is `ir.evaluate`, their looks the printers, their derivatives `ir.rules`.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.core.symbol import Str
 from sympy.printing.precedence import PRECEDENCE
 
-from .. import naming
 from ..errors import SymrnnError
+from .primitives import FUNCTIONS
 
-GAMMA = "gamma"
-#: The size each time-indexed vector has, by the letter the lecture uses.
-ROLE_SIZE = {naming.STATE: "k", naming.PREACT: "k", naming.DELTA: "k", GAMMA: "k",
-             naming.INPUT: "m", naming.OUTPUT: "o", naming.TARGET: "o"}
-#: Elementwise functions the IR knows, by name (σ is `sigma`, the Heaviside step is `H`).
-ELEMENTWISE = ("tanh", "sigma", "relu", "H", "exp")
 HADAMARD_PRECEDENCE = (PRECEDENCE["Add"] + PRECEDENCE["Mul"]) // 2
 
 
 # -- nodes ---------------------------------------------------------------------------------
 
 class Node(sp.Expr):
-    """A matrix-valued IR node; its meaning is in `matrix_eval.evaluate`, its looks in the printers."""
+    """A vector-, matrix- or scalar-valued IR node."""
 
     is_commutative = False
     precedence = PRECEDENCE["Atom"]
@@ -37,7 +31,7 @@ class Node(sp.Expr):
 
 
 class Vec(Node):
-    """A time-indexed vector: h_t, x_t, a_t, Y_t, z_t, δ_t, γ_t (step a number or an expression in t, s, i, T)."""
+    """A time-indexed vector: h_t, x_t, a_t, r_t, Y_t, z_t, δ_t, γ_t (step a number or an expression in t, s, i, T)."""
 
     def __new__(cls, role, step):
         return super().__new__(cls, Str(str(role)), sp.sympify(step))
@@ -66,6 +60,17 @@ class Gain(Mat):
     """A scalar parameter (declared with shape []): it scales, and is its own transpose."""
 
 
+class Num(Node):
+    """A scalar constant (the 1 of 1 − α, a ½)."""
+
+    def __new__(cls, value):
+        return super().__new__(cls, sp.Rational(value))
+
+    @property
+    def value(self) -> sp.Rational:
+        return self.args[0]
+
+
 class Ones(Node):
     """The all-ones vector, written 1 (as in 1 − h_t ⊙ h_t)."""
 
@@ -86,8 +91,14 @@ class Minus(Node):
     precedence = PRECEDENCE["Add"]
 
 
+class Neg(Node):
+    """−v."""
+
+    precedence = PRECEDENCE["Add"]
+
+
 class MatProd(Node):
-    """A matrix product, in written order."""
+    """A matrix product in written order; scalar factors (gains, numbers) lead."""
 
     precedence = PRECEDENCE["Mul"]
 
@@ -113,16 +124,25 @@ class Diag(Node):
 
 
 class Map(Node):
-    """An elementwise function applied to a vector: tanh(a_t), σ(Y_t), H(h_t)."""
+    """An elementwise function of the registry applied to a vector: tanh(a_t), σ(Y_t), H(h_t)."""
 
     def __new__(cls, fname, arg):
-        if str(fname) not in ELEMENTWISE:
-            raise SymrnnError(f"unknown elementwise function {fname!r}; the matrix form knows {', '.join(ELEMENTWISE)}")
-        return super().__new__(cls, Str(str(fname)), arg)
+        name = fname.name if isinstance(fname, Str) else str(fname)
+        if name not in FUNCTIONS:
+            raise SymrnnError(f"unknown elementwise function {name!r}; known: {', '.join(FUNCTIONS)}")
+        return super().__new__(cls, Str(name), arg)
 
     @property
     def fname(self) -> str:
         return self.args[0].name
+
+    @property
+    def function(self):
+        return FUNCTIONS[self.fname]
+
+    @property
+    def arg(self) -> Node:
+        return self.args[1]
 
 
 class Softmax(Node):
@@ -131,6 +151,28 @@ class Softmax(Node):
 
 class OneHot(Node):
     """onehot(z_t): the unit vector of the class index z_t."""
+
+
+class Block(Node):
+    """A block matrix or a stacked vector, row by row: [[A, B], [C, D]] or [[u], [v]] (several states)."""
+
+    def __new__(cls, *rows):
+        return super().__new__(cls, *(sp.Tuple(*row) for row in rows))
+
+    @property
+    def rows(self) -> tuple[tuple[Node, ...], ...]:
+        return tuple(tuple(r) for r in self.args)
+
+
+class Part(Node):
+    """The index-th block of a stacked vector (h_t of s_t = (h_t, c_t))."""
+
+    def __new__(cls, v, index):
+        return super().__new__(cls, v, sp.Integer(index))
+
+    @property
+    def index(self) -> int:
+        return int(self.args[1])
 
 
 class SumOver(Node):
@@ -156,8 +198,36 @@ class ProdOver(SumOver):
 
 # -- canonical constructors ----------------------------------------------------------------
 
+def vec(role: str, t) -> Vec:
+    return Vec(role, t)
+
+
+def is_scalar(e) -> bool:
+    """Whether e is a scalar expression: gains, numbers, and sums and products of them."""
+    if isinstance(e, (Gain, Num)):
+        return True
+    if isinstance(e, (Plus, Minus, Neg, MatProd, Hadamard)):
+        return all(is_scalar(a) for a in e.args)
+    return False
+
+
+def _common_factor(terms):
+    """The last factor every addend's elementwise product shares (for collecting), or None."""
+    def parts(t):
+        sign, inner = (-1, t.args[0]) if isinstance(t, Neg) else (1, t)
+        return sign, (inner.args if isinstance(inner, Hadamard) else None)
+    split = [parts(t) for t in terms]
+    if len(terms) < 2 or any(p is None for _, p in split):
+        return None
+    last = {p[-1] for _, p in split}
+    return last.pop() if len(last) == 1 else None
+
+
 def plus(*terms) -> Node | None:
-    """Σ of the terms, flattened; None and 0 dropped; None when nothing is left (no dependence)."""
+    """Σ of the terms, flattened; None and 0 dropped; None when nothing is left (no dependence).
+
+    Elementwise products that share their last factor are collected: u ⊙ ū − n ⊙ ū = (u − n) ⊙ ū.
+    """
     flat = []
     for term in terms:
         if term is None or isinstance(term, Zeros):
@@ -165,22 +235,86 @@ def plus(*terms) -> Node | None:
         flat.extend(term.args if isinstance(term, Plus) else (term,))
     if not flat:
         return None
+    common = _common_factor(flat)
+    if common is not None:
+        rests = []
+        for t in flat:
+            inner = t.args[0] if isinstance(t, Neg) else t
+            rest = hadamard(*inner.args[:-1])
+            rests.append(neg(rest) if isinstance(t, Neg) else rest)
+        return hadamard(plus(*rests), common)
+    flat = _collect_diagonal(flat)
+    if len(flat) > 1 and all(isinstance(t, Neg) for t in flat):
+        return neg(plus(*(t.args[0] for t in flat)))
+    flat.sort(key=lambda term: isinstance(term, Neg))   # written a + b − c: the subtracted terms last
     return flat[0] if len(flat) == 1 else Plus(*flat)
 
 
+def _collect_diagonal(terms: list) -> list:
+    """diag(u) X + diag(v) X = diag(u + v) X: products that differ only in a leading diag are collected."""
+    def split(term):
+        sign, inner = (True, term.args[0]) if isinstance(term, Neg) else (False, term)
+        if isinstance(inner, MatProd) and isinstance(inner.args[0], Diag):
+            return sign, inner.args[0].args[0], matmul(*inner.args[1:])
+        return None
+    out, groups = [], {}
+    for term in terms:
+        parts = split(term)
+        if parts is None:
+            out.append(term)
+            continue
+        sign, d, tail = parts
+        if tail in groups:
+            out[groups[tail]][1].append((sign, d))
+        else:
+            groups[tail] = len(out)
+            out.append((tail, [(sign, d)]))
+    result = []
+    for item in out:
+        if not isinstance(item, tuple):
+            result.append(item)
+            continue
+        tail, ds = item
+        if len(ds) == 1:
+            sign, d = ds[0]
+            body = matmul(Diag(d), tail)
+            result.append(neg(body) if sign else body)
+        else:
+            result.append(matmul(Diag(plus(*(neg(d) if sign else d for sign, d in ds))), tail))
+    return result
+
+
+def neg(a) -> Node:
+    if isinstance(a, Zeros):
+        return a
+    return a.args[0] if isinstance(a, Neg) else Neg(a)
+
+
 def sub(a, b) -> Node:
-    return a if isinstance(b, Zeros) else Minus(a, b)
+    if isinstance(b, Zeros) or b is None:
+        return a
+    if isinstance(a, Zeros) or a is None:
+        return neg(b)
+    return Minus(a, b)
 
 
 def matmul(*factors) -> Node:
-    """The product in written order, flattened; identities dropped; 0 if a factor is 0."""
+    """The product in written order, flattened; identities and 1s dropped; 0 if a factor is 0; signs in front."""
+    if any(isinstance(f, Neg) for f in factors):
+        negatives = sum(isinstance(f, Neg) for f in factors)
+        body = matmul(*(f.args[0] if isinstance(f, Neg) else f for f in factors))
+        return neg(body) if negatives % 2 else body
     flat = []
+    eye = False
     for f in factors:
-        if isinstance(f, Zeros):
+        if isinstance(f, Zeros) or (isinstance(f, Num) and f.value == 0):
             return Zeros()
-        if isinstance(f, Eye):
+        if isinstance(f, Eye) or (isinstance(f, Num) and f.value == 1):
+            eye = eye or isinstance(f, Eye)
             continue
         flat.extend(f.args if isinstance(f, MatProd) else (f,))
+    if eye and flat and all(is_scalar(f) for f in flat):
+        flat.append(Eye())   # s I stays a matrix: a scalar alone would add to every entry of a sum
     if not flat:
         return Eye()
     return flat[0] if len(flat) == 1 else MatProd(*flat)
@@ -202,13 +336,20 @@ def hadamard(*factors) -> Node:
 def transpose(a) -> Node:
     if isinstance(a, Transposed):
         return a.args[0]
-    if isinstance(a, (Eye, Zeros, Diag, Gain)):
+    if isinstance(a, (Eye, Zeros, Diag, Gain, Num)) or is_scalar(a):
         return a
+    if isinstance(a, Block):  # [[A, B], [C, D]]ᵀ = [[Aᵀ, Cᵀ], [Bᵀ, Dᵀ]]
+        return Block(*([transpose(r[j]) for r in a.rows] for j in range(len(a.rows[0]))))
     return Transposed(a)
 
 
 def diag(v) -> Node:
     return Eye() if isinstance(v, Ones) else Diag(v)
+
+
+def apply(fname: str, arg: Node) -> Node:
+    """f(arg) for a registry function; the identity is no node at all."""
+    return arg if fname == "identity" else Map(fname, arg)
 
 
 def summation(body, var, lo, hi) -> Node:
@@ -219,22 +360,29 @@ def product(body, var, lo, hi) -> Node:
     return ProdOver(body, (var, lo, hi))
 
 
-REBUILD = {Plus: plus, MatProd: matmul, Hadamard: hadamard, Transposed: transpose, Diag: diag}
+REBUILD = {Plus: plus, MatProd: matmul, Hadamard: hadamard, Transposed: transpose, Diag: diag, Neg: neg, Minus: sub}
 
 
-def rebuild(e: Node) -> Node:
-    """`e` with every node rebuilt through the canonical constructors (after a substitution)."""
-    if not isinstance(e, Node) or not e.args or isinstance(e, (Vec, Mat)):
+def rebuild(e: Node, memo: dict | None = None) -> Node:
+    """`e` with every node rebuilt through the canonical constructors (after a substitution).
+
+    Shared subtrees are rebuilt once (`memo`), so a substitution that repeats a subexpression costs its size once.
+    """
+    if not isinstance(e, Node) or not e.args or isinstance(e, (Vec, Mat, Num)):
         return e
-    args = [rebuild(a) if isinstance(a, Node) else a for a in e.args]
-    make = REBUILD.get(type(e))
-    if make is not None:
-        out = make(*args)
-        return Zeros() if out is None else out
-    return type(e)(*args)
+    memo = {} if memo is None else memo
+    if e in memo:
+        return memo[e]
+    if isinstance(e, Block):
+        out = Block(*([rebuild(x, memo) for x in row] for row in e.rows))
+    else:
+        args = [rebuild(a, memo) if isinstance(a, Node) else a for a in e.args]
+        make = REBUILD.get(type(e))
+        out = make(*args) if make is not None else type(e)(*args)
+        out = Zeros() if out is None else out
+    memo[e] = out
+    return out
 
 
 def addends(e: Node) -> tuple[Node, ...]:
     return tuple(e.args) if isinstance(e, Plus) else (e,)
-
-

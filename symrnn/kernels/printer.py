@@ -18,6 +18,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..errors import SymrnnError
 from ..ir.nodes import Diag, Gain, Hadamard, Mat, MatProd, Minus, Node, Plus, SumOver, Transposed
+from ..printers import lecture as printing
 
 
 class BatchSum(Node):
@@ -94,7 +95,6 @@ class KernelPrinter(NumPyPrinter):
         return isinstance(e, Mat) and not isinstance(e, Gain) and len(self._settings["shapes"][e.name]) == 2
 
     def _unsupported(self, e):
-        from ..printers import lecture as printing
         raise SymrnnError(f"codegen cannot print {printing.text(e)} as batched NumPy; the kernel supports affine cells "
                           f"(gains, one matrix per term) with elementwise activations")
 
@@ -132,12 +132,8 @@ class KernelPrinter(NumPyPrinter):
         return f"{self._operand(e.args[0])}**2"
 
     def _print_Map(self, e):
-        v = self._print(e.args[1])
-        return {"tanh": f"np.tanh({v})",
-                "sigma": f"np.exp(-np.logaddexp(0, -{self._operand(e.args[1])}))",  # σ(v) = exp(−softplus(−v)), no overflow
-                "relu": f"np.maximum({v}, 0)",
-                "H": f"np.heaviside({v}, 0)",  # H(0) = 0, the subgradient PyTorch uses
-                "exp": f"np.exp({v})"}[e.fname]
+        """The registry's NumPy form of the function: {v} its argument, {o} the argument as an operand."""
+        return e.function.numpy.format(v=self._print(e.arg), o=self._operand(e.arg))
 
     def _print_Softmax(self, e):
         self.primitives.add("_softmax")

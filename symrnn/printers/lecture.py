@@ -148,7 +148,14 @@ class LectureLatexPrinter(MatrixLatex, LectureOrder, LatexPrinter):
         return rf"{self._print(e.base)}_{{{index}}}"
 
     def _print_Symbol(self, e, style="plain"):
-        """Plain identifiers as SymPy prints them; any other name (from a spec file) as escaped text, never as LaTeX."""
+        """Plain identifiers as SymPy prints them (a decorated step symbol as δ^{r}_{1}); any other name
+        (from a spec file) as escaped text, never as LaTeX."""
+        split = naming.split_symbol(e.name)
+        if split and naming.decorated(split[0]):
+            role = naming.latex_role(split[0], lambda n: super(LectureLatexPrinter, self)._print_Symbol(sp.Symbol(n)))
+            return f"{role}_{{{split[1]}}}"
+        if naming.decorated(e.name):
+            return naming.latex_role(e.name, lambda n: super(LectureLatexPrinter, self)._print_Symbol(sp.Symbol(n)))
         if texescape.SAFE_NAME.fullmatch(e.name):
             return super()._print_Symbol(e, style)
         return texescape.math_name(e.name)

@@ -9,7 +9,7 @@ The parseable form is NumPy-flavoured Python syntax: `@` matrix product, `*` Had
 `relu`, `H`, `exp`, `softmax`, `onehot`, `Sum(body, (t, lo, hi))`, `Prod(body, (i, lo, hi))`.
 
 Each printer is a mixin with `_print_<Node>` methods, a base of the lecture printers in
-`printing.py` (so `printing.text/latex/parseable` print matrix nodes too); nothing here edits
+`printers/lecture.py` (so its `text/latex/parseable` print matrix nodes too); nothing here edits
 strings produced elsewhere.
 """
 from __future__ import annotations
@@ -18,12 +18,8 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import naming
-from ..ir.nodes import Hadamard, Mat, MatProd, Minus, Plus, ProdOver, Square, SumOver, Transposed, Vec
+from ..ir.nodes import Block, Hadamard, Mat, MatProd, Minus, Neg, Plus, ProdOver, Square, SumOver, Transposed, Vec
 
-TEXT_ROLES = {"gamma": "γ"}
-TEXT_FUNCS = {"tanh": "tanh", "sigma": "σ", "relu": "relu", "H": "H", "exp": "exp"}
-LATEX_FUNCS = {"tanh": r"\tanh", "sigma": r"\sigma", "relu": r"\operatorname{relu}", "H": "H", "exp": r"\exp"}
-PARSE_FUNCS = {"tanh": "tanh", "sigma": "sigmoid", "relu": "relu", "H": "H", "exp": "exp"}
 
 
 def _step_text(printer, step) -> str:
@@ -47,25 +43,37 @@ class Notation(Constants):
     """Sums and differences as people write them (text and LaTeX alike)."""
 
     def _print_Plus(self, e):
-        return " + ".join(self.parenthesize(a, PRECEDENCE["Add"], strict=False) for a in e.args)
+        out = ""
+        for a in e.args:
+            if isinstance(a, Neg):
+                out += " - " + self.parenthesize(a.args[0], PRECEDENCE["Add"], strict=True)
+            else:
+                out += (" + " if out else "") + self.parenthesize(a, PRECEDENCE["Add"], strict=False)
+        return out
 
     def _print_Minus(self, e):
         a, b = e.args
         return f"{self.parenthesize(a, PRECEDENCE['Add'], strict=True)} - {self.parenthesize(b, PRECEDENCE['Add'], strict=False)}"
+
+    def _print_Neg(self, e):
+        return f"-{self.parenthesize(e.args[0], PRECEDENCE['Mul'], strict=False)}"
+
+    def _print_Num(self, e):
+        return self._print(e.value)
 
 
 class MatrixText(Notation):
     """Terminal text: h_{t-1}ᵀ, δ2, (1 - h_t ⊙ h_t), Σ_{t=1..T}, Π_{i=s+1..t}."""
 
     def _print_Vec(self, e):
-        name = TEXT_ROLES.get(e.role) or naming.text_name(e.role)
+        name = naming.text_role(e.role)
         if e.step.is_Integer:
             return f"{name}{int(e.step)}"
         shown = _step_text(self, e.step)
         return f"{name}_{shown}" if e.step.is_Atom else f"{name}_{{{shown}}}"
 
     def _print_Mat(self, e):
-        return e.name
+        return naming.text_role(e.name)
 
     def _print_MatProd(self, e):
         out = ""
@@ -87,7 +95,13 @@ class MatrixText(Notation):
         return f"diag({self._print(e.args[0])})"
 
     def _print_Map(self, e):
-        return f"{TEXT_FUNCS[e.fname]}({self._print(e.args[1])})"
+        return f"{e.function.text}({self._print(e.args[1])})"
+
+    def _print_Block(self, e):
+        return "[" + "; ".join(", ".join(self._print(a) for a in row) for row in e.rows) + "]"
+
+    def _print_Part(self, e):
+        return f"{self._print(e.args[0])}[{e.index}]"
 
     def _print_Softmax(self, e):
         return f"softmax({self._print(e.args[0])})"
@@ -108,7 +122,8 @@ class MatrixLatex(Notation):
     """LaTeX: h_{t-1}^{\\top}, \\odot, \\operatorname{diag}, \\sum_{t=1}^{T}, \\prod_{i=s+1}^{t}."""
 
     def _print_Vec(self, e):
-        return rf"{self._print(sp.Symbol(e.role))}_{{{_step_text(self, e.step)}}}"
+        role = naming.latex_role(e.role, lambda name: self._print(sp.Symbol(name)))
+        return rf"{role}_{{{_step_text(self, e.step)}}}"
 
     def _print_Mat(self, e):
         return self._print(sp.Symbol(e.name))
@@ -129,7 +144,14 @@ class MatrixLatex(Notation):
         return rf"\operatorname{{diag}}\left({self._print(e.args[0])}\right)"
 
     def _print_Map(self, e):
-        return rf"{LATEX_FUNCS[e.fname]}\left({self._print(e.args[1])}\right)"
+        return rf"{e.function.latex}\left({self._print(e.args[1])}\right)"
+
+    def _print_Block(self, e):
+        rows = r" \\ ".join(" & ".join(self._print(a) for a in row) for row in e.rows)
+        return rf"\begin{{pmatrix}} {rows} \end{{pmatrix}}"
+
+    def _print_Part(self, e):
+        return rf"\left[{self._print(e.args[0])}\right]_{{{e.index + 1}}}"
 
     def _print_Softmax(self, e):
         return rf"\operatorname{{softmax}}\left({self._print(e.args[0])}\right)"
@@ -167,7 +189,13 @@ class MatrixParseable(Constants):
         return e.name
 
     def _print_Plus(self, e):
-        return " + ".join(self._arg(a, False) for a in e.args)
+        out = ""
+        for a in e.args:
+            if isinstance(a, Neg):
+                out += " - " + self._arg(a.args[0], False)
+            else:
+                out += (" + " if out else "") + self._arg(a, False)
+        return out
 
     def _print_Minus(self, e):
         a, b = e.args
@@ -192,7 +220,13 @@ class MatrixParseable(Constants):
         return f"diag({self._print(e.args[0])})"
 
     def _print_Map(self, e):
-        return f"{PARSE_FUNCS[e.fname]}({self._print(e.args[1])})"
+        return f"{e.function.parse_name}({self._print(e.args[1])})"
+
+    def _print_Neg(self, e):
+        return f"-{self._arg(e.args[0], True)}"
+
+    def _print_Num(self, e):
+        return str(e.value)
 
     def _print_Softmax(self, e):
         return f"softmax({self._print(e.args[0])})"
@@ -206,19 +240,4 @@ class MatrixParseable(Constants):
         return f"{name}({self._print(e.body)}, ({var}, {sp.sstr(lo)}, {sp.sstr(hi)}))"
 
 
-def text(expr) -> str:
-    from . import lecture as printing
-    return printing.text(expr)
-
-
-def latex(expr) -> str:
-    from . import lecture as printing
-    return printing.latex(expr)
-
-
-def parseable(expr) -> str:
-    from . import lecture as printing
-    return printing.parseable(expr)
-
-
-__all__ = ["MatrixText", "MatrixLatex", "MatrixParseable", "text", "latex", "parseable"]
+__all__ = ["MatrixText", "MatrixLatex", "MatrixParseable"]

@@ -30,6 +30,7 @@ from ..errors import CheckFailed, SymrnnError
 from . import canonical
 from .model import Model
 from .numeric import DIGITS, Program, Undefined
+from .printing import text
 
 TOLERANCE = mpmath.mpf(10) ** (20 - DIGITS)   # relative; far above 50-digit rounding, far below any real error
 POINTS = 6                                      # random points for a smooth answer
@@ -145,7 +146,6 @@ def decide(m: Model, param: str, yours: sp.Expr) -> Decision:
 
 
 def _culprit(u: Undefined) -> str:
-    from .printing import text
     return f"{text(u.culprit)}: {u.reason}"
 
 

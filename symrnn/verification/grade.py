@@ -22,6 +22,7 @@ from ..model.spec import ModelSpec
 from .model import model
 from .reading import looks_like_latex, read, strip_comments
 from .verify import Verdict, check
+from .gradereport import check_outputs, write_outputs
 
 COLUMNS = ("student", "param", "answer")
 OPTIONS = ("steps", "activation", "loss", "output", "dims", "cell")
@@ -208,7 +209,6 @@ def grade(submissions: list[Submission], defaults: dict | None = None,
 def grade_file(path: str, out_dir: str, *, defaults: dict | None = None, force: bool = False,
                spec_for: Callable[[dict], ModelSpec] = catalogue_spec) -> tuple[list[Graded], float]:
     """Grade a class file and write out_dir/summary.csv and out_dir/report.html: (the results, seconds)."""
-    from .gradereport import check_outputs, write_outputs
     submissions = read_class(path)
     outputs = check_outputs(out_dir, force)
     start = time.perf_counter()

@@ -25,7 +25,6 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import SymrnnError
 from ..files import check_target, read_text, write_atomic
-from .grade import Graded
 from .printing import PathOrder, order
 
 FILES = ("summary.csv", "report.html")
@@ -200,7 +199,7 @@ def _cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA) else value
 
 
-def summary_csv(results: list[Graded]) -> str:
+def summary_csv(results: list) -> str:   # of grade.Graded (not imported: grade imports this module)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["student", "param", "verdict", "diagnosis"])
@@ -216,7 +215,7 @@ text-align:left}th{background:#f3f3f3}.correct{color:#176b2c;font-weight:600}.wr
 section{border-top:2px solid #ddd;margin-top:2rem}math{font-size:1.1em}.small{color:#666;font-size:.9em}"""
 
 
-def report_html(results: list[Graded], source: str, seconds: float) -> str:
+def report_html(results: list, source: str, seconds: float) -> str:
     """The class's report: counts, a table of every submission, then each student's answers in full."""
     e = html.escape
     counts = Counter(r.verdict for r in results)
@@ -259,7 +258,7 @@ where possible and at random points in 50-digit arithmetic, relu per sign patter
 """
 
 
-def write_outputs(outputs: Outputs, results: list[Graded], source: str, seconds: float) -> None:
+def write_outputs(outputs: Outputs, results: list, source: str, seconds: float) -> None:
     """summary.csv and report.html, each atomically and never over a file symrnn grade did not write
     (unless forced); the manifest before them (old and new accepted) and after them (new only)."""
     out, force = outputs.out, outputs.force

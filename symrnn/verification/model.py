@@ -21,10 +21,11 @@ import mpmath
 import sympy as sp
 
 from .. import naming
-from ..derivation.scalar import derive
+from ..api import derive
 from ..errors import CheckFailed, SymrnnError
 from ..model.spec import ModelSpec
 from .numeric import Program
+from ..ir.primitives import LOSSES
 
 ROLES = (naming.STATE, naming.INPUT, naming.PREACT, naming.OUTPUT, naming.TARGET)
 RANGE = 1.2                 # inputs are drawn from [−1.2, 1.2], as certification does
@@ -177,7 +178,6 @@ class Model:
 
     def other_loss_primes(self, t: int) -> dict[str, sp.Expr]:
         """∂L_t/∂Y_t of the other losses (for the slip of using the wrong one)."""
-        from ..ir.primitives import LOSSES
         s = self.step(t)
         return {name: rule.gradient(s.Y, s.z)[-1] for name, rule in LOSSES.items()
                 if rule.gradient(s.Y, s.z)[-1] != self.loss_prime(t)}

@@ -30,6 +30,7 @@ from ..errors import SymrnnError
 from ..ir.scalar import relu, sigmoid
 from ..model.parsing import MAX_CALLS, MAX_DIGITS, MAX_EXPONENT, WHY_CALLS, constant_problem, where
 from .limits import MAX_INDEX_DIGITS, check_size, shorten
+from .printing import text
 
 FUNCTIONS = {r"\tanh": "tanh", r"\sigma": "sigmoid", r"\exp": "exp", r"\log": "log", r"\ln": "log",
              r"\cosh": "cosh", r"\sinh": "sinh", r"\sech": "sech", r"\Theta": "H", r"\max": "max"}
@@ -310,7 +311,6 @@ class _Parser:
         """A constant must be finite, real and not huge (checked as the SymPy-syntax parser checks it) before
         SymPy compares it (Heaviside, Max) or a function is applied to it."""
         if not arg.free_symbols and (why := constant_problem(arg)):
-            from .printing import text
             self.fail(f"{quoted(text(arg))} {why}", at)
 
     def indicator(self) -> sp.Expr:
