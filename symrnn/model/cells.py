@@ -39,7 +39,11 @@ def define(name: str, params, equations, output: str, activation: str, states=(n
         vectors[eq_name] = (Vec(eq_name, t), "k")
     scope = Scope({naming.STATE: (Vec(naming.STATE, t), "k")}, shapes, activation, strict)
     output_node = parse_equation(output, scope, f"{where}: output map")
-    return Cell(name, tuple(params), tuple(states), tuple(out), output_node, activation, tuple(notes))
+    try:
+        return Cell(name, tuple(params), tuple(states), tuple(out), output_node, activation, tuple(notes))
+    except SymrnnError as e:   # the cell's own checks name it `cell 'x'`; a file's reader wants the file named
+        prefix = f"cell {name!r}: "
+        raise SymrnnError(f"{where}: {str(e).removeprefix(prefix)}") from None
 
 
 def _p(name, role, *shape) -> Param:

@@ -135,7 +135,8 @@ def _params(table, where: str) -> tuple[Param, ...]:
                               f"known: role, shape")
         shape = info.get("shape", [])
         if not isinstance(shape, list) or len(shape) > 2 or not all(s in ("k", "m", "o") for s in shape):
-            raise SymrnnError(f"{where}: parameter {name!r}: shape must be a list of at most two of 'k', 'm', 'o'")
+            raise SymrnnError(f"{where}: parameter {name!r}: shape {shape!r:.40} is not a list of at most two of "
+                              f"'k', 'm', 'o'")
         out.append(Param(name, _text(info.get("role", "parameter"), f"{where}: parameter {name!r} role"),
                          tuple(shape)))
     return tuple(out)
