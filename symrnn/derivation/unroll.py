@@ -71,6 +71,7 @@ class Step:
     L: sp.Expr
     L_def: sp.Expr
     preacts: tuple[tuple[sp.Expr, sp.Expr], ...]    # (pre-activation, the quantity it feeds): (a1, h1)
+    L_written: sp.Expr = None                        # L_def as the lecture writes it (printed, never evaluated)
 
     def definition(self, symbol) -> sp.Expr | None:
         return dict(self.equations).get(symbol)
@@ -114,7 +115,8 @@ def step(spec: ModelSpec, t) -> Step:
     Y, L = naming.at(naming.OUTPUT, t), naming.at(naming.LOSS, t)
     Y_def = lower(spec.cell.output.xreplace({naming.t: t}))
     preacts = tuple((naming.at(p, t), naming.at(e, t)) for p, e in program.preacts)
-    return Step(t, eqs, Y, Y_def, L, spec.loss_rule.apply(Y, naming.at(naming.TARGET, t)), preacts)
+    z = naming.at(naming.TARGET, t)
+    return Step(t, eqs, Y, Y_def, L, spec.loss_rule.apply(Y, z), preacts, spec.loss_rule.written(Y, z))
 
 
 @dataclass(frozen=True)

@@ -224,8 +224,8 @@ def _model(d) -> dict:
                      for k in range(1, T + 1)],
         "loss_rows": rows(naming.TOTAL_LOSS,
                           [Terms(*(naming.at(naming.LOSS, k) for k in loss_steps)),
-                           Terms(*(step(spec, k).L_def for k in loss_steps))]
-                          if len(loss_steps) > 1 else [step(spec, T).L_def]),
+                           Terms(*(step(spec, k).L_written for k in loss_steps))]
+                          if len(loss_steps) > 1 else [step(spec, T).L_written]),
         "gradient_list": ", ".join(_tex(_d(naming.TOTAL_LOSS, naming.param(p))) for p in spec.params),
     }
 

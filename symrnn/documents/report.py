@@ -22,14 +22,14 @@ def model_equations(spec, t) -> tuple[tuple[sp.Expr, sp.Expr], ...]:
     s = step(spec, t)
     written = tuple((naming.at(e.name, t), lower(e.rhs.xreplace({naming.t: t}), written=True))
                     for e in spec.cell.equations)
-    return written + ((s.Y, lower(spec.cell.output.xreplace({naming.t: t}), written=True)), (s.L, s.L_def))
+    return written + ((s.Y, lower(spec.cell.output.xreplace({naming.t: t}), written=True)), (s.L, s.L_written))
 
 
 def scalar_ce_note(spec) -> str | None:
     """Why the scalar softmax cross-entropy is the binary one (said wherever it is printed)."""
     if spec.loss == "ce":
-        return ("with one output unit the softmax is over the logits (0, Y_t), so L_t = log(1 + e^{Y_t}) − z_t Y_t "
-                "and ∂L_t/∂Y_t = σ(Y_t) − z_t, the same as bce (the matrix form, o ≥ 2, is the real softmax)")
+        return ("with one output unit the softmax is over the logits (0, Y_t), whose probability of class 1 is "
+                "σ(Y_t); so L_t = log(1 + e^{Y_t}) − z_t Y_t and ∂L_t/∂Y_t = σ(Y_t) − z_t, the same as bce (the matrix form, o ≥ 2, is the real softmax)")
     return None
 
 

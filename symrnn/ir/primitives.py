@@ -130,16 +130,19 @@ class Loss:
     words: str                                       # for documents: "squared-error loss"
     vector: bool                                     # True: L_t = Σ_j apply(Y_j, z_j); False: the softmax form
     numeric: Callable                                # (Y column, target, math) -> L_t in floats or mpmath numbers
+    written: Callable[[sp.Expr, sp.Expr], sp.Expr]   # (Y, z) -> L as the lecture writes it (documents only)
 
 
 LOSSES: dict[str, Loss] = {}
 
 
 def loss(name, summary, targets, words, min_outputs=1, vector=True):
-    """Register a loss: the decorated function returns (L(Y, z), forms of ∂L/∂Y, L_t(Y column, target, math))."""
+    """Register a loss: the decorated function returns (L(Y, z), forms of ∂L/∂Y, L_t(Y column, target, math)) and
+    optionally L as the lecture writes it (else L(Y, z) itself)."""
     def register(rule):
-        apply, gradient, numeric = rule()
-        LOSSES[name] = Loss(name, apply, gradient, summary, targets, min_outputs, words, vector, numeric)
+        apply, gradient, numeric, *written = rule()
+        LOSSES[name] = Loss(name, apply, gradient, summary, targets, min_outputs, words, vector, numeric,
+                            written[0] if written else apply)
         return rule
     return register
 
@@ -181,6 +184,7 @@ def _ce():
         lambda Y, z: -z * sp.log(sp.exp(Y) / (1 + sp.exp(Y))) - (1 - z) * sp.log(1 / (1 + sp.exp(Y))),
         lambda Y, z: (sp.exp(Y) / (1 + sp.exp(Y)) - z, sigmoid(Y) - z),
         _softmax_ce,
+        lambda Y, z: -z * sp.log(sigmoid(Y)) - (1 - z) * sp.log(1 - sigmoid(Y)),   # p = softmax(0, Y)[1] = σ(Y)
     )
 
 
