@@ -166,6 +166,48 @@ def cmd_dynamics(args) -> int:
     return 0
 
 
+def positive_float(text: str) -> float:
+    """An argparse type for --radius: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0 (the recurrent spectral radius R), "
+                                         f"got {text[:40]!r}")
+    return value
+
+
+def cmd_flow(args) -> int:
+    from .analysis import flow as gradient_flow
+    from .analysis import flow_report
+    spec = model_from(args)
+    gradient_flow.check_steps(args.steps)
+    pictures = None
+    if args.plot:       # refuse a bad --plot before any work, and write nothing then
+        from .analysis import pictures
+        pictures.check_plot_target(args.plot, args.force)
+    if args.weights:
+        if args.dims != "scalar" or args.radius is not None:
+            given = "--dims" if args.dims != "scalar" else "--radius"
+            raise SymrnnError(f"{given}: the sizes and the weights come from --weights {args.weights}; drop {given}")
+        params = gradient_flow.load_weights(args.weights)
+        where = f"weights file {args.weights!r}"
+        params, _ = gradient_flow.check_params(spec, params, where)
+        result = gradient_flow.flow(spec, params, args.steps, seed=args.seed)
+    else:
+        dims = parse_dims(args.dims)
+        result = gradient_flow.flow(spec, None, args.steps, dims=dims, seed=args.seed,
+                                    radius=1.0 if args.radius is None else args.radius)
+    source = args.weights
+    out = flow_report.to_json(result, source) if args.format == "json" else flow_report.text(result, source)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    if args.plot:
+        path = pictures.save(pictures.flow_figure(result), args.plot, force=args.force)
+        print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
+    return 0
+
+
 def cmd_verify(args) -> int:
     from .verification.verify import verify
     spec = model_from(args)
@@ -234,6 +276,30 @@ def build_parser() -> Parser:
     p.add_argument("--plot", metavar="FILE", help="write an SVG of h_t against t with the fixed points dashed")
     p.add_argument("--force", action="store_true", help="overwrite a --plot file symrnn did not write")
     p.set_defaults(run=cmd_dynamics)
+
+    p = sub.add_parser("flow", help="gradient flow: ‖∂h_T/∂h_s‖ per lag from the derived Jacobian products, the "
+                       "bound (γ σ_max(W))^(T−s), and whether gradients vanish or explode",
+                       description="Run random inputs through a model with given or random weights and evaluate the "
+                                   "derived Jacobian-product form ∂h_T/∂h_s = Π diag(f'(a_i)) W (any cell: the hop "
+                                   "∂s_i/∂s_(i−1)) at every lag T − s, beside the bound from the derivation, with a "
+                                   "verdict (vanishing / stable / exploding) and the rate per step. LSTM: also "
+                                   "∂c_T/∂c_s.")
+    add_model_options(p, unrolled=False)
+    p.add_argument("--steps", type=int, default=50, metavar="T",
+                   help="number of time steps T (≥ 2); default 50")
+    p.add_argument("--dims", default="scalar", metavar="scalar|K,M,O",
+                   help="sizes of random weights (state K, input M, output O); default scalar")
+    p.add_argument("--weights", metavar="FILE.npz", help="the kernel's parameters by name (np.savez(FILE, **params), "
+                   "e.g. from init_params or from_torch), optionally h0 (c0); default random weights")
+    p.add_argument("--radius", type=positive_float, metavar="R",
+                   help="random weights: every k×k weight is R times a random orthogonal matrix (spectral radius "
+                        "and σ_max both R); default 1")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random weights and inputs; default 0")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print; default text")
+    p.add_argument("--plot", metavar="FILE", help="draw log‖∂h_T/∂h_s‖ against the lag with the bound: FILE.png, "
+                   ".svg or .pdf (needs matplotlib: pip install 'symrnn[plot]')")
+    p.add_argument("--force", action="store_true", help="overwrite a --plot file symrnn did not write")
+    p.set_defaults(run=cmd_flow)
 
     p = sub.add_parser("verify", help="check a hand derivation of ∂L/∂θ and say which chain-rule term is wrong",
                        description="Check a hand derivation of ∂L/∂NAME against the derived gradient (exactly where "
