@@ -154,15 +154,24 @@ def cmd_dynamics(args) -> int:
     system = dynamics.system(f_text, theta, k=len(h0), m=len(xs[0]) if xs else 1)
     if xs is not None and not system.driven:
         raise SymrnnError(f"--x: f = {f_text!r} does not use the input x")
-    if args.plot:
-        check_target(args.plot, dynamics_report.written_by_symrnn, args.force)
+    if args.plot:       # refuse a bad --plot before any work
+        from .analysis import pictures
+        fmt = pictures.plot_format(args.plot)
+        drawn = pictures.available()
+        if not drawn and fmt != "svg":
+            pictures.require()
+        ours = lambda p: pictures.written_by_symrnn(p) or dynamics_report.written_by_symrnn(p)  # noqa: E731
+        check_target(args.plot, ours, args.force)
     analysis = dynamics.analyse(system, h0, steps, xs, starts)
     out = dynamics_report.to_json(analysis) if args.format == "json" else dynamics_report.text(analysis)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.plot:
-        path = write_atomic(args.plot, dynamics_report.svg(analysis), ours=dynamics_report.written_by_symrnn,
-                            force=args.force)
+        # without matplotlib an .svg still gets the trajectory, drawn by hand (no cobweb)
+        data = pictures.render(pictures.dynamics_figure(analysis), fmt) if drawn else dynamics_report.svg(analysis)
+        path = write_atomic(args.plot, data, ours=ours, force=args.force)
         print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
+        if not drawn:
+            print(f"note: the trajectory only; the cobweb diagram needs matplotlib: {pictures.INSTALL}", file=sys.stderr)
     return 0
 
 
@@ -273,7 +282,9 @@ def build_parser() -> Parser:
     p.add_argument("--starts", metavar="V;V", help="other initial states to test whether the limit depends on h0, "
                    "separated by ';'; default -10, -1, 0, 1, 10")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print; default text")
-    p.add_argument("--plot", metavar="FILE", help="write an SVG of h_t against t with the fixed points dashed")
+    p.add_argument("--plot", metavar="FILE", help="draw h_t against t with the fixed points dashed and, for a scalar "
+                   "state, the cobweb diagram beside it: FILE.png, .svg or .pdf (needs matplotlib: pip install "
+                   "'symrnn[plot]'; without it an .svg of the trajectory only)")
     p.add_argument("--force", action="store_true", help="overwrite a --plot file symrnn did not write")
     p.set_defaults(run=cmd_dynamics)
 

@@ -35,7 +35,7 @@ from ..ir.rules import derivative_of
 from ..model.spec import ModelSpec
 
 MAX_STEPS = 10_000            # T: the run and its T Jacobians stay a few seconds' work
-MAX_SIZE = 1024               # k, m, o of random weights
+MAX_SIZE = 256                # k, m, o: a hop is (k·states)² and T of them are multiplied
 MAX_WEIGHTS = 256 << 20       # bytes of a weights file
 TOLERANCE = 0.05              # a change of less than 5 % per step is called stable
 DEFAULT_STEPS = 50
@@ -284,14 +284,36 @@ def flow(spec: ModelSpec, params: dict | None = None, steps: int = DEFAULT_STEPS
     else:
         params, dims = check_params(spec, params)
         given_radius = None
+    with np.errstate(over="ignore", invalid="ignore"):
+        env = run(spec, params, dims, steps, inputs, seed)
+        return _measure(spec, env, params, steps, dims, seed, given_radius)
+
+
+def run(spec: ModelSpec, params: dict, dims, steps: int, inputs=None, seed: int = 0) -> dict:
+    """The forward pass by the cell's own equations: every vector of every step, keyed (role, t)."""
     k, m, _ = dims
-    rng = np.random.default_rng([seed, 1])
-    xs = rng.standard_normal((steps, m)) if inputs is None else np.asarray(inputs, dtype=float)
+    xs = np.random.default_rng([seed, 1]).standard_normal((steps, m)) if inputs is None \
+        else np.asarray(inputs, dtype=float)
     if xs.shape != (steps, m):
         raise SymrnnError(f"inputs have shape {xs.shape}, expected {(steps, m)}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        env = forward(spec, _point(spec, params, dims, xs), steps, float_backend(), k)
-        return _measure(spec, env, params, steps, dims, seed, given_radius)
+    return forward(spec, _point(spec, params, dims, xs), steps, float_backend(), k)
+
+
+def products(spec: ModelSpec, env: dict, k: int, steps: int):
+    """(lag, ∂s_{T−lag+1}/∂s_{T−lag}, ∂s_T/∂s_{T−lag}) for lag = 1 … T: the derived Π evaluated one factor at a time.
+
+    The hop (the Π's body) is evaluated at i = T, T − 1, …, and multiplied on the right, as the Π's largest
+    index stands leftmost; only the running product is kept, so long runs need no T matrices in memory.
+    """
+    prod = jacobian_product(spec)[1]
+    hop, (idx, _, _) = prod.body, prod.limits
+    n = k * len(spec.cell.states)
+    P = np.eye(n)
+    for lag in range(1, steps + 1):
+        J = np.asarray(evaluate(hop, env, float_backend(), k, {idx: steps - lag + 1}), dtype=float)
+        J = np.broadcast_to(J, (n, n)) if J.ndim == 0 else J.reshape(n, n)
+        P = P @ J
+        yield lag, J, P
 
 
 def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
@@ -301,19 +323,12 @@ def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
     hop, (idx, _, _) = prod.body, prod.limits
     backend = float_backend()
     states = spec.cell.states
-    n = k * len(states)
     forward_overflow = next((t for t in range(1, steps + 1)
                              if not all(np.all(np.isfinite(env[(s, t)])) for s in states)), None)
-    jac = {}
-    for i in range(1, steps + 1):
-        J = np.asarray(evaluate(hop, env, backend, k, {idx: i}), dtype=float)
-        jac[i] = np.broadcast_to(J, (n, n)) if J.ndim == 0 else J.reshape(n, n)
     norms = {s: [] for s in states}
-    P, overflow = np.eye(n), None
-    step_norms = [float(np.linalg.norm(jac[i], 2)) if np.all(np.isfinite(jac[i])) else math.inf
-                  for i in range(1, steps + 1)]
-    for lag in range(1, steps + 1):
-        P = P @ jac[steps - lag + 1]       # ∂s_T/∂s_{T−lag} = (∂s_T/∂s_{T−lag+1}) ∂s_{T−lag+1}/∂s_{T−lag}
+    step_norms, overflow = [], None
+    for lag, J, P in products(spec, env, k, steps):
+        step_norms.append(float(np.linalg.norm(J, 2)) if np.all(np.isfinite(J)) else math.inf)
         if not np.all(np.isfinite(P)):
             overflow = lag
             break
@@ -324,7 +339,7 @@ def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
     norms = {s: np.array(v) for s, v in norms.items()}
     step_norms = np.array(step_norms)
     with np.errstate(over="ignore"):
-        run_bound = np.cumprod(step_norms[::-1])[:done]
+        run_bound = np.cumprod(step_norms)[:done]
     shape = elman_shape(spec, hop, idx)
     sigma = bound = gammas = None
     if shape is not None:
@@ -343,5 +358,5 @@ def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
                 paths, overflow, forward_overflow, rates, verdicts)
 
 
-__all__ = ["Flow", "flow", "load_weights", "check_params", "random_params", "kernel_shapes", "fit_rate", "verdict",
+__all__ = ["Flow", "flow", "run", "products", "load_weights", "check_params", "random_params", "kernel_shapes", "fit_rate", "verdict",
            "elman_shape", "TOLERANCE", "MAX_STEPS", "DEFAULT_STEPS"]

@@ -180,7 +180,7 @@ def dynamics_figure(a):
         lo, hi = float(np.min(span)), float(np.max(span))
         pad = 0.1 * (hi - lo) if hi > lo else 1.0
         grid = np.linspace(lo - pad, hi + pad, 400)
-        f = _numeric(a.system.f, a.system)(grid.reshape(-1, 1), np.zeros(0))[:, 0]
+        f = _numeric(a.system.f, a.system)(grid.reshape(-1, 1), np.zeros(len(a.system.inputs)))[:, 0]
         ax.plot(grid, f, color=COLOURS[0], linewidth=1.5, label="f(h)", gid="f")
         ax.plot(grid, grid, color="grey", linewidth=1, label="h = f(h)", gid="diagonal")
         ax.plot(xs, ys, color=COLOURS[1], linewidth=0.9, label=f"h_t from h0 = {states[0, 0]:g}", gid="cobweb")
