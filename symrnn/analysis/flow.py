@@ -200,6 +200,7 @@ class Flow:
     bound: np.ndarray | None               # (γ σ_max(W))^lag
     gammas: np.ndarray | None              # max_j |f'(a_i)_j|, i = 1 … T: what saturation leaves of γ
     paths: dict = field(default_factory=dict)    # state -> max_j v_i[j] when its own hop block is diag(v_i) (LSTM: f_i)
+    mean_slope: float | None = None        # |f'(a_i)_j| averaged over units and steps: how saturated the run is
     overflow: int | None = None
     forward_overflow: int | None = None    # the first step whose state is not finite
     rates: dict = field(default_factory=dict)
@@ -341,13 +342,15 @@ def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
     with np.errstate(over="ignore"):
         run_bound = np.cumprod(step_norms)[:done]
     shape = elman_shape(spec, hop, idx)
-    sigma = bound = gammas = None
+    sigma = bound = gammas = mean_slope = None
     if shape is not None:
         sigma = float(np.linalg.norm(np.atleast_2d(params[shape.weight]), 2))
         with np.errstate(over="ignore"):
             bound = (shape.gamma * sigma) ** lags.astype(float)
-        gammas = np.array([float(np.max(np.abs(evaluate(shape.fprime, env, backend, k, {idx: i}))))
-                           for i in range(1, steps + 1)])
+        slopes = [np.abs(np.broadcast_to(evaluate(shape.fprime, env, backend, k, {idx: i}), (k, 1)))
+                  for i in range(1, steps + 1)]
+        gammas = np.array([float(np.max(v)) for v in slopes])
+        mean_slope = float(np.mean(slopes))
     paths = {state: np.array([float(np.max(np.abs(evaluate(v, env, backend, k, {idx: i})))) for i in range(1, steps + 1)])
              for state, v in diagonal_blocks(spec, hop).items()}
     rates = {s: fit_rate(lags, v) for s, v in norms.items()}
@@ -355,7 +358,7 @@ def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
         rates = {s: math.inf for s in states}
     verdicts = {s: ("exploding" if overflow is not None else verdict(r)) for s, r in rates.items()}
     return Flow(spec, steps, dims, seed, radius, form, lags, norms, step_norms, run_bound, shape, sigma, bound, gammas,
-                paths, overflow, forward_overflow, rates, verdicts)
+                paths, mean_slope, overflow, forward_overflow, rates, verdicts)
 
 
 __all__ = ["Flow", "flow", "run", "products", "load_weights", "check_params", "random_params", "kernel_shapes", "fit_rate", "verdict",

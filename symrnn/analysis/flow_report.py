@@ -97,8 +97,9 @@ def _explanations(f: Flow) -> list[str]:
             mean = sat / f.sigma if f.sigma else 0.0
             out.append(f"saturation: along this run max_j |{f.shape.function}'(a_i)_j| averages {mean:.4g} per step "
                        f"(geometric mean over i), not γ = {f.shape.gamma:g}; with it the bound is ×{sat:.4g} per step "
-                       f"instead of ×{f.bound_rate:.4g}. Saturated units (|a| large, f' ≈ 0) cut the gradient "
-                       f"below the bound")
+                       f"instead of ×{f.bound_rate:.4g}; averaged over units |{f.shape.function}'(a)| is {f.mean_slope:.4g}: "
+                       f"saturated units (|a| large, f' ≈ 0) pass almost nothing back, so the norm falls below the "
+                       f"bound, which must allow for the one unit that is not saturated")
     hop = f.form[1].body
     for state, v in diagonal_blocks(f.spec, hop).items():
         name = state_name(state)
@@ -128,7 +129,7 @@ def to_json(f: Flow, source: str | None = None) -> str:
         "bound": None if shape is None else {
             "kind": "weights", "weight": shape.weight, "gamma": shape.gamma, "sigma_max": f.sigma,
             "rate": f.bound_rate, "values": _finite(f.bound),
-            "saturated_rate": f.saturated_rate},
+            "saturated_rate": f.saturated_rate, "mean_slope": f.mean_slope},
         "run_bound": _finite(f.run_bound),
         "rate": {s: (f.rates[s] if math.isfinite(f.rates[s]) else None) for s in f.spec.cell.states},
         "verdict": dict(f.verdicts),

@@ -121,7 +121,7 @@ def flow_figure(f):
     return fig
 
 
-def comparison_figure(flows: dict):
+def comparison_figure(flows: dict, radius: float | None = None):
     """Several models' ‖∂h_T/∂h_s‖₂ (and ‖∂c_T/∂c_s‖₂) on one log axis: e.g. elman against lstm at equal sizes."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -132,8 +132,8 @@ def comparison_figure(flows: dict):
     ax.set_xlabel("lag T − s")
     ax.set_ylabel("norm of the Jacobian product")
     first = next(iter(flows.values()))
-    ax.set_title(f"k = {first.dims[0]}, T = {first.steps}, equal weights scale "
-                 f"(R = {first.radius:g}); the LSTM's additive path c_t = f ⊙ c_(t−1) + i ⊙ g", fontsize=9)
+    scale = f", every k×k weight R·Q, R = {radius:g}" if radius is not None else ""
+    ax.set_title(f"k = {first.dims[0]}, T = {first.steps}{scale}", fontsize=10)
     ax.legend(fontsize=8)
     return fig
 
