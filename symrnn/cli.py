@@ -80,8 +80,13 @@ def model_from(args):
                        output=args.output or "every")
 
 
+FLOW_STEPS = 50     # the run of `derive --flow`'s chapter (symrnn flow's defaults)
+
+
 def cmd_derive(args) -> int:
     spec = model_from(args)
+    if args.flow and not (args.tex or args.pdf):
+        raise SymrnnError("--flow adds a chapter to the document: give --tex FILE or --pdf FILE")
     d = derive(spec, steps=args.steps, dims=parse_dims(args.dims, spec.loss), params=args.param)
     documents = args.tex or args.pdf
     fmt = args.format or (None if documents else "text")
@@ -90,7 +95,11 @@ def cmd_derive(args) -> int:
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if documents:
         from .documents import latex
-        for path in latex.write_documents(d, tex=args.tex, pdf=args.pdf, force=args.force):
+        flow = None
+        if args.flow:
+            from .analysis.flow import flow as gradient_flow
+            flow = gradient_flow(spec, None, FLOW_STEPS, dims=d.dims, radius=1.0, seed=0)
+        for path in latex.write_documents(d, tex=args.tex, pdf=args.pdf, force=args.force, flow=flow):
             print(f"wrote {path}", file=sys.stderr if fmt else sys.stdout)
     if not d.certified:
         raise CheckFailed("a derived gradient failed certification (a bug in symrnn: please report it)")
@@ -253,6 +262,9 @@ def build_parser() -> Parser:
                    help="what to print; default text, or nothing but the written paths with --tex/--pdf")
     p.add_argument("--tex", metavar="FILE", help="write the derivation as a LaTeX document")
     p.add_argument("--pdf", metavar="FILE", help="build the derivation document as a PDF (needs TeX: latexmk or pdflatex)")
+    p.add_argument("--flow", action="store_true", help="add the chapter 'Why gradients vanish or explode' to the "
+                   "document: the Jacobian-product form, its bound and a run of symrnn flow (T = 50, random "
+                   "weights of spectral radius 1, seed 0, the derivation's sizes)")
     p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("codegen", help="write the NumPy BPTT kernel module of a model and print its path",
