@@ -184,6 +184,17 @@ def cmd_dynamics(args) -> int:
     return 0
 
 
+def seed_int(text: str) -> int:
+    """An argparse type for --seed: a whole number from 0 to 2^63 − 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2^63 - 1, got {text[:40]!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """An argparse type for --radius: a finite number > 0."""
     try:
@@ -317,7 +328,8 @@ def build_parser() -> Parser:
     p.add_argument("--radius", type=positive_float, metavar="R",
                    help="random weights: every k×k weight is R times a random orthogonal matrix (spectral radius "
                         "and σ_max both R); default 1")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random weights and inputs; default 0")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="S",
+                   help="seed of the random weights and inputs (a whole number ≥ 0); default 0")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print; default text")
     p.add_argument("--plot", metavar="FILE", help="draw log‖∂h_T/∂h_s‖ against the lag with the bound: FILE.png, "
                    ".svg or .pdf (needs matplotlib: pip install 'symrnn[plot]')")

@@ -275,11 +275,13 @@ def flow(spec: ModelSpec, params: dict | None = None, steps: int = DEFAULT_STEPS
     inputs: (T, m) or None for x_t ~ N(0, 1) from `seed`.
     """
     steps = check_steps(steps)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+        raise SymrnnError(f"seed {seed!r}: expected a whole number from 0 to 2^63 - 1")
     if params is None:
         dims = (1, 1, 1) if dims == "scalar" else tuple(dims)
         if len(dims) != 3 or any(isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SIZE
                                  for n in dims):
-            raise SymrnnError(f"dims {dims!r}: expected 'scalar' or three sizes from 1 to {MAX_SIZE}")
+            raise SymrnnError(f"--dims {','.join(map(str, dims))}: expected 'scalar' or three sizes from 1 to {MAX_SIZE}")
         given_radius: float | None = check_radius(radius)
         params, dims = check_params(spec, random_params(spec, dims, radius, seed))
     else:
