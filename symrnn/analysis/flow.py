@@ -193,7 +193,7 @@ class Flow:
     form: tuple[Node, Node]                # (∂s_t/∂s_s, its Π): the derived form that was evaluated
     lags: np.ndarray
     norms: dict                            # state -> ‖∂state_T/∂state_s‖₂
-    step_norms: np.ndarray                 # ‖∂s_i/∂s_{i−1}‖₂, i = 1 … T
+    step_norms: np.ndarray                 # ‖∂s_i/∂s_{i−1}‖₂ in lag order, i = T, T − 1, …
     run_bound: np.ndarray                  # Π of the last `lag` step norms
     shape: ElmanShape | None
     sigma: float | None                    # σ_max(W) for an Elman-shaped hop
