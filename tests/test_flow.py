@@ -234,3 +234,40 @@ def test_api_refuses_bad_steps_and_radius():
         symrnn.flow(symrnn.cells.elman(), steps=1)
     with pytest.raises(symrnn.SymrnnError, match="radius"):
         symrnn.flow(symrnn.cells.elman(), radius=float("inf"))
+
+
+# -- PyTorch as the oracle: weights from torch modules, Jacobians by torch.autograd -------------------------
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+def test_norms_match_torch_autograd(cell, tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(3)
+    k, m, steps = 4, 3, 8
+    rnn = {"elman": lambda: torch.nn.RNN(m, k), "gru": lambda: torch.nn.GRU(m, k),
+           "lstm": lambda: torch.nn.LSTM(m, k)}[cell]().double()
+    with torch.no_grad():        # larger recurrent weights than torch's default, so the norms move
+        rnn.weight_hh_l0.mul_(3.0)
+    head = torch.nn.Linear(k, 2).double()
+    p = numpy_gated.from_torch_state(cell, rnn.state_dict(), head.state_dict())
+    path = tmp_path / "torch.npz"        # the route a user takes: from_torch, np.savez, --weights
+    np.savez(path, **p)
+    xs = np.random.default_rng(7).standard_normal((steps, m))
+    f = symrnn.flow(symrnn.cells.build(cell), gradient_flow.load_weights(path), steps=steps, inputs=xs)
+    x = torch.tensor(xs).reshape(steps, 1, m)
+    states = ("h", "c") if cell == "lstm" else ("h",)
+
+    def run(start, x_part):
+        hc = tuple(s.reshape(1, 1, k) for s in start)
+        _, out = rnn(x_part, hc if cell == "lstm" else hc[0])
+        return out if cell == "lstm" else (out,)
+
+    zero = tuple(torch.zeros(k, dtype=torch.float64) for _ in states)
+    for s in range(steps):
+        at_s = tuple(v.reshape(k) for v in run(zero, x[:s])) if s else zero
+        for j, state in enumerate(states):
+            def final(v, j=j):
+                start = list(at_s)
+                start[j] = v
+                return run(tuple(start), x[s:])[j].reshape(k)
+            J = torch.autograd.functional.jacobian(final, at_s[j]).numpy()
+            assert math.isclose(f.norms[state][steps - s - 1], np.linalg.norm(J, 2), rel_tol=1e-9), (state, s)
