@@ -152,9 +152,25 @@ def test_lstm_reports_the_cell_path(capsys):
     assert "‖∂c_T/∂c_s‖₂" in out and "additive path" in out
 
 
-def test_toml_cell(capsys):
+def test_toml_cells(capsys):
     code, out, _ = main(capsys, "--cell", "docs/examples/leaky.toml", "--dims", "3,2,1", "--steps", "10")
-    assert code == 0 and "Π_{i=s+1..t}" in out and "no bound in the weights alone" in out
+    assert code == 0 and "Π_{i=s+1..t}" in out and "β^(T−s), β = " in out
+    code, out, _ = main(capsys, "--cell", "docs/examples/mgu.toml", "--dims", "3,2,1", "--steps", "10")
+    assert code == 0 and "no bound in the weights alone" in out
+
+
+def test_structural_bound_of_a_leaky_cell():
+    """h_t = (1 − α) h_{t−1} + α tanh(W h_{t−1} + …): the hop (1 − α) I + α diag(1 − tanh²) W, so β = |1 − α| + |α| σ_max(W)."""
+    spec = symrnn.load_spec("docs/examples/leaky.toml")
+    for seed, radius in [(0, 0.5), (1, 1.3), (2, 3.0)]:
+        p = gradient_flow.random_params(spec, (4, 3, 2), radius, seed)
+        f = symrnn.flow(spec, p, steps=30, seed=seed)
+        alpha = float(p["alpha"])
+        assert math.isclose(f.beta, abs(1 - alpha) + abs(alpha) * radius, rel_tol=1e-12)
+        assert np.all(f.norms["h"] <= f.bound * (1 + 1e-12)) and np.all(f.run_bound <= f.bound * (1 + 1e-12))
+    scaled = symrnn.load_spec("docs/examples/scaled_tanh.toml")
+    f = symrnn.flow(scaled, steps=30, dims=(4, 3, 2), radius=2.0)
+    assert f.beta is not None and np.all(f.norms["h"] <= f.bound * (1 + 1e-12))
 
 
 def test_overflow_is_reported_not_nan(capsys):

@@ -25,9 +25,9 @@ def test_chapter_is_opt_in():
     assert TITLE in d.latex(flow=symrnn.flow(d.spec, steps=10))
 
 
-@pytest.mark.parametrize("cell,dims", [("elman", (3, 2, 1)), ("lstm", (2, 2, 1))])
+@pytest.mark.parametrize("cell,dims", [("elman", (3, 2, 1)), ("lstm", (2, 2, 1)), ("docs/examples/leaky.toml", (3, 2, 1))])
 def test_chapter_shows_the_flow(cell, dims):
-    spec = symrnn.cells.build(cell)
+    spec = symrnn.load_spec(cell) if cell.endswith(".toml") else symrnn.cells.build(cell)
     d = symrnn.derive(spec, steps=2, dims=dims, certify=False)
     f = symrnn.flow(spec, steps=20, dims=dims, radius=1.3)
     tex = d.latex(flow=f)
@@ -53,8 +53,10 @@ def test_chapter_shows_the_flow(cell, dims):
         assert rf"\emph{{{f.verdicts[s]}}}" in chapter
     if cell == "lstm":
         assert r"\paragraph{The additive path.}" in chapter and r"\operatorname{diag}\left(f_{j}\right)" in chapter
-    else:
+    elif cell == "elman":
         assert r"\sigma_{\max}(W) = " in chapter and r"\paragraph{Saturation.}" in chapter
+    else:
+        assert rf"\beta = {f.beta:.4g}" in chapter and r"$\beta^{T-s}$" in chapter
 
 
 def _value(text: str) -> float:

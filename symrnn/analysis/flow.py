@@ -29,7 +29,7 @@ from ..errors import SymrnnError
 from ..files import read_bytes
 from ..ir.evaluate import evaluate, float_backend
 from ..derivation.program import primal
-from ..ir.nodes import Block, Diag, Map, Mat, MatProd, Node, Ones, vec
+from ..ir.nodes import Block, Diag, Map, Mat, MatProd, Minus, Neg, Node, Ones, Plus, Vec, vec
 from ..ir.primitives import FUNCTIONS
 from ..ir.rules import derivative_of
 from ..model.spec import ModelSpec
@@ -69,6 +69,37 @@ def elman_shape(spec: ModelSpec, hop: Node, idx) -> ElmanShape | None:
     else:
         return None
     return ElmanShape(d, w.name, gamma, name) if w.name in spec.cell.state_params else None
+
+
+def hop_bound(spec: ModelSpec, hop: Node, idx, params: dict, dims) -> float | None:
+    """β with ‖∂s_i/∂s_{i−1}‖₂ ≤ β at every step, read off the hop's structure and the weights alone.
+
+        ‖A + B‖ ≤ ‖A‖ + ‖B‖,  ‖A B‖ ≤ ‖A‖ ‖B‖,  ‖diag(f'(·))‖ ≤ γ_f = sup|f'|,  a part free of the run's vectors:
+        its own norm at the weights (W: σ_max(W); (1 − α) I: |1 − α|).
+    Elman: β = γ σ_max(W). None when some factor has no such bound (a gate's value, a state's own entries).
+    """
+    slopes = {fprime: FUNCTIONS[m.fname].bounded for m, fprime in _derivatives(spec, idx)}
+    k = dims[0]
+    env = _point(spec, params, dims, np.zeros((0, dims[1])))
+
+    def bound(x: Node) -> float | None:
+        if not x.atoms(Vec):
+            value = np.asarray(evaluate(x, env, float_backend(), k), dtype=float)
+            return float(abs(value)) if value.ndim == 0 else float(np.linalg.norm(value, 2))
+        if isinstance(x, Diag):
+            return slopes.get(x.args[0])
+        if isinstance(x, Neg):
+            return bound(x.args[0])
+        parts = [bound(a) for a in x.args]
+        if any(b is None for b in parts):
+            return None
+        if isinstance(x, MatProd):
+            return float(np.prod(parts))
+        if isinstance(x, (Plus, Minus)):
+            return float(sum(parts))
+        return None
+
+    return None if isinstance(hop, Block) else bound(hop)
 
 
 def diagonal_blocks(spec: ModelSpec, hop: Node) -> dict:
@@ -197,8 +228,9 @@ class Flow:
     run_bound: np.ndarray                  # Π of the last `lag` step norms
     shape: ElmanShape | None
     sigma: float | None                    # σ_max(W) for an Elman-shaped hop
-    bound: np.ndarray | None               # (γ σ_max(W))^lag
+    bound: np.ndarray | None               # β^lag, β = beta (Elman: (γ σ_max(W))^lag)
     gammas: np.ndarray | None              # max_j |f'(a_i)_j|, i = 1 … T: what saturation leaves of γ
+    beta: float | None = None              # the per-step bound from the hop's structure (Elman: γ σ_max(W))
     paths: dict = field(default_factory=dict)    # state -> max_j v_i[j] when its own hop block is diag(v_i) (LSTM: f_i)
     mean_slope: float | None = None        # |f'(a_i)_j| averaged over units and steps: how saturated the run is
     overflow: int | None = None
@@ -216,7 +248,7 @@ class Flow:
 
     @property
     def bound_rate(self) -> float | None:
-        return None if self.shape is None else self.shape.gamma * self.sigma
+        return self.beta
 
     @property
     def saturated_rate(self) -> float | None:
@@ -344,11 +376,14 @@ def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
     with np.errstate(over="ignore"):
         run_bound = np.cumprod(step_norms)[:done]
     shape = elman_shape(spec, hop, idx)
-    sigma = bound = gammas = mean_slope = None
+    beta = hop_bound(spec, hop, idx, params, dims)
+    bound = None
+    if beta is not None:
+        with np.errstate(over="ignore"):
+            bound = beta ** lags.astype(float)
+    sigma = gammas = mean_slope = None
     if shape is not None:
         sigma = float(np.linalg.norm(np.atleast_2d(params[shape.weight]), 2))
-        with np.errstate(over="ignore"):
-            bound = (shape.gamma * sigma) ** lags.astype(float)
         slopes = [np.abs(np.broadcast_to(evaluate(shape.fprime, env, backend, k, {idx: i}), (k, 1)))
                   for i in range(1, steps + 1)]
         gammas = np.array([float(np.max(v)) for v in slopes])
@@ -360,8 +395,8 @@ def _measure(spec, env, params, steps, dims, seed, radius) -> Flow:
         rates = {s: math.inf for s in states}
     verdicts = {s: ("exploding" if overflow is not None else verdict(r)) for s, r in rates.items()}
     return Flow(spec, steps, dims, seed, radius, form, lags, norms, step_norms, run_bound, shape, sigma, bound, gammas,
-                paths, mean_slope, overflow, forward_overflow, rates, verdicts)
+                beta, paths, mean_slope, overflow, forward_overflow, rates, verdicts)
 
 
 __all__ = ["Flow", "flow", "run", "products", "load_weights", "check_params", "random_params", "kernel_shapes", "fit_rate", "verdict",
-           "elman_shape", "TOLERANCE", "MAX_STEPS", "DEFAULT_STEPS"]
+           "elman_shape", "hop_bound", "TOLERANCE", "MAX_STEPS", "DEFAULT_STEPS"]

@@ -64,11 +64,13 @@ def text(f: Flow, source: str | None = None) -> str:
         lines.append(f"bound: ‖∂h_T/∂h_s‖₂ ≤ Π ‖diag(f'(a_i))‖₂ ‖{f.shape.weight}‖₂ ≤ (γ σ_max({f.shape.weight}))^(T−s), "
                      f"γ = sup|{f.shape.function}'| = {f.shape.gamma:g}, σ_max({f.shape.weight}) = {f.sigma:.6g}: "
                      f"×{f.bound_rate:.6g} per step")
-        bound = f.bound
+    elif f.beta is not None:
+        lines.append(f"bound: ‖∂h_T/∂h_s‖₂ ≤ β^(T−s), β = {f.beta:.6g} bounds every hop by the norms of its terms (sup|f'| "
+                     f"for each activation's derivative, the weights' own norms elsewhere): ×{f.beta:.6g} per step")
     else:
-        lines.append("bound: ‖∂s_T/∂s_s‖₂ ≤ Π_{i=s+1..T} ‖∂s_i/∂s_{i−1}‖₂ (the run's own hops; this cell's hop is not "
-                     "diag(f')·W, so the derivation gives no bound in the weights alone)")
-        bound = f.run_bound
+        lines.append("bound: ‖∂s_T/∂s_s‖₂ ≤ Π_{i=s+1..T} ‖∂s_i/∂s_{i−1}‖₂ (the run's own hops; a factor of this cell's "
+                     "hop has no bound in the weights alone, e.g. a gate's value)")
+    bound = f.bound if f.bound is not None else f.run_bound
     lines.append("")
     heads = [f"‖∂{state_name(s)}_T/∂{state_name(s)}_s‖₂" for s in states] + ["bound"]
     lines.append(f"{'lag T−s':>8}  " + "  ".join(f"{h:>18}" for h in heads))
@@ -86,11 +88,11 @@ def text(f: Flow, source: str | None = None) -> str:
 
 def _explanations(f: Flow) -> list[str]:
     out = []
+    if f.beta is not None and f.beta < 1:
+        out.append(f"why: {'γ σ_max' if f.shape is not None else 'β'} = {f.beta:.4g} < 1: every hop contracts (the "
+                   f"state system's stability condition |f'| < 1), so the gradient must vanish")
     if f.shape is not None:
-        if f.bound_rate < 1 - TOLERANCE:
-            out.append(f"why: γ σ_max = {f.bound_rate:.4g} < 1: every hop contracts (the state system's stability "
-                       f"condition |f'| < 1), so the gradient must vanish")
-        elif f.shape.function == "identity" or f.saturated_rate is None:
+        if f.beta >= 1 and (f.shape.function == "identity" or f.saturated_rate is None):
             out.append(f"why: γ σ_max = {f.bound_rate:.4g}: nothing but {f.shape.weight} acts on the gradient")
         sat = f.saturated_rate
         if sat is not None and f.shape.function != "identity":
@@ -126,10 +128,10 @@ def to_json(f: Flow, source: str | None = None) -> str:
                  "latex": f"{printing.latex(f.form[0])} = {printing.latex(f.form[1])}"},
         "lags": [int(v) for v in f.lags],
         "norms": {s: _finite(f.norms[s]) for s in f.spec.cell.states},
-        "bound": None if shape is None else {
-            "kind": "weights", "weight": shape.weight, "gamma": shape.gamma, "sigma_max": f.sigma,
-            "rate": f.bound_rate, "values": _finite(f.bound),
-            "saturated_rate": f.saturated_rate, "mean_slope": f.mean_slope},
+        "bound": None if f.beta is None else {
+            "kind": "weights", "rate": f.beta, "values": _finite(f.bound),
+            **({} if shape is None else {"weight": shape.weight, "gamma": shape.gamma, "sigma_max": f.sigma,
+                                         "saturated_rate": f.saturated_rate, "mean_slope": f.mean_slope})},
         "run_bound": _finite(f.run_bound),
         "rate": {s: (f.rates[s] if math.isfinite(f.rates[s]) else None) for s in f.spec.cell.states},
         "verdict": dict(f.verdicts),

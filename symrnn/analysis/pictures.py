@@ -103,8 +103,9 @@ def flow_figure(f):
     ax = fig.add_subplot()
     _flow_lines(ax, f)
     if f.bound is not None:
+        what = f"(γ σ_max({f.shape.weight}))^(T−s)" if f.shape is not None else "β^(T−s) from the hop's terms"
         ax.plot(f.lags, f.bound, linestyle="--", color="black", linewidth=1,
-                label=f"bound (γ σ_max({f.shape.weight}))^(T−s), ×{f.bound_rate:.3g}/step", gid="bound")
+                label=f"bound {what}, ×{f.beta:.3g}/step", gid="bound")
     else:
         ax.plot(f.lags, f.run_bound, linestyle=":", color="black", linewidth=1,
                 label="bound Π ‖∂s_i/∂s_(i−1)‖₂ (the run's hops)", gid="bound")

@@ -95,7 +95,7 @@ def chapter(f: Flow) -> dict:
         "overflow": f.overflow,
         "verdicts": [{"norm": _norm(s), "verdict": f.verdicts[s], "rate": _num(f.rates[s])} for s in states],
     }
-    bound = f.bound if elman else f.run_bound
+    bound = f.bound if f.bound is not None else f.run_bound
     out["rows"] = [{"lag": lag, "cells": [f"${_num(f.norms[s][lag - 1])}$" for s in states]
                     + [f"${_num(bound[lag - 1])}$"]} for lag in _table_lags(len(f.lags))]
     if elman:
@@ -113,8 +113,11 @@ def chapter(f: Flow) -> dict:
             "saturation": None if f.saturated_rate is None or f.shape.function == "identity" else {
                 "max": _num(f.saturated_rate / f.sigma), "rate": _num(f.saturated_rate), "mean": _num(f.mean_slope)},
         })
+    elif f.beta is not None:
+        out["bound_head"] = r"$\beta^{T-s}$"
     else:
         out["bound_head"] = rf"$\prod_{{{idx}}} \| \partial s_{{{idx}}} / \partial s_{{{idx}-1}} \|_{{2}}$"
+    out["beta"] = None if f.beta is None else _num(f.beta)
     out["additive"] = [{"state": naming.latex_role(s, str), "block": printing.latex(Diag(v)),
                         "mean": _num(float(np.exp(np.mean(np.log(f.paths[s])))) if np.all(f.paths[s] > 0) else 0.0),
                         "norm": _norm(s), "rate": _num(f.rates[s])}
