@@ -6,6 +6,7 @@ for byte for a given matplotlib (no dates, a fixed SVG hash salt); `save` writes
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 from pathlib import Path
 
@@ -22,11 +23,8 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
 def available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether matplotlib can be imported (looked up, not imported: the text and JSON paths never pay for it)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def require(what: str = "--plot") -> None:
