@@ -8,6 +8,7 @@ from .kernels.codegen import codegen  # noqa: E402
 from .model.spec import Cell, ModelSpec, Param  # noqa: E402
 from .model.specfile import load_spec  # noqa: E402
 from .verification.verify import Verdict, verify  # noqa: E402
+from .analysis.flow import Flow, flow  # noqa: E402
 
 __all__ = ["cells", "codegen", "derive", "Derivation", "Cell", "ModelSpec", "Param", "load_spec", "SymrnnError",
-           "CheckFailed", "verify", "Verdict"]
+           "CheckFailed", "verify", "Verdict", "flow", "Flow"]

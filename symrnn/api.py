@@ -22,9 +22,10 @@ class Derivation:
     `expansion(name)` its chain-rule terms, `certified` whether every check ran and passed.
     """
 
-    def latex(self) -> str:
-        """The derivation as a complete LaTeX document (templates/derivation.tex.jinja)."""
-        return latex_document.render(self)
+    def latex(self, flow=None) -> str:
+        """The derivation as a complete LaTeX document (templates/derivation.tex.jinja); with `flow`
+        (`symrnn.flow(spec, …)` of the same model) also the chapter "Why gradients vanish or explode"."""
+        return latex_document.render(self, flow=flow)
 
     def text(self) -> str:
         """The derivation as a student reads it in a terminal."""

@@ -80,8 +80,13 @@ def model_from(args):
                        output=args.output or "every")
 
 
+FLOW_STEPS = 50     # the run of `derive --flow`'s chapter (symrnn flow's defaults)
+
+
 def cmd_derive(args) -> int:
     spec = model_from(args)
+    if args.flow and not (args.tex or args.pdf):
+        raise SymrnnError("--flow adds a chapter to the document: give --tex FILE or --pdf FILE")
     d = derive(spec, steps=args.steps, dims=parse_dims(args.dims, spec.loss), params=args.param)
     documents = args.tex or args.pdf
     fmt = args.format or (None if documents else "text")
@@ -90,7 +95,11 @@ def cmd_derive(args) -> int:
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if documents:
         from .documents import latex
-        for path in latex.write_documents(d, tex=args.tex, pdf=args.pdf, force=args.force):
+        flow = None
+        if args.flow:
+            from .analysis.flow import flow as gradient_flow
+            flow = gradient_flow(spec, None, FLOW_STEPS, dims=d.dims, radius=1.0, seed=0)
+        for path in latex.write_documents(d, tex=args.tex, pdf=args.pdf, force=args.force, flow=flow):
             print(f"wrote {path}", file=sys.stderr if fmt else sys.stdout)
     if not d.certified:
         raise CheckFailed("a derived gradient failed certification (a bug in symrnn: please report it)")
@@ -154,14 +163,76 @@ def cmd_dynamics(args) -> int:
     system = dynamics.system(f_text, theta, k=len(h0), m=len(xs[0]) if xs else 1)
     if xs is not None and not system.driven:
         raise SymrnnError(f"--x: f = {f_text!r} does not use the input x")
-    if args.plot:
-        check_target(args.plot, dynamics_report.written_by_symrnn, args.force)
+    if args.plot:       # refuse a bad --plot before any work
+        from .analysis import pictures
+        fmt = pictures.plot_format(args.plot)
+        drawn = pictures.available()
+        if not drawn and fmt != "svg":
+            pictures.require()
+        ours = lambda p: pictures.written_by_symrnn(p) or dynamics_report.written_by_symrnn(p)  # noqa: E731
+        check_target(args.plot, ours, args.force)
     analysis = dynamics.analyse(system, h0, steps, xs, starts)
     out = dynamics_report.to_json(analysis) if args.format == "json" else dynamics_report.text(analysis)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.plot:
-        path = write_atomic(args.plot, dynamics_report.svg(analysis), ours=dynamics_report.written_by_symrnn,
-                            force=args.force)
+        # without matplotlib an .svg still gets the trajectory, drawn by hand (no cobweb)
+        data = pictures.render(pictures.dynamics_figure(analysis), fmt) if drawn else dynamics_report.svg(analysis)
+        path = write_atomic(args.plot, data, ours=ours, force=args.force)
+        print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
+        if not drawn:
+            print(f"note: the trajectory only; the cobweb diagram needs matplotlib: {pictures.INSTALL}", file=sys.stderr)
+    return 0
+
+
+def seed_int(text: str) -> int:
+    """An argparse type for --seed: a whole number from 0 to 2^63 − 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2^63 - 1, got {text[:40]!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type for --radius: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0 (the recurrent spectral radius R), "
+                                         f"got {text[:40]!r}")
+    return value
+
+
+def cmd_flow(args) -> int:
+    from .analysis import flow as gradient_flow
+    from .analysis import flow_report
+    spec = model_from(args)
+    gradient_flow.check_steps(args.steps)
+    pictures = None
+    if args.plot:       # refuse a bad --plot before any work, and write nothing then
+        from .analysis import pictures
+        pictures.check_plot_target(args.plot, args.force)
+    if args.weights:
+        if args.dims != "scalar" or args.radius is not None:
+            given = "--dims" if args.dims != "scalar" else "--radius"
+            raise SymrnnError(f"{given}: the sizes and the weights come from --weights {args.weights}; drop {given}")
+        params = gradient_flow.load_weights(args.weights)
+        where = f"weights file {args.weights!r}"
+        params, _ = gradient_flow.check_params(spec, params, where)
+        result = gradient_flow.flow(spec, params, args.steps, seed=args.seed)
+    else:
+        dims = parse_dims(args.dims)
+        result = gradient_flow.flow(spec, None, args.steps, dims=dims, seed=args.seed,
+                                    radius=1.0 if args.radius is None else args.radius)
+    source = args.weights
+    out = flow_report.to_json(result, source) if args.format == "json" else flow_report.text(result, source)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    if args.plot:
+        path = pictures.save(pictures.flow_figure(result), args.plot, force=args.force)
         print(f"wrote {path}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
 
@@ -202,6 +273,9 @@ def build_parser() -> Parser:
                    help="what to print; default text, or nothing but the written paths with --tex/--pdf")
     p.add_argument("--tex", metavar="FILE", help="write the derivation as a LaTeX document")
     p.add_argument("--pdf", metavar="FILE", help="build the derivation document as a PDF (needs TeX: latexmk or pdflatex)")
+    p.add_argument("--flow", action="store_true", help="add the chapter 'Why gradients vanish or explode' to the "
+                   "document: the Jacobian-product form, its bound and a run of symrnn flow (T = 50, random "
+                   "weights of spectral radius 1, seed 0, the derivation's sizes)")
     p.add_argument("--force", action="store_true", help="overwrite files symrnn did not write")
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("codegen", help="write the NumPy BPTT kernel module of a model and print its path",
@@ -231,9 +305,36 @@ def build_parser() -> Parser:
     p.add_argument("--starts", metavar="V;V", help="other initial states to test whether the limit depends on h0, "
                    "separated by ';'; default -10, -1, 0, 1, 10")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print; default text")
-    p.add_argument("--plot", metavar="FILE", help="write an SVG of h_t against t with the fixed points dashed")
+    p.add_argument("--plot", metavar="FILE", help="draw h_t against t with the fixed points dashed and, for a scalar "
+                   "state, the cobweb diagram beside it: FILE.png, .svg or .pdf (needs matplotlib: pip install "
+                   "'symrnn[plot]'; without it an .svg of the trajectory only)")
     p.add_argument("--force", action="store_true", help="overwrite a --plot file symrnn did not write")
     p.set_defaults(run=cmd_dynamics)
+
+    p = sub.add_parser("flow", help="gradient flow: ‖∂h_T/∂h_s‖ per lag from the derived Jacobian products, the "
+                       "bound (γ σ_max(W))^(T−s), and whether gradients vanish or explode",
+                       description="Run random inputs through a model with given or random weights and evaluate the "
+                                   "derived Jacobian-product form ∂h_T/∂h_s = Π diag(f'(a_i)) W (any cell: the hop "
+                                   "∂s_i/∂s_(i−1)) at every lag T − s, beside the bound from the derivation, with a "
+                                   "verdict (vanishing / stable / exploding) and the rate per step. LSTM: also "
+                                   "∂c_T/∂c_s.")
+    add_model_options(p, unrolled=False)
+    p.add_argument("--steps", type=int, default=50, metavar="T",
+                   help="number of time steps T (≥ 2); default 50")
+    p.add_argument("--dims", default="scalar", metavar="scalar|K,M,O",
+                   help="sizes of random weights (state K, input M, output O); default scalar")
+    p.add_argument("--weights", metavar="FILE.npz", help="the kernel's parameters by name (np.savez(FILE, **params), "
+                   "e.g. from init_params or from_torch), optionally h0 (c0); default random weights")
+    p.add_argument("--radius", type=positive_float, metavar="R",
+                   help="random weights: every k×k weight is R times a random orthogonal matrix (spectral radius "
+                        "and σ_max both R); default 1")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="S",
+                   help="seed of the random weights and inputs (a whole number ≥ 0); default 0")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print; default text")
+    p.add_argument("--plot", metavar="FILE", help="draw log‖∂h_T/∂h_s‖ against the lag with the bound: FILE.png, "
+                   ".svg or .pdf (needs matplotlib: pip install 'symrnn[plot]')")
+    p.add_argument("--force", action="store_true", help="overwrite a --plot file symrnn did not write")
+    p.set_defaults(run=cmd_flow)
 
     p = sub.add_parser("verify", help="check a hand derivation of ∂L/∂θ and say which chain-rule term is wrong",
                        description="Check a hand derivation of ∂L/∂NAME against the derived gradient (exactly where "

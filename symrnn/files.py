@@ -52,6 +52,16 @@ def _size(n: int) -> str:
 def read_text(path, what: str = "file", limit: int = MAX_READ) -> str:
     """The UTF-8 text of a user's regular file of at most `limit` bytes; a one-line SymrnnError otherwise."""
     where = f"{what} {str(path)!r}"
+    data = read_bytes(path, what, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SymrnnError(f"cannot read {where}: not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") from None
+
+
+def read_bytes(path, what: str = "file", limit: int = MAX_READ) -> bytes:
+    """The bytes of a user's regular file of at most `limit` bytes; a one-line SymrnnError otherwise."""
+    where = f"{what} {str(path)!r}"
     try:
         # O_NONBLOCK: opening a FIFO returns at once (to be refused below) instead of waiting for a writer.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -76,10 +86,7 @@ def read_text(path, what: str = "file", limit: int = MAX_READ) -> str:
         os.close(fd)
     if len(data) > limit:
         raise SymrnnError(f"cannot read {where}: it is larger than the limit of {_size(limit)}")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SymrnnError(f"cannot read {where}: not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") from None
+    return data
 
 
 def read_toml(path, what: str = "file", limit: int = MAX_READ) -> dict:
@@ -255,4 +262,4 @@ def write_atomic(path, data: bytes | str, *, ours: Judge | None = None, force: b
     return path
 
 
-__all__ = ["read_text", "read_toml", "write_atomic", "check_target", "MAX_READ"]
+__all__ = ["read_text", "read_bytes", "read_toml", "write_atomic", "check_target", "MAX_READ"]

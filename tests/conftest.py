@@ -12,3 +12,10 @@ if os.environ.get("SYMRNN_REQUIRE_TORCH") == "1":
         import torch  # noqa: F401
     except ImportError as e:
         raise RuntimeError(f"SYMRNN_REQUIRE_TORCH=1 but torch cannot be imported ({e}); see .ci/run") from None
+
+# ... and with SYMRNN_REQUIRE_MATPLOTLIB=1 the figure tests (tests/test_pictures.py) must run too.
+if os.environ.get("SYMRNN_REQUIRE_MATPLOTLIB") == "1":
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError(f"SYMRNN_REQUIRE_MATPLOTLIB=1 but matplotlib cannot be imported ({e}); see .ci/run") from None

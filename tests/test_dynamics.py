@@ -236,7 +236,14 @@ def test_json_of_a_divergent_run_is_valid(capsys):
     assert code == 0 and data["limit"]["kind"] == "diverges" and data["limit"]["step"] == 10
 
 
-def test_svg_plot(tmp_path, capsys):
+@pytest.fixture
+def hand_svg(monkeypatch):
+    """As without matplotlib: an .svg is the hand-drawn trajectory (tests/test_pictures.py covers matplotlib's)."""
+    from symrnn.analysis import pictures
+    monkeypatch.setattr(pictures, "available", lambda: False)
+
+
+def test_svg_plot(tmp_path, capsys, hand_svg):
     path = tmp_path / "lecture.svg"
     code, out, _ = main(capsys, "--plot", str(path))
     assert code == 0 and f"wrote {path}" in out
@@ -255,7 +262,7 @@ def test_svg_plot(tmp_path, capsys):
 
 @pytest.mark.parametrize("args", [["--f", "2*h", "--h0", "1", "--steps", "2000"], ["--steps", "1"],
                                   ["--f", "[h[1], -h[0]/2]", "--h0", "1,2"]])
-def test_svg_coordinates_are_finite(args, tmp_path, capsys):
+def test_svg_coordinates_are_finite(args, tmp_path, capsys, hand_svg):
     path = tmp_path / "p.svg"
     assert main(capsys, *args, "--plot", str(path))[0] == 0
     ns = "{http://www.w3.org/2000/svg}"
@@ -266,7 +273,7 @@ def test_svg_coordinates_are_finite(args, tmp_path, capsys):
         assert all(math.isfinite(float(c)) for p in poly.get("points").split() for c in p.split(","))
 
 
-def test_plot_does_not_overwrite_a_foreign_file(tmp_path, capsys):
+def test_plot_does_not_overwrite_a_foreign_file(tmp_path, capsys, hand_svg):
     path = tmp_path / "mine.svg"
     path.write_text("<svg>my drawing</svg>")
     code, out, err = main(capsys, "--plot", str(path))

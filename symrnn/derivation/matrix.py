@@ -339,6 +339,14 @@ def hop(spec: ModelSpec, i) -> Node:
     return blocks[0][0] if len(states) == 1 else Block(*blocks)
 
 
+def jacobian_product(spec: ModelSpec) -> tuple[Partial, ProdOver]:
+    """(∂s_t/∂s_s, Π_{i=s+1}^{t} ∂s_i/∂s_{i−1}): the Jacobian-product form, s = h or the stacked (h, c)."""
+    t, s = naming.t, naming.s
+    idx = naming.product_index(primal(spec.cell).names)
+    lhs = vec(naming.STATE, t) if len(spec.cell.states) == 1 else vec("s", t)
+    return Partial(lhs, lhs.xreplace({t: s})), product(hop(spec, idx), idx, s + 1, t)
+
+
 def _reach(spec: ModelSpec, u, s, idx) -> Node:
     """(∂s_u/∂s_s)ᵀ (∂L_u/∂s_u)ᵀ: what L_u sends back to the states of step s (stacked when several)."""
     back = matmul(transpose(product(hop(spec, idx), idx, s + 1, u)), _own_stacked(spec, u))
@@ -518,7 +526,6 @@ def derive_matrix(spec: ModelSpec, steps: int, dims, names) -> MatrixDerivation:
     """The matrix-form derivation of ∂L/∂θ for the parameters and initial states in `names` (pure: no checks run)."""
     dims = check_dims(dims, spec)
     check_shapes(spec, dims)
-    t, s = naming.t, naming.s
     grads = []
     rec_delta, _ = recursion(spec, "delta")
     deltas = unrolled(rec_delta, steps)
@@ -526,15 +533,11 @@ def derive_matrix(spec: ModelSpec, steps: int, dims, names) -> MatrixDerivation:
         forms = general_forms(spec, name)
         at_T = at_steps(forms[0].expr, steps)
         grads.append(MatrixGradient(name, forms, at_T, deltas))
-    idx = naming.product_index(primal(spec.cell).names)
-    states = spec.cell.states
-    lhs = vec(naming.STATE, t) if len(states) == 1 else vec("s", t)
     return MatrixDerivation(spec, steps, dims, tuple(grads),
                             tuple(recursion(spec, f)[0] for f in ("delta", "diag", "state")), deltas,
-                            (Partial(lhs, lhs.xreplace({t: s})), product(hop(spec, idx), idx, s + 1, t)),
-                            step_equations(spec))
+                            jacobian_product(spec), step_equations(spec))
 
 
 __all__ = ["MatrixDerivation", "MatrixGradient", "Form", "Recursion", "StepEquations", "derive_matrix",
-           "step_equations", "loss_gradient", "own", "hop", "at_steps", "unrolled", "substitute", "check_dims",
+           "step_equations", "loss_gradient", "own", "hop", "jacobian_product", "at_steps", "unrolled", "substitute", "check_dims",
            "check_shapes", "view", "recursion", "general_forms", "vec", "vjp", "Step"]

@@ -35,6 +35,7 @@ from ..files import check_target, write_atomic
 from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
 from .report import model_equations
 from .templating import render_latex
+from . import flow_chapter
 from ..derivation.unroll import step
 from ..derivation.program import primal
 
@@ -451,11 +452,12 @@ def model_command(d) -> str:
     return re.sub(r"[^A-Za-z0-9_.,/ =+-]", "?", command)
 
 
-def document(d, md=None) -> dict:
+def document(d, md=None, flow=None) -> dict:
     """Everything the template places: LaTeX strings (math printed, rows broken) and user text (escaped there).
 
     `md` is the matrix derivation to show (d.matrix in matrix mode; for a scalar d, `companion_matrix(d)`,
-    or a string saying why there is none); None leaves the matrix section out.
+    or a string saying why there is none); None leaves the matrix section out. `flow` (an
+    `analysis.flow.Flow` of the same model) adds the chapter "Why gradients vanish or explode".
     """
     spec = d.spec
     scalar = d.matrix is None
@@ -477,6 +479,7 @@ def document(d, md=None) -> dict:
         "pictures": _pictures(d),
         "has_h0": "h0" in d.names,
         "matrix": _matrix(d, md) if md is not None else None,
+        "flow": flow_chapter.chapter(flow) if flow is not None else None,
         "certified": d.certified and (md is None or isinstance(md, str) or md.certified),
         "uncertified": not (d.matrix.gradients if d.matrix is not None else d.gradients)
         or all(g.certificate is None for g in (d.matrix.gradients if d.matrix is not None else d.gradients)),
@@ -493,11 +496,14 @@ def document(d, md=None) -> dict:
     return doc
 
 
-def render(d, with_matrix: bool = True) -> str:
+def render(d, with_matrix: bool = True, flow=None) -> str:
     """The derivation as a complete LaTeX document (str), byte for byte reproducible; a scalar derivation
-    gets the matrix form of the same model as its last section unless with_matrix is False."""
+    gets the matrix form of the same model as its last section unless with_matrix is False; a `Flow` of
+    the same model adds the chapter "Why gradients vanish or explode" (opt-in)."""
     md = companion_matrix(d) if with_matrix and d.matrix is None else None
-    return render_latex("derivation.tex.jinja", doc=document(d, md))
+    if flow is not None and flow.spec != d.spec:
+        raise SymrnnError(f"the flow is of {flow.spec.name}, the derivation of {d.spec.name}")
+    return render_latex("derivation.tex.jinja", doc=document(d, md, flow))
 
 
 def repr_latex(d) -> str:
@@ -545,7 +551,7 @@ def log_excerpt(log: str, context: int = 3) -> str:
     return "\n".join(keep[:60]) if keep else "\n".join(lines[-20:])
 
 
-def write_documents(d, tex=None, pdf=None, force: bool = False) -> list[Path]:
+def write_documents(d, tex=None, pdf=None, force: bool = False, flow=None) -> list[Path]:
     """Write the .tex (if asked) and build the PDF (if asked); return the paths written.
 
     Without TeX, a PDF request still writes the .tex (beside the PDF when no --tex was given)
@@ -554,7 +560,7 @@ def write_documents(d, tex=None, pdf=None, force: bool = False) -> list[Path]:
     if tex and pdf and Path(tex).resolve() == Path(pdf).resolve():
         raise SymrnnError(f"--tex and --pdf name the same file {tex}; give two different files")
     targets = [check_target(p, written_by_symrnn, force) for p in (tex, pdf) if p]
-    source = render(d)
+    source = render(d, flow=flow)
     written = []
     if tex:
         write_atomic(targets[0], source, ours=written_by_symrnn, force=force)
