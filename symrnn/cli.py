@@ -169,11 +169,8 @@ def cmd_dynamics(args) -> int:
 def cmd_verify(args) -> int:
     from .verification.verify import verify
     spec = model_from(args)
-    if args.dims != "scalar":
-        parse_dims(args.dims, spec.loss)
-        raise SymrnnError(f"--dims {args.dims}: verify checks scalar derivations only (--dims scalar); "
-                          f"matrix form is not yet supported")
-    v = verify(spec, args.param, args.expr, latex=args.latex, file=args.file, steps=args.steps)
+    dims = parse_dims(args.dims, spec.loss)
+    v = verify(spec, args.param, args.expr, latex=args.latex, file=args.file, steps=args.steps, dims=dims)
     print(v.report)
     return 0 if v.ok else 1
 

@@ -24,7 +24,8 @@ from .limits import deep_recursion
 from .localise import Localisation, Wrong, localise, same
 from .model import Model, Path, model
 from .printing import brief, text
-from .reading import Answer, looks_like_latex, read, read_file
+from ..files import read_text
+from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_file, strip_comments
 from .traps import TRAPS, Context, Variant, everywhere, trap
 
 
@@ -216,15 +217,33 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
            file: str | None = None, steps: int = 2, dims="scalar") -> Verdict:
     """Check a hand derivation of ∂L/∂param (SymPy syntax `text`, LaTeX `latex`, or a `file`) against
     the derived gradient, itself certified first."""
-    if not (isinstance(dims, str) and dims == "scalar"):
-        raise SymrnnError(f"--dims {dims}: verify checks scalar derivations only; matrix form is not yet supported")
     given = [x is not None for x in (text, latex, file)]
     if sum(given) != 1:
         raise SymrnnError("give the derivation once: --expr, --latex or --file")
+    if not (isinstance(dims, str) and dims == "scalar"):
+        return _verify_matrix(spec, param, text, latex, file, steps, dims)
     m = model(spec, steps)
     m.gradient(param)              # an unknown parameter is named before the answer is read
     answer = read_file(m, param, file) if file is not None else read(m, param, text, latex)
     return check(m, param, answer)
+
+
+def _verify_matrix(spec, param, text, latex, file, steps, dims):
+    """The matrix form (`matrixcheck`): one line or several (definitions, then the gradient)."""
+    from ..derivation.matrix import check_dims
+    from .matrixcheck import verify_matrix
+    dims = check_dims(dims, spec)
+    if file is not None:
+        source = strip_comments(read_text(file, "--file", MAX_FILE_BYTES))
+        return verify_matrix(spec, param, source, looks_like_matrix_latex(source), steps, dims, "--file")
+    if latex is not None:
+        return verify_matrix(spec, param, latex, True, steps, dims, "--latex")
+    return verify_matrix(spec, param, text, False, steps, dims, "--expr")
+
+
+def looks_like_matrix_latex(source: str) -> bool:
+    """A matrix answer is LaTeX when it has a backslash, a ^ or a brace; else SymPy style (h[t], W.T @ …)."""
+    return any(c in source for c in "\\^{")
 
 
 __all__ = ["verify", "check", "Verdict", "Wrong", "TRAPS", "trap", "Variant", "localise", "canonical",

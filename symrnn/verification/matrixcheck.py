@@ -1,0 +1,641 @@
+"""Check a matrix-form hand derivation: shapes, then entry-wise values at random sizes and T, then the slip.
+
+    read (matrixinput: LaTeX or SymPy style, matrix meaning)
+      -> shapes (symbolic sizes k, m, o: the non-conformable factor named with both shapes)
+      -> decide (entry-wise, float64, at the requested (k, m, o) and two other sizes; at several T
+                 when the answer is written for general T), against the certified matrix derivation
+                 evaluated by the IR evaluator (`ir.evaluate`) — the δ-form's gradient and recursions
+      -> localise (single edits that make the answer right: a transpose, ⊙ for a matrix product,
+                   diag on the other side, a step off by one, the other state in an outer product,
+                   a missing Σ_t; each named)
+
+An answer may be several lines: definitions (`δ_t = …`, `γ_t = …`, `h̄_t = …`, `δ^r_t = …`), each
+checked against the true quantity it names at every step, and the gradient in terms of them, checked
+with the true quantities (so each line is judged on its own and the report names the wrong line).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from .. import naming
+from ..api import derive
+from ..certification.matrix import _draw, forward, run_recursion
+from ..derivation.matrix import loss_gradient, recursion
+from ..derivation.program import primal
+from ..errors import CheckFailed, SymrnnError
+from ..ir.evaluate import evaluate, float_backend
+from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Num, OneHot, Ones, Plus, ProdOver,
+                        Softmax, Square, SumOver, Transposed, Vec, Zeros, rebuild)
+from ..model.spec import ModelSpec
+from ..printers.matrix import text
+from .matrixinput import Line, Names, parse_answer
+
+ANY = "any"                   # the all-ones vector (or 0): as long as whatever it meets
+TOLERANCE = 1e-9              # relative, entry-wise, float64
+POINTS = 2                    # random points per (sizes, T)
+OTHER_SIZES = ((3, 2, 4), (2, 4, 3))
+GENERAL_STEPS = (1, 2, 3, 4)  # T values an answer for general T is checked at (besides the requested T)
+MAX_EDITS = 400               # single-edit repairs tried at most
+
+
+# -- the names an answer may use -------------------------------------------------------------------
+
+@lru_cache(maxsize=32)
+def names_for(spec: ModelSpec) -> Names:
+    """Parameters, vectors and named quantities of spec's matrix form."""
+    cell = spec.cell
+    step = primal(cell)
+    vectors = {naming.INPUT: "m", naming.OUTPUT: "o", naming.TARGET: "o"}
+    vectors.update({name: "k" for name in step.names})
+    delta_rec, _ = recursion(spec, "delta")
+    state_rec, _ = recursion(spec, "state")
+    quantities = {}
+    for lhs, _ in delta_rec.equations + state_rec.equations:
+        quantities[lhs.role] = _meaning(lhs.role)
+    adjoint_of = {s: naming.state_gradient(s) for s in cell.states}
+    if naming.DELTA in quantities:
+        adjoint_of[naming.PREACT] = naming.DELTA
+    params = {p.name: tuple(p.shape) for p in cell.params}
+    g_name = naming.loss_gradient(step.names)
+
+    def g(t):
+        return loss_gradient(spec, Vec(naming.OUTPUT, t), Vec(naming.TARGET, t))
+    names = Names(params, vectors, quantities, g_name, g, adjoint_of, tuple(cell.initial),
+                  spec.loss_rule.targets == "class")
+    return _with_shape(names, spec)
+
+
+def _with_shape(names: Names, spec: ModelSpec) -> Names:
+    from dataclasses import replace
+
+    def reader_shape(e):
+        try:
+            return shape(e, names)
+        except ShapeError:
+            return None
+    return replace(names, shape=reader_shape)
+
+
+def _meaning(role: str) -> str:
+    d = naming.decorated(role)
+    if role == naming.DELTA:
+        return "∂L/∂a_t"
+    if d is None:
+        return role
+    base, tag, is_bar = d
+    if is_bar:
+        return f"∂L/∂{base}_t"
+    if base == naming.DELTA:
+        return f"∂L/∂a^{tag}_t (the error at the pre-activation of {tag})"
+    if base == naming.GAMMA:
+        return f"∂L/∂{tag}_t"
+    return role
+
+
+def meaning(role: str) -> str:
+    return "∂L/∂h_t" if role == naming.GAMMA else _meaning(role)
+
+
+# -- shapes ------------------------------------------------------------------------------------------
+
+class ShapeError(Exception):
+    """Two factors that do not fit: the message names both and their shapes."""
+
+
+def _words(s) -> str:
+    if s == ():
+        return "a scalar"
+    if s == ANY:
+        return "a vector"
+    return "×".join(s)
+
+
+def shape(e: Node, names: Names):
+    """The shape of e with symbolic sizes: (), ('k', '1'), ('k', 'm'), or ANY; ShapeError naming the culprit."""
+    if isinstance(e, Vec):
+        return (names.vectors.get(e.role, "k"), "1") if e.role in names.vectors else ("k", "1")
+    if isinstance(e, OneHot):
+        return ("o", "1")
+    if isinstance(e, (Gain, Num)):
+        return ()
+    if isinstance(e, Mat):
+        s = names.params[e.name]
+        return (s[0], s[1]) if len(s) == 2 else (s[0], "1") if s else ()
+    if isinstance(e, (Ones, Zeros)):
+        return ANY
+    if isinstance(e, (Plus, Minus)):
+        out = ANY
+        for a in e.args:
+            sa = shape(a, names)
+            if sa == ANY:
+                continue
+            if out not in (ANY, sa):
+                what = "add" if isinstance(e, Plus) else "subtract"
+                raise ShapeError(f"cannot {what} {text(a)} ({_words(sa)}) and a term of {_words(out)}: "
+                                 f"the terms of a sum need equal shapes")
+            out = sa
+        return out
+    if isinstance(e, Hadamard):
+        out = ANY
+        for a in e.args:
+            sa = shape(a, names)
+            if sa in (ANY, ()):
+                continue
+            if out not in (ANY, sa):
+                raise ShapeError(f"⊙ of {_words(out)} and {text(a)} ({_words(sa)}): the elementwise product needs "
+                                 f"equal shapes")
+            out = sa
+        return out
+    if isinstance(e, (Neg, Map, Square, Softmax)):
+        return shape(e.args[-1], names)
+    if isinstance(e, Transposed):
+        s = shape(e.args[0], names)
+        return s if s in (ANY, ()) else (s[1], s[0])
+    if isinstance(e, Diag):
+        s = shape(e.args[0], names)
+        if s == ANY:
+            return ANY
+        if s == () or s[1] != "1":
+            raise ShapeError(f"diag({text(e.args[0])}): diag takes a column vector, not {_words(s)}")
+        return (s[0], s[0])
+    if isinstance(e, MatProd):
+        out, done = (), []
+        for f in e.args:
+            s = shape(f, names)
+            if s in ((), ANY):
+                done.append(f)
+                continue
+            if out == ():
+                out = s
+            elif out[1] == s[0]:
+                out = (out[0], s[1])
+            else:
+                left = done[0] if len(done) == 1 else MatProd(*done)
+                raise ShapeError(f"not conformable: {text(left)} is {_words(out)} and {text(f)} is {_words(s)} "
+                                 f"(a matrix product needs the columns on the left to equal the rows on the right)")
+            done.append(f)
+        return out
+    if isinstance(e, SumOver):
+        return shape(e.body, names)
+    raise ShapeError(f"no shape for {type(e).__name__}")
+
+
+def expected_shape(param: str, names: Names, spec: ModelSpec):
+    if param in names.initial:
+        return ("k", "1")
+    s = names.params[param]
+    return (s[0], s[1]) if len(s) == 2 else (s[0], "1") if s else ()
+
+
+# -- the truth, evaluated -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Truth:
+    """The certified matrix derivation of one model, and what evaluating it at a point needs."""
+
+    spec: ModelSpec
+    steps: int
+    dims: tuple
+    derivation: object
+    names: Names
+
+    def gradient_form(self, param: str) -> Node:
+        return self.derivation.get(param).general
+
+    def env(self, sizes, T: int, rng) -> dict:
+        """A random point, its forward pass and every named quantity at steps 1 … T (0 at T + 1)."""
+        point = _draw(rng, self.spec, sizes, T, float)
+        point = {key: np.asarray(v, dtype=float) if isinstance(v, np.ndarray) else v for key, v in point.items()}
+        k = sizes[0]
+        env = forward(self.spec, point, T, float_backend(), k)
+        for rec in self.derivation.recursions:
+            if rec.name != "diag":
+                env = run_recursion(rec, env, T, float_backend(), k)
+        for role in self.names.quantities:
+            env.setdefault((role, T + 1), np.zeros((k, 1)))
+        return env
+
+
+@lru_cache(maxsize=16)
+def truth(spec: ModelSpec, steps: int, dims) -> Truth:
+    d = derive(spec, steps=steps, dims=dims)
+    if not d.certified:
+        raise CheckFailed("the derived matrix form failed certification (a bug in symrnn: please report it)")
+    return Truth(spec, steps, dims, d, names_for(spec))
+
+
+@dataclass(frozen=True)
+class Config:
+    sizes: tuple
+    T: int
+    env: dict = field(repr=False, compare=False)
+
+
+class Undefined(Exception):
+    """The answer reads a vector at a step that does not exist."""
+
+
+def value(e: Node, cfg: Config, bind: dict | None = None, quantities=()):
+    """e at the configuration's point (t bound by `bind`); a named quantity at T + 1 is 0 and is substituted
+    first, as the recursion's start, so the terms it multiplies (which may read h_{T+1}) drop out."""
+    k = cfg.sizes[0]
+    if bind and quantities:
+        e = e.xreplace({**bind, naming.T: sp.Integer(cfg.T)})
+        zero = {v: Zeros() for v in e.atoms(Vec) if v.role in quantities and v.step == cfg.T + 1}
+        if zero:
+            e = rebuild(e.xreplace(zero))
+            if e is None or isinstance(e, Zeros):
+                return np.zeros((k, 1))
+    try:
+        return evaluate(e, cfg.env, float_backend(), k, {naming.T: sp.Integer(cfg.T), **(bind or {})})
+    except KeyError as exc:
+        key = exc.args[0]
+        if isinstance(key, tuple) and len(key) == 2:
+            raise Undefined(f"{naming.text_role(key[0])}{key[1]} does not exist at T = {cfg.T}") from None
+        raise Undefined(f"{key} has no value") from None
+
+
+def free_indices(e: Node) -> set:
+    """The index symbols (t, s, i, j) e reads that no Σ or Π binds; T is not one of them."""
+    if isinstance(e, Vec):
+        return set(e.step.free_symbols) - {naming.T}
+    if isinstance(e, SumOver):
+        var, lo, hi = e.limits
+        inner = free_indices(e.body) - {var}
+        return inner | ((sp.sympify(lo).free_symbols | sp.sympify(hi).free_symbols) - {naming.T})
+    out = set()
+    for a in e.args:
+        if isinstance(a, Node):
+            out |= free_indices(a)
+    return out
+
+
+def reads_T(e: Node) -> bool:
+    return naming.T in e.free_symbols or any(naming.T in sp.sympify(x).free_symbols
+                                             for s in e.atoms(SumOver) for x in s.limits)
+
+
+def configs(tr: Truth, general: bool, seed: int = 0) -> list[Config]:
+    """The requested sizes and T, then other sizes, then (for a general-T answer) other T; POINTS each."""
+    rng = random.Random(seed)
+    sizes = [tr.dims] + [s if s[2] >= tr.spec.loss_rule.min_outputs else (s[0], s[1], 2) for s in OTHER_SIZES]
+    steps = [tr.steps] + ([T for T in GENERAL_STEPS if T != tr.steps] if general else [])
+    out = []
+    for T in steps:
+        for sz in (sizes if T == tr.steps else sizes[1:2]):
+            for _ in range(POINTS):
+                out.append(Config(sz, T, tr.env(sz, T, rng)))
+    return out
+
+
+def _as_array(v, like):
+    return np.broadcast_to(np.asarray(v, dtype=float), np.shape(like))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Where an answer (or a line) differs from the truth: the configuration, the entry, both values."""
+
+    sizes: tuple
+    T: int
+    t: int | None
+    entry: tuple
+    yours: float | None
+    true: float
+    undefined: str | None = None
+
+    def __str__(self):
+        where = f"at T = {self.T}" + (f", t = {self.t}" if self.t is not None else "") + \
+            f", (k, m, o) = {self.sizes}"
+        if self.undefined:
+            return f"{where}: yours has no value there: {self.undefined}"
+        entry = "".join(f"[{i}]" for i in self.entry)
+        return (f"{where}, entry {entry}: yours = {self.yours:.10g}, true = {self.true:.10g}, "
+                f"difference = {self.yours - self.true:.3g}")
+
+
+def compare(yours_of, true_of, cfgs, steps_of=lambda cfg: [None]) -> Mismatch | None:
+    """The first configuration (and step t) where yours differs from true entry-wise, or None."""
+    for cfg in cfgs:
+        for t in steps_of(cfg):
+            true = np.asarray(true_of(cfg, t), dtype=float)
+            try:
+                yours = yours_of(cfg, t)
+            except Undefined as u:
+                return Mismatch(cfg.sizes, cfg.T, t, (), None, 0.0, str(u))
+            try:
+                ya = _as_array(yours, true)
+            except ValueError:
+                return Mismatch(cfg.sizes, cfg.T, t, (), None, 0.0, f"yours is {np.shape(yours)}, not "
+                                                                    f"{np.shape(true)}")
+            err = np.abs(ya - true) / max(1.0, float(np.max(np.abs(true))) if true.size else 1.0)
+            if not np.all(np.isfinite(ya)) or (err.size and float(np.max(err)) > TOLERANCE):
+                idx = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(err), err, np.inf))), err.shape) \
+                    if err.size else ()
+                return Mismatch(cfg.sizes, cfg.T, t, tuple(int(i) for i in idx), float(ya[idx]), float(true[idx]))
+    return None
+
+
+# -- single-edit repairs: which slip the answer is -------------------------------------------------------
+
+def _positions(e, path=()):
+    yield path, e
+    if isinstance(e, (Vec, Mat, Num)):
+        return
+    for n, a in enumerate(e.args):
+        if isinstance(a, Node):
+            yield from _positions(a, path + (n,))
+
+
+def _replace(e, path, new):
+    if not path:
+        return new
+    args = list(e.args)
+    args[path[0]] = _replace(args[path[0]], path[1:], new)
+    return e.func(*args)
+
+
+def _parent(e, path):
+    for n in path[:-1]:
+        e = e.args[n]
+    return e
+
+
+def edits(e: Node, names: Names):
+    """(description, edited answer) for every single edit that a named slip would undo."""
+    t, T = naming.t, naming.T
+    if t in free_indices(e):
+        yield "missing Σ_t: the answer is one step's term, and L = Σ_t L_t needs the sum over t = 1 … T", \
+            SumOver(e, (t, 1, T))
+    yield "the sign is flipped (every term has the opposite sign)", Neg(e)
+    for path, x in _positions(e):
+        parent = _parent(e, path) if path else None
+        if isinstance(x, Mat) and not isinstance(parent, Transposed) and names.params.get(x.name, ()) != () \
+                and len(names.params[x.name]) == 2:
+            yield f"missing transpose: {text(x)} where {text(x)}ᵀ belongs", _replace(e, path, Transposed(x))
+        if isinstance(x, Vec) and not isinstance(parent, Transposed) and isinstance(parent, MatProd):
+            yield f"missing transpose: {text(x)} where {text(x)}ᵀ belongs", _replace(e, path, Transposed(x))
+        if isinstance(x, Transposed):
+            inner = x.args[0]
+            yield f"extra transpose: {text(x)} where {text(inner)} belongs", _replace(e, path, inner)
+        if isinstance(x, Hadamard):
+            yield (f"⊙ where a matrix product belongs: {text(x)}", _replace(e, path, MatProd(*x.args)))
+            if len(x.args) == 2:
+                a, b = x.args
+                yield (f"⊙ where the outer product belongs: {text(x)} where {text(MatProd(a, Transposed(b)))} belongs",
+                       _replace(e, path, MatProd(a, Transposed(b))))
+            last = x.args[-1]
+            if isinstance(last, MatProd):   # a ⊙ b cᵀ read as (a ⊙ b) cᵀ
+                grouped = MatProd(Hadamard(*x.args[:-1], last.args[0]), *last.args[1:])
+                yield (f"brackets: ⊙ binds looser than the matrix product, so in {text(x)} the ⊙ takes "
+                       f"{text(last)} as a whole; write {text(grouped)}", _replace(e, path, grouped))
+        if isinstance(x, MatProd):
+            factors = list(x.args)
+            if len(factors) >= 2:
+                yield (f"a matrix product where ⊙ belongs: {text(x)}", _replace(e, path, Hadamard(*factors)))
+            for n, f in enumerate(factors):
+                if isinstance(f, Diag):
+                    for m in range(len(factors)):
+                        if m != n:
+                            moved = factors[:n] + factors[n + 1:]
+                            moved.insert(m, f)
+                            yield (f"{text(f)} on the wrong side: {text(x)} where {text(MatProd(*moved))} belongs",
+                                   _replace(e, path, MatProd(*moved)))
+        if isinstance(x, Vec) and x.step.free_symbols | {1} and not x.step.is_Integer or \
+                (isinstance(x, Vec) and x.step.is_Integer):
+            for by in (1, -1):
+                new = Vec(x.role, x.step + by)
+                if new.step.is_Integer and int(new.step) < 0:
+                    continue
+                yield (_shift_words(x, new, parent, names), _replace(e, path, new))
+        if isinstance(x, SumOver) and not isinstance(x, ProdOver):
+            var, lo, hi = x.limits
+            if (lo, hi) != (1, T):
+                yield (f"the sum's limits: {var} = {lo} … {hi} where {var} = 1 … T belongs",
+                       _replace(e, path, SumOver(x.body, (var, 1, T))))
+
+
+def _shift_words(old: Vec, new: Vec, parent, names: Names) -> str:
+    if old.role in names.quantities:
+        return f"off by one: {text(old)} where {text(new)} belongs"
+    if isinstance(parent, Transposed) or (isinstance(parent, MatProd) and any(
+            isinstance(a, Transposed) for a in parent.args)):
+        return f"the wrong state in the outer product: {text(old)} where {text(new)} belongs"
+    return f"the wrong step: {text(old)} where {text(new)} belongs"
+
+
+def repairs(e: Node, names: Names, want, correct, limit: int = 3) -> list[str]:
+    """The slips whose single edit makes the answer conformable (with the shape `want`) and correct."""
+    found = []
+    for n, (words, edited) in enumerate(edits(e, names)):
+        if n >= MAX_EDITS or len(found) >= limit:
+            break
+        try:
+            s = shape(edited, names)
+        except ShapeError:
+            continue
+        if s != want and not (s == ANY):
+            continue
+        if correct(edited) and words not in found:
+            found.append(words)
+    return found
+
+
+# -- the verdict ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LineVerdict:
+    line: Line
+    ok: bool
+    what: str                       # "∂L/∂W" or "δ_t"
+    problem: str = ""               # a shape error or where it differs
+    slips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MatrixVerdict:
+    """Whether a matrix-form answer (and each of its definitions) is right, and if not, which line and slip."""
+
+    ok: bool
+    report: str
+    param: str
+    lines: tuple[LineVerdict, ...]
+    how: str
+    notes: tuple[str, ...] = ()
+
+    def __bool__(self):
+        return self.ok
+
+    @property
+    def wrong(self) -> tuple[LineVerdict, ...]:
+        return tuple(v for v in self.lines if not v.ok)
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return f"correct ({self.how})"
+        items = []
+        for v in self.wrong:
+            head = f"line {v.line.number} ({v.what})" if len(self.lines) > 1 else v.what
+            items.append(f"{head}: " + ("; ".join(v.slips) if v.slips else v.problem.split(":")[0]
+                                        if v.problem.startswith("not conformable") else "differs from the true value"))
+        return "; ".join(items)
+
+
+def _line_check(tr: Truth, line: Line, param: str, cfgs, general: bool) -> LineVerdict:
+    names = tr.names
+    if line.defines is not None:
+        return _definition_check(tr, line, cfgs)
+    want = expected_shape(param, names, tr.spec)
+    what = f"∂L/∂{param}"
+    true_form = tr.gradient_form(param)
+
+    def correct(expr) -> bool:
+        return compare(lambda cfg, t: value(expr, cfg), lambda cfg, t: value(true_form, cfg), cfgs) is None
+    try:
+        got = shape(line.rhs, names)
+    except ShapeError as exc:
+        return LineVerdict(line, False, what, str(exc), tuple(repairs(line.rhs, names, want, correct)))
+    if got not in (want, ANY):
+        problem = f"the answer is {_words(got)}, but ∂L/∂{param} has the shape of {param}: {_words(want)}"
+        return LineVerdict(line, False, what, problem, tuple(repairs(line.rhs, names, want, correct)))
+    free = free_indices(line.rhs)
+    if free - {naming.t}:
+        raise SymrnnError(f"line {line.number}: the index {', '.join(map(str, sorted(free, key=str)))} is not bound by "
+                          f"a Σ or Π")
+    if naming.t in free:
+        problem = "the answer depends on t, which no Σ_t binds"
+        return LineVerdict(line, False, what, problem, tuple(repairs(line.rhs, names, want, correct)))
+    miss = compare(lambda cfg, t: value(line.rhs, cfg), lambda cfg, t: value(true_form, cfg), cfgs)
+    if miss is None:
+        return LineVerdict(line, True, what)
+    return LineVerdict(line, False, what, str(miss), tuple(repairs(line.rhs, names, want, correct)))
+
+
+def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> LineVerdict:
+    """A definition q_t = rhs: at every step its rhs (the other quantities at their true values) must equal
+    the true q_t."""
+    lhs = line.defines
+    names = tr.names
+    what = text(lhs)
+    t, T = naming.t, naming.T
+
+    def steps_of(cfg):
+        if lhs.step.free_symbols - {T}:
+            return [n for n in range(1, cfg.T + 1) if int(lhs.step.xreplace({t: n, T: cfg.T})) not in overridden]
+        return [None]
+
+    def at(cfg, n):
+        return {t: sp.Integer(n)} if n is not None else {}
+
+    def true_of(cfg, n):
+        step = int(lhs.step.xreplace({t: n or 0, T: cfg.T}))
+        return cfg.env[(lhs.role, step)] if step <= cfg.T else np.zeros((cfg.sizes[0], 1))
+
+    def yours_of(expr):
+        return lambda cfg, n: value(expr, cfg, at(cfg, n), names.quantities)
+
+    def correct(expr) -> bool:
+        return compare(yours_of(expr), true_of, cfgs, steps_of) is None
+    want = ("k", "1")
+    try:
+        got = shape(line.rhs, names)
+    except ShapeError as exc:
+        return LineVerdict(line, False, what, str(exc), tuple(repairs(line.rhs, names, want, correct)))
+    if got not in (want, ANY):
+        return LineVerdict(line, False, what, f"the right-hand side is {_words(got)}, but {what} is k×1",
+                           tuple(repairs(line.rhs, names, want, correct)))
+    miss = compare(yours_of(line.rhs), true_of, cfgs, steps_of)
+    if miss is None:
+        return LineVerdict(line, True, what)
+    return LineVerdict(line, False, what, f"{what} is {meaning(lhs.role)}; " + str(miss),
+                       tuple(repairs(line.rhs, names, want, correct)))
+
+
+def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict:
+    """The verdict on an answer's lines: definitions first, then the one gradient line."""
+    names = tr.names
+    gradient = [ln for ln in lines if ln.defines is None]
+    if not gradient:
+        raise SymrnnError(f"no line gives ∂L/∂{param} (the lines define {', '.join(text(ln.defines) for ln in lines)})")
+    if len(gradient) > 1:
+        raise SymrnnError(f"lines {gradient[0].number} and {gradient[1].number} both give the gradient; give it once")
+    for ln in gradient:
+        if ln.wrt is not None and ln.wrt != param:
+            raise SymrnnError(f"the left-hand side is ∂L/∂{ln.wrt} but --param is {param}")
+    general = any(reads_T(ln.rhs) or free_indices(ln.rhs) or (ln.defines is not None and
+                                                             ln.defines.step.free_symbols) for ln in lines)
+    cfgs = configs(tr, general)
+    verdicts = []
+    defined = {}
+    for ln in lines:
+        if ln.defines is not None:
+            defined.setdefault(ln.defines.role, []).append(ln)
+    for ln in lines:
+        if ln.defines is None:
+            verdicts.append(_line_check(tr, ln, param, cfgs, general))
+            continue
+        # a start (δ_T = …, δ_{T+1} = 0) given beside the general line overrides it at that step
+        fixed = frozenset(int(o.defines.step.xreplace({naming.T: cfg.T})) for o in defined[ln.defines.role]
+                          if o is not ln and not (o.defines.step.free_symbols - {naming.T}) for cfg in cfgs[:1])
+        if ln.defines.step.free_symbols - {naming.T} or True:
+            verdicts.append(_definition_check(tr, ln, cfgs, fixed if ln.defines.step.free_symbols - {naming.T}
+                                              else frozenset()))
+    used = {v.role for ln in gradient for v in ln.rhs.atoms(Vec)} | \
+        {v.role for ln in lines for v in ln.rhs.atoms(Vec)}
+    notes = tuple(f"read {naming.text_role(r)}_t as {meaning(r)} (not defined in the answer)"
+                  for r in sorted(used) if r in names.quantities and r not in defined)
+    ok = all(v.ok for v in verdicts)
+    Ts = sorted({c.T for c in cfgs})
+    sizes = sorted({c.sizes for c in cfgs})
+    how = (f"equal entry by entry at {len(cfgs)} random points: (k, m, o) in {', '.join(map(str, sizes))}, "
+           f"T in {', '.join(map(str, Ts))}")
+    v = MatrixVerdict(ok, "", param, tuple(verdicts), how, notes)
+    from dataclasses import replace
+    return replace(v, report=_report(tr, v))
+
+
+def _report(tr: Truth, v: MatrixVerdict) -> str:
+    lines = [f"∂L/∂{v.param}: correct ({v.how})" if v.ok else f"∂L/∂{v.param}: wrong"]
+    lines += [f"  {n}" for n in v.notes]
+    several = len(v.lines) > 1
+    for lv in v.lines:
+        head = f"  line {lv.line.number}, {lv.what} = {text(lv.line.rhs)}: " if several else "  "
+        if lv.ok:
+            if several:
+                lines.append(head + "right")
+            continue
+        lines.append(head + "wrong" if several else "  yours: " + text(lv.line.rhs))
+        lines.append(f"    {lv.problem}")
+        for s in lv.slips:
+            lines.append(f"    the slip: {s} (with that one change the line is right)")
+        if not lv.slips:
+            lines.append("    no single slip (a transpose, ⊙/product, diag's side, a step off by one, Σ_t, the sign) "
+                         "explains the difference")
+    if not v.ok:
+        lines.append(f"  (checked {v.how})")
+        lines.append(f"  the true gradient: ∂L/∂{v.param} = {text(tr.gradient_form(v.param))}")
+        rec = tr.derivation.recursion("delta")
+        lines += [f"      {text(lhs)} = {text(body)}" for lhs, body in rec.equations]
+        if rec.start_step == naming.T + 1:
+            lines.append("      " + ", ".join(f"{text(lhs)} = 0" for lhs, _ in rec.starts))
+        state = tr.derivation.recursion("state")
+        lines += [f"      or with {text(lhs)} = {meaning(lhs.role)}: {text(lhs)} = {text(body)}"
+                  for lhs, body in state.equations]
+    return "\n".join(lines)
+
+
+def verify_matrix(spec: ModelSpec, param: str, source: str, latex: bool, steps: int, dims, what: str) -> MatrixVerdict:
+    """Check a matrix-form answer (one line, or definitions and the gradient) to ∂L/∂param at sizes dims."""
+    tr = truth(spec, steps, tuple(dims))
+    tr.derivation.get(param)          # an unknown parameter is named before the answer is read
+    lines = parse_answer(source, tr.names, what, latex)
+    return check_lines(tr, param, lines)
+
+
+__all__ = ["verify_matrix", "MatrixVerdict", "LineVerdict", "shape", "ShapeError", "names_for", "truth", "edits"]
