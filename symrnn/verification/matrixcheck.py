@@ -413,11 +413,46 @@ def edits(e: Node, names: Names):
                 if new.step.is_Integer and int(new.step) < 0:
                     continue
                 yield (_shift_words(x, new, parent, names), _replace(e, path, new))
+        if isinstance(x, (Minus, Plus)) and len(x.args) == 2 and isinstance(x.args[0], Vec) \
+                and x.args[0].role == naming.OUTPUT:
+            g = names.g(x.args[0].step)
+            if g != x:
+                yield (f"∂L_t/∂Y_t written {text(x)}; for this loss it is {text(g)}", _replace(e, path, g))
+        if isinstance(x, Plus):
+            for n, a in enumerate(x.args):
+                rest = x.args[:n] + x.args[n + 1:]
+                yield (f"an extra term: {text(a)}", _replace(e, path, rest[0] if len(rest) == 1 else Plus(*rest)))
+        if isinstance(x, Vec) and names.vectors.get(x.role) == "k" and x.role not in names.quantities:
+            yield (f"{text(x)} where 1 - {text(x)} belongs", _replace(e, path, Minus(Ones(), x)))
+        if isinstance(x, (Minus, Plus)) and len(x.args) == 2 and isinstance(x.args[0], Ones):
+            other = x.args[1].args[0] if isinstance(x.args[1], Neg) else x.args[1]
+            if isinstance(other, Vec):
+                yield (f"{text(x)} where {text(other)} belongs", _replace(e, path, other))
         if isinstance(x, SumOver) and not isinstance(x, ProdOver):
             var, lo, hi = x.limits
             if (lo, hi) != (1, T):
                 yield (f"the sum's limits: {var} = {lo} … {hi} where {var} = 1 … T belongs",
                        _replace(e, path, SumOver(x.body, (var, 1, T))))
+
+
+def factor_edits(e: Node, true_rhs: Node | None, names: Names):
+    """A factor of the truth left out: f'(h_t) ⊙ (…) written (…) (tried on the whole right-hand side), or a
+    named quantity's companion in the truth (r_t ⊙ δⁿ_t written δⁿ_t)."""
+    if true_rhs is None:
+        return
+    for had in true_rhs.atoms(Hadamard):
+        for q in had.args:
+            if isinstance(q, Vec) and q.role in names.quantities:
+                companions = [a for a in had.args if a is not q]
+                for path, x in _positions(e):
+                    if isinstance(x, Vec) and x.role == q.role and x.step == q.step:
+                        fixed = Hadamard(*companions, x)
+                        yield (f"a factor left out: {text(x)} where {text(fixed)} belongs", _replace(e, path, fixed))
+    factors = list(true_rhs.args) if isinstance(true_rhs, Hadamard) else \
+        [f.args[0] for f in true_rhs.args if isinstance(f, Diag)] if isinstance(true_rhs, MatProd) else []
+    for f in factors:
+        if not any(v.role in names.quantities for v in f.atoms(Vec)):
+            yield f"a factor left out: {text(f)} (the derivative of the step's function)", Hadamard(f, e)
 
 
 def _shift_words(old: Vec, new: Vec, parent, names: Names) -> str:
@@ -429,10 +464,11 @@ def _shift_words(old: Vec, new: Vec, parent, names: Names) -> str:
     return f"the wrong step: {text(old)} where {text(new)} belongs"
 
 
-def repairs(e: Node, names: Names, want, correct, limit: int = 3) -> list[str]:
+def repairs(e: Node, names: Names, want, correct, limit: int = 3, true_rhs: Node | None = None) -> list[str]:
     """The slips whose single edit makes the answer conformable (with the shape `want`) and correct."""
+    import itertools
     found = []
-    for n, (words, edited) in enumerate(edits(e, names)):
+    for n, (words, edited) in enumerate(itertools.chain(edits(e, names), factor_edits(e, true_rhs, names))):
         if n >= MAX_EDITS or len(found) >= limit:
             break
         try:
@@ -497,24 +533,32 @@ def _line_check(tr: Truth, line: Line, param: str, cfgs, general: bool) -> LineV
 
     def correct(expr) -> bool:
         return compare(lambda cfg, t: value(expr, cfg), lambda cfg, t: value(true_form, cfg), cfgs) is None
+
+    def fixes():
+        return tuple(repairs(line.rhs, names, want, correct, true_rhs=_summand(true_form)))
     try:
         got = shape(line.rhs, names)
     except ShapeError as exc:
-        return LineVerdict(line, False, what, str(exc), tuple(repairs(line.rhs, names, want, correct)))
+        return LineVerdict(line, False, what, str(exc), fixes())
     if got not in (want, ANY):
         problem = f"the answer is {_words(got)}, but ∂L/∂{param} has the shape of {param}: {_words(want)}"
-        return LineVerdict(line, False, what, problem, tuple(repairs(line.rhs, names, want, correct)))
+        return LineVerdict(line, False, what, problem, fixes())
     free = free_indices(line.rhs)
     if free - {naming.t}:
         raise SymrnnError(f"line {line.number}: the index {', '.join(map(str, sorted(free, key=str)))} is not bound by "
                           f"a Σ or Π")
     if naming.t in free:
         problem = "the answer depends on t, which no Σ_t binds"
-        return LineVerdict(line, False, what, problem, tuple(repairs(line.rhs, names, want, correct)))
+        return LineVerdict(line, False, what, problem, fixes())
     miss = compare(lambda cfg, t: value(line.rhs, cfg), lambda cfg, t: value(true_form, cfg), cfgs)
     if miss is None:
         return LineVerdict(line, True, what)
-    return LineVerdict(line, False, what, str(miss), tuple(repairs(line.rhs, names, want, correct)))
+    return LineVerdict(line, False, what, str(miss), fixes())
+
+
+def _summand(form: Node) -> Node:
+    """The body of Σ_t (the truth's term at step t), whose factors a slip may leave out."""
+    return form.body if isinstance(form, SumOver) else form
 
 
 def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> LineVerdict:
@@ -527,7 +571,8 @@ def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> Li
 
     def steps_of(cfg):
         if lhs.step.free_symbols - {T}:
-            return [n for n in range(1, cfg.T + 1) if int(lhs.step.xreplace({t: n, T: cfg.T})) not in overridden]
+            skip = {int(sp.sympify(o).xreplace({T: cfg.T})) for o in overridden}
+            return [n for n in range(1, cfg.T + 1) if int(lhs.step.xreplace({t: n, T: cfg.T})) not in skip]
         return [None]
 
     def at(cfg, n):
@@ -543,18 +588,28 @@ def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> Li
     def correct(expr) -> bool:
         return compare(yours_of(expr), true_of, cfgs, steps_of) is None
     want = ("k", "1")
+    true_rhs = _true_definition(tr, lhs.role)
+
+    def fixes():
+        return tuple(repairs(line.rhs, names, want, correct, true_rhs=true_rhs))
     try:
         got = shape(line.rhs, names)
     except ShapeError as exc:
-        return LineVerdict(line, False, what, str(exc), tuple(repairs(line.rhs, names, want, correct)))
+        return LineVerdict(line, False, what, str(exc), fixes())
     if got not in (want, ANY):
-        return LineVerdict(line, False, what, f"the right-hand side is {_words(got)}, but {what} is k×1",
-                           tuple(repairs(line.rhs, names, want, correct)))
+        return LineVerdict(line, False, what, f"the right-hand side is {_words(got)}, but {what} is k×1", fixes())
     miss = compare(yours_of(line.rhs), true_of, cfgs, steps_of)
     if miss is None:
         return LineVerdict(line, True, what)
-    return LineVerdict(line, False, what, f"{what} is {meaning(lhs.role)}; " + str(miss),
-                       tuple(repairs(line.rhs, names, want, correct)))
+    return LineVerdict(line, False, what, f"{what} is {meaning(lhs.role)}; " + str(miss), fixes())
+
+
+def _true_definition(tr: Truth, role: str) -> Node | None:
+    for name in ("delta", "state"):
+        for lhs, body in tr.derivation.recursion(name).equations:
+            if lhs.role == role:
+                return body
+    return None
 
 
 def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict:
@@ -581,11 +636,10 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
             verdicts.append(_line_check(tr, ln, param, cfgs, general))
             continue
         # a start (δ_T = …, δ_{T+1} = 0) given beside the general line overrides it at that step
-        fixed = frozenset(int(o.defines.step.xreplace({naming.T: cfg.T})) for o in defined[ln.defines.role]
-                          if o is not ln and not (o.defines.step.free_symbols - {naming.T}) for cfg in cfgs[:1])
-        if ln.defines.step.free_symbols - {naming.T} or True:
-            verdicts.append(_definition_check(tr, ln, cfgs, fixed if ln.defines.step.free_symbols - {naming.T}
-                                              else frozenset()))
+        general_line = bool(ln.defines.step.free_symbols - {naming.T})
+        fixed = frozenset(o.defines.step for o in defined[ln.defines.role]
+                          if o is not ln and not (o.defines.step.free_symbols - {naming.T})) if general_line else frozenset()
+        verdicts.append(_definition_check(tr, ln, cfgs, fixed))
     used = {v.role for ln in gradient for v in ln.rhs.atoms(Vec)} | \
         {v.role for ln in lines for v in ln.rhs.atoms(Vec)}
     notes = tuple(f"read {naming.text_role(r)}_t as {meaning(r)} (not defined in the answer)"

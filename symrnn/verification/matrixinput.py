@@ -592,7 +592,7 @@ class _Parser:
                     step = self.index()
                     self.expect(")")
                 else:
-                    sup_tag = self.script(letters=True)
+                    sup_tag = self.script(letters=True)[1]
         role = base
         if sup_tag is not None:
             role = f"{base}_{sup_tag}"
