@@ -21,7 +21,7 @@ from ..model import cells
 from ..model.spec import ModelSpec
 from .model import model
 from .reading import looks_like_latex, read, strip_comments
-from .verify import Verdict, check
+from .verify import Verdict, check, lecture_shaped, looks_like_matrix_latex
 
 COLUMNS = ("student", "param", "answer")
 OPTIONS = ("steps", "activation", "loss", "output", "dims", "cell")
@@ -172,14 +172,13 @@ def _dims(value) -> tuple[int, int, int]:
     return dims
 
 
-def _grade_matrix(s: "Submission", spec: ModelSpec, steps: int, dims) -> "Graded":
+def _grade_matrix(s: "Submission", spec: ModelSpec, steps: int, dims, scalar: bool = False) -> "Graded":
     """A matrix-form answer (`matrixcheck`), LaTeX when it has a backslash, a ^ or a brace."""
     from ..derivation.matrix import check_dims
     from .matrixcheck import verify_matrix
-    from .verify import looks_like_matrix_latex
-    dims = check_dims(dims, spec)
+    dims = dims if scalar else check_dims(dims, spec)
     answer = strip_comments(s.answer)
-    v = verify_matrix(spec, s.param, answer, looks_like_matrix_latex(answer), steps, dims, "answer")
+    v = verify_matrix(spec, s.param, answer, looks_like_matrix_latex(answer), steps, dims, "answer", scalar)
     what = f"{spec.name}, T = {steps}, (k, m, o) = {dims}"
     return Graded(s, "correct" if v.ok else "wrong", "" if v.ok else v.summary, v.report, what, v)
 
@@ -197,6 +196,8 @@ def grade_one(s: Submission, defaults: dict, spec_for: Callable[[dict], ModelSpe
         steps = _steps(options["steps"])
         if str(options["dims"]).strip() != "scalar":
             return _grade_matrix(s, spec, steps, _dims(options["dims"]))
+        if not lecture_shaped(spec):
+            return _grade_matrix(s, spec, steps, (1, 1, 1), scalar=True)
         m = model(spec, steps)
         m.gradient(s.param)
         answer = strip_comments(s.answer)

@@ -38,16 +38,18 @@ from .matrixinput import Line, Names, parse_answer
 ANY = "any"                   # the all-ones vector (or 0): as long as whatever it meets
 TOLERANCE = 1e-9              # relative, entry-wise, float64
 POINTS = 2                    # random points per (sizes, T)
+SCALAR_POINTS = 6             # the scalar form has one entry per value: more points
 OTHER_SIZES = ((3, 2, 4), (2, 4, 3))
 GENERAL_STEPS = (1, 2, 3, 4)  # T values an answer for general T is checked at (besides the requested T)
-MAX_EDITS = 400               # single-edit repairs tried at most
+MAX_EDITS = 2000              # single-edit repairs tried at most
 
 
 # -- the names an answer may use -------------------------------------------------------------------
 
 @lru_cache(maxsize=32)
-def names_for(spec: ModelSpec) -> Names:
-    """Parameters, vectors and named quantities of spec's matrix form."""
+def names_for(spec: ModelSpec, scalar: bool = False) -> Names:
+    """Parameters, vectors and named quantities of spec's matrix form (`scalar`: every size 1, so that any
+    order of factors conforms, as in the scalar form)."""
     cell = spec.cell
     step = primal(cell)
     vectors = {naming.INPUT: "m", naming.OUTPUT: "o", naming.TARGET: "o"}
@@ -61,12 +63,15 @@ def names_for(spec: ModelSpec) -> Names:
     if naming.DELTA in quantities:
         adjoint_of[naming.PREACT] = naming.DELTA
     params = {p.name: tuple(p.shape) for p in cell.params}
+    if scalar:
+        vectors = {role: "1" for role in vectors}
+        params = {name: tuple("1" for _ in shp) for name, shp in params.items()}
     g_name = naming.loss_gradient(step.names)
 
     def g(t):
         return loss_gradient(spec, Vec(naming.OUTPUT, t), Vec(naming.TARGET, t))
     names = Names(params, vectors, quantities, g_name, g, adjoint_of, tuple(cell.initial),
-                  spec.loss_rule.targets == "class")
+                  spec.loss_rule.targets == "class", scalar)
     return _with_shape(names, spec)
 
 
@@ -122,7 +127,7 @@ def shape(e: Node, names: Names):
     if isinstance(e, OneHot):
         return ("o", "1")
     if isinstance(e, (Gain, Num)):
-        return ()
+        return ("1", "1") if names.scalar else ()     # in the scalar form a gain adds to a 1×1 value
     if isinstance(e, Mat):
         s = names.params[e.name]
         return (s[0], s[1]) if len(s) == 2 else (s[0], "1") if s else ()
@@ -186,6 +191,8 @@ def shape(e: Node, names: Names):
 
 
 def expected_shape(param: str, names: Names, spec: ModelSpec):
+    if names.scalar:
+        return ("1", "1")
     if param in names.initial:
         return ("k", "1")
     s = names.params[param]
@@ -203,6 +210,7 @@ class Truth:
     dims: tuple
     derivation: object
     names: Names
+    scalar: bool = False         # the scalar form: sizes 1 only, more points
 
     def gradient_form(self, param: str) -> Node:
         return self.derivation.get(param).general
@@ -222,11 +230,11 @@ class Truth:
 
 
 @lru_cache(maxsize=16)
-def truth(spec: ModelSpec, steps: int, dims) -> Truth:
+def truth(spec: ModelSpec, steps: int, dims, scalar: bool = False) -> Truth:
     d = derive(spec, steps=steps, dims=dims)
     if not d.certified:
         raise CheckFailed("the derived matrix form failed certification (a bug in symrnn: please report it)")
-    return Truth(spec, steps, dims, d, names_for(spec))
+    return Truth(spec, steps, dims, d, names_for(spec, scalar), scalar)
 
 
 @dataclass(frozen=True)
@@ -283,12 +291,14 @@ def reads_T(e: Node) -> bool:
 def configs(tr: Truth, general: bool, seed: int = 0) -> list[Config]:
     """The requested sizes and T, then other sizes, then (for a general-T answer) other T; POINTS each."""
     rng = random.Random(seed)
-    sizes = [tr.dims] + [s if s[2] >= tr.spec.loss_rule.min_outputs else (s[0], s[1], 2) for s in OTHER_SIZES]
+    sizes = [tr.dims] + ([] if tr.scalar else
+                         [s if s[2] >= tr.spec.loss_rule.min_outputs else (s[0], s[1], 2) for s in OTHER_SIZES])
     steps = [tr.steps] + ([T for T in GENERAL_STEPS if T != tr.steps] if general else [])
+    points = SCALAR_POINTS if tr.scalar else POINTS
     out = []
     for T in steps:
-        for sz in (sizes if T == tr.steps else sizes[1:2]):
-            for _ in range(POINTS):
+        for sz in (sizes if T == tr.steps else sizes[-1:]):
+            for _ in range(points):
                 out.append(Config(sz, T, tr.env(sz, T, rng)))
     return out
 
@@ -422,7 +432,8 @@ def edits(e: Node, names: Names):
             for n, a in enumerate(x.args):
                 rest = x.args[:n] + x.args[n + 1:]
                 yield (f"an extra term: {text(a)}", _replace(e, path, rest[0] if len(rest) == 1 else Plus(*rest)))
-        if isinstance(x, Vec) and names.vectors.get(x.role) == "k" and x.role not in names.quantities:
+        if isinstance(x, Vec) and x.role in names.vectors and x.role not in (naming.INPUT, naming.OUTPUT,
+                                                                            naming.TARGET):
             yield (f"{text(x)} where 1 - {text(x)} belongs", _replace(e, path, Minus(Ones(), x)))
         if isinstance(x, (Minus, Plus)) and len(x.args) == 2 and isinstance(x.args[0], Ones):
             other = x.args[1].args[0] if isinstance(x.args[1], Neg) else x.args[1]
@@ -684,9 +695,15 @@ def _report(tr: Truth, v: MatrixVerdict) -> str:
     return "\n".join(lines)
 
 
-def verify_matrix(spec: ModelSpec, param: str, source: str, latex: bool, steps: int, dims, what: str) -> MatrixVerdict:
-    """Check a matrix-form answer (one line, or definitions and the gradient) to ∂L/∂param at sizes dims."""
-    tr = truth(spec, steps, tuple(dims))
+def verify_matrix(spec: ModelSpec, param: str, source: str, latex: bool, steps: int, dims, what: str,
+                  scalar: bool = False) -> MatrixVerdict:
+    """Check a matrix-form answer (one line, or definitions and the gradient) to ∂L/∂param at sizes dims;
+    `scalar`: a scalar answer (dims (1, 1, 1)), for cells the lecture-shaped scalar checker does not model."""
+    if scalar and spec.loss_rule.min_outputs > 1:
+        raise SymrnnError(f"--loss {spec.loss}: the scalar form of a {spec.cell.name} cell is checked through its "
+                          f"matrix form, and {spec.loss} needs o ≥ {spec.loss_rule.min_outputs} there; "
+                          f"check with --dims K,M,O")
+    tr = truth(spec, steps, tuple(dims), scalar)
     tr.derivation.get(param)          # an unknown parameter is named before the answer is read
     lines = parse_answer(source, tr.names, what, latex)
     return check_lines(tr, param, lines)

@@ -64,6 +64,7 @@ class Names:
     adjoint_of: dict                 # a vector role v -> the role of ∂L/∂v_t (h -> gamma, a -> delta)
     initial: tuple = ()              # h0 (and c0): the initial states, whose gradients may be asked
     class_target: bool = False       # ce: z_t reads as onehot(z_t)
+    scalar: bool = False             # the scalar form (every size 1): `*` and juxtaposition are the same product
     shape: Callable | None = field(default=None, compare=False)   # node -> shape, to read `*`
 
 
@@ -266,8 +267,10 @@ class _Parser:
         """`*` as NumPy reads it: scaling when either side is a scalar, else ⊙ of equal shapes."""
         shape = self.names.shape
         sa, sb = shape(a), shape(b)
-        if sa == () or sb == ():
+        if sa == () or sb == () or self.names.scalar:
             return _matprod(a, b)
+        if sa is None or sb is None:          # an operand that does not fit already: the checker names it
+            return Hadamard(a, b)
         if sa == sb or "any" in (sa, sb):
             return Hadamard(*(a.args if isinstance(a, Hadamard) else (a,)), b)
         self.fail(f"'*' between {_shape_words(sa)} and {_shape_words(sb)}: '*' is the elementwise product here "
@@ -534,6 +537,9 @@ class _Parser:
         if tok in GREEK:
             self.take()
             return self.stepped(GREEK[tok], at)
+        if tok.startswith("\\") and (tok[1:] in self.names.params or tok[1:] in self.names.vectors):
+            self.take()                                   # \alpha for a parameter named alpha
+            return self.stepped(tok[1:], at)
         if tok is None:
             self.fail("expected a name, found the end")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", tok):
@@ -577,6 +583,10 @@ class _Parser:
                 if sub is not None:
                     self.fail("a second subscript", self.i - 1)
                 sub = self.script()
+                while sub[0] in ("letters", "index") and self.peek() is not None and \
+                        re.fullmatch(r"[A-Za-z]", self.peek()) and any(
+                            p.startswith(f"{base}_{sub[1]}{self.peek()}") for p in self.names.params):
+                    sub = ("letters", f"{sub[1]}{self.take()}")     # W_hr typed without braces
             else:
                 if self.peek() == "{" and self.peek(1) == "(":
                     self.take()

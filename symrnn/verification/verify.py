@@ -16,7 +16,10 @@ import mpmath
 import sympy as sp
 
 from .. import naming
+from ..derivation.program import primal
 from ..errors import CheckFailed, SymrnnError
+from ..files import read_text
+from ..ir.nodes import Map, vec
 from ..model.spec import ModelSpec
 from . import canonical
 from .decide import Decision, decide
@@ -24,7 +27,6 @@ from .limits import deep_recursion
 from .localise import Localisation, Wrong, localise, same
 from .model import Model, Path, model
 from .printing import brief, text
-from ..files import read_text
 from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_file, strip_comments
 from .traps import TRAPS, Context, Variant, everywhere, trap
 
@@ -222,23 +224,34 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
         raise SymrnnError("give the derivation once: --expr, --latex or --file")
     if not (isinstance(dims, str) and dims == "scalar"):
         return _verify_matrix(spec, param, text, latex, file, steps, dims)
+    if not lecture_shaped(spec):
+        return _verify_matrix(spec, param, text, latex, file, steps, (1, 1, 1), scalar=True)
     m = model(spec, steps)
     m.gradient(param)              # an unknown parameter is named before the answer is read
     answer = read_file(m, param, file) if file is not None else read(m, param, text, latex)
     return check(m, param, answer)
 
 
-def _verify_matrix(spec, param, text, latex, file, steps, dims):
+def lecture_shaped(spec: ModelSpec) -> bool:
+    """Whether the cell is the lecture's a_t = affine, h_t = f(a_t): the scalar checker's model (its chain-rule
+    paths and traps); other cells (gated, leaky, TOML) are checked through the matrix form at sizes 1."""
+    eqs = primal(spec.cell).equations
+    pre = vec(naming.PREACT, naming.t)
+    return (len(eqs) == 2 and eqs[0].name == naming.PREACT and eqs[1].name == naming.STATE
+            and (eqs[1].rhs == pre or (isinstance(eqs[1].rhs, Map) and eqs[1].rhs.arg == pre)))
+
+
+def _verify_matrix(spec, param, text, latex, file, steps, dims, scalar=False):
     """The matrix form (`matrixcheck`): one line or several (definitions, then the gradient)."""
     from ..derivation.matrix import check_dims
     from .matrixcheck import verify_matrix
-    dims = check_dims(dims, spec)
+    dims = check_dims(dims, spec) if not scalar else dims
     if file is not None:
         source = strip_comments(read_text(file, "--file", MAX_FILE_BYTES))
-        return verify_matrix(spec, param, source, looks_like_matrix_latex(source), steps, dims, "--file")
+        return verify_matrix(spec, param, source, looks_like_matrix_latex(source), steps, dims, "--file", scalar)
     if latex is not None:
-        return verify_matrix(spec, param, latex, True, steps, dims, "--latex")
-    return verify_matrix(spec, param, text, False, steps, dims, "--expr")
+        return verify_matrix(spec, param, latex, True, steps, dims, "--latex", scalar)
+    return verify_matrix(spec, param, text, False, steps, dims, "--expr", scalar)
 
 
 def looks_like_matrix_latex(source: str) -> bool:
