@@ -21,7 +21,7 @@ from ..model import cells
 from ..model.spec import ModelSpec
 from .model import model
 from .reading import looks_like_latex, read, strip_comments
-from .verify import Verdict, check, lecture_shaped, looks_like_matrix_latex
+from .verify import Verdict, check, has_definitions, lecture_shaped, looks_like_matrix_latex
 
 COLUMNS = ("student", "param", "answer")
 OPTIONS = ("steps", "activation", "loss", "output", "dims", "cell")
@@ -196,7 +196,7 @@ def grade_one(s: Submission, defaults: dict, spec_for: Callable[[dict], ModelSpe
         steps = _steps(options["steps"])
         if str(options["dims"]).strip() != "scalar":
             return _grade_matrix(s, spec, steps, _dims(options["dims"]))
-        if not lecture_shaped(spec):
+        if not lecture_shaped(spec) or has_definitions(strip_comments(s.answer)):
             return _grade_matrix(s, spec, steps, (1, 1, 1), scalar=True)
         m = model(spec, steps)
         m.gradient(s.param)

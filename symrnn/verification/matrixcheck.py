@@ -122,8 +122,8 @@ def _words(s) -> str:
 
 def shape(e: Node, names: Names):
     """The shape of e with symbolic sizes: (), ('k', '1'), ('k', 'm'), or ANY; ShapeError naming the culprit."""
-    if isinstance(e, Vec):
-        return (names.vectors.get(e.role, "k"), "1") if e.role in names.vectors else ("k", "1")
+    if isinstance(e, Vec):     # a named quantity (δ, γ, h̄ …) is a state-sized vector
+        return (names.vectors[e.role] if e.role in names.vectors else "1" if names.scalar else "k", "1")
     if isinstance(e, OneHot):
         return ("o", "1")
     if isinstance(e, (Gain, Num)):
@@ -439,6 +439,9 @@ def edits(e: Node, names: Names):
             other = x.args[1].args[0] if isinstance(x.args[1], Neg) else x.args[1]
             if isinstance(other, Vec):
                 yield (f"{text(x)} where {text(other)} belongs", _replace(e, path, other))
+                squared = Minus(Ones(), Square(other))
+                yield (f"{text(x)} where {text(squared)} belongs (tanh′ is 1 − h², not 1 − h)",
+                       _replace(e, path, squared))
         if isinstance(x, SumOver) and not isinstance(x, ProdOver):
             var, lo, hi = x.limits
             if (lo, hi) != (1, T):
@@ -528,7 +531,7 @@ class MatrixVerdict:
             return f"correct ({self.how})"
         items = []
         for v in self.wrong:
-            head = f"line {v.line.number} ({v.what})" if len(self.lines) > 1 else v.what
+            head = f"{v.line.label} ({v.what})" if len(self.lines) > 1 else v.what
             items.append(f"{head}: " + ("; ".join(v.slips) if v.slips else v.problem.split(":")[0]
                                         if v.problem.startswith("not conformable") else "differs from the true value"))
         return "; ".join(items)
@@ -598,7 +601,7 @@ def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> Li
 
     def correct(expr) -> bool:
         return compare(yours_of(expr), true_of, cfgs, steps_of) is None
-    want = ("k", "1")
+    want = ("1" if names.scalar else "k", "1")
     true_rhs = _true_definition(tr, lhs.role)
 
     def fixes():
@@ -608,7 +611,8 @@ def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> Li
     except ShapeError as exc:
         return LineVerdict(line, False, what, str(exc), fixes())
     if got not in (want, ANY):
-        return LineVerdict(line, False, what, f"the right-hand side is {_words(got)}, but {what} is k×1", fixes())
+        return LineVerdict(line, False, what, f"the right-hand side is {_words(got)}, but {what} is {_words(want)}",
+                           fixes())
     miss = compare(yours_of(line.rhs), true_of, cfgs, steps_of)
     if miss is None:
         return LineVerdict(line, True, what)
@@ -630,7 +634,7 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     if not gradient:
         raise SymrnnError(f"no line gives ∂L/∂{param} (the lines define {', '.join(text(ln.defines) for ln in lines)})")
     if len(gradient) > 1:
-        raise SymrnnError(f"lines {gradient[0].number} and {gradient[1].number} both give the gradient; give it once")
+        raise SymrnnError(f"{gradient[0].label} and {gradient[1].label} both give the gradient; give it once")
     for ln in gradient:
         if ln.wrt is not None and ln.wrt != param:
             raise SymrnnError(f"the left-hand side is ∂L/∂{ln.wrt} but --param is {param}")
@@ -670,7 +674,7 @@ def _report(tr: Truth, v: MatrixVerdict) -> str:
     lines += [f"  {n}" for n in v.notes]
     several = len(v.lines) > 1
     for lv in v.lines:
-        head = f"  line {lv.line.number}, {lv.what} = {text(lv.line.rhs)}: " if several else "  "
+        head = f"  {lv.line.label}, {lv.what} = {text(lv.line.rhs)}: " if several else "  "
         if lv.ok:
             if several:
                 lines.append(head + "right")

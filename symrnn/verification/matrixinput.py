@@ -72,11 +72,16 @@ class Names:
 class Line:
     """One line of an answer: `lhs = rhs` with lhs a quantity at a step (a definition) or a gradient (wrt)."""
 
-    number: int
+    number: int                      # the line (or, when a line holds several, the equation) it is
     source: str
     rhs: Node
     wrt: str | None = None           # ∂L/∂wrt = …
     defines: Vec | None = None       # δ_t = …
+    unit: str = "line"               # "line", or "equation" when `;` or `\\` put several on one line
+
+    @property
+    def label(self) -> str:
+        return f"{self.unit} {self.number}"
 
 
 class _Parser:
@@ -761,7 +766,11 @@ def parse_answer(text: str, names: Names, what: str, latex: bool) -> tuple[Line,
     \\begin{aligned}-style wrappers dropped), each parsed."""
     check_size(text, what)
     out = []
-    pieces = [(n, piece) for n, row in enumerate(text.split("\n"), 1) for piece in re.split(r"\\\\|;", row)]
+    rows = [[p for p in re.split(r"\\\\|;", row) if p.strip()] for row in text.split("\n")]
+    several = any(len(r) > 1 for r in rows)
+    pieces = list(enumerate((p for r in rows for p in r), 1)) if several else \
+        [(n, r[0]) for n, r in enumerate(rows, 1) if r]
+    unit = "equation" if several else "line"
     for n, piece in pieces:
         body = piece.strip()
         if not body or body.startswith(("%", "#")) or re.fullmatch(r"\\(begin|end)\{[a-z*]+\}", body):
@@ -769,9 +778,9 @@ def parse_answer(text: str, names: Names, what: str, latex: bool) -> tuple[Line,
         body = re.sub(r"^\\begin\{[a-z*]+\}|\\end\{[a-z*]+\}$", "", body).strip().rstrip(",.")
         if not body:
             continue
-        where_ = f"{what} (line {n})" if len(pieces) > 1 else what
+        where_ = f"{what} ({unit} {n})" if len(pieces) > 1 else what
         wrt, defines, rhs = parse_line(body, names, where_, latex)
-        out.append(Line(n, body, rhs, wrt, defines))
+        out.append(Line(n, body, rhs, wrt, defines, unit))
     if not out:
         raise SymrnnError(f"{what}: empty input")
     return tuple(out)

@@ -10,6 +10,7 @@ per model (`model.model` caches it, so a class of answers shares one derivation)
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import mpmath
@@ -222,14 +223,28 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
     given = [x is not None for x in (text, latex, file)]
     if sum(given) != 1:
         raise SymrnnError("give the derivation once: --expr, --latex or --file")
+    if file is not None:
+        source = strip_comments(read_text(file, "--file", MAX_FILE_BYTES))
+        what = "--file"
+    else:
+        source, what = (latex, "--latex") if latex is not None else (text, "--expr")
     if not (isinstance(dims, str) and dims == "scalar"):
-        return _verify_matrix(spec, param, text, latex, file, steps, dims)
-    if not lecture_shaped(spec):
-        return _verify_matrix(spec, param, text, latex, file, steps, (1, 1, 1), scalar=True)
+        return _verify_matrix(spec, param, source, what, steps, dims)
+    if not lecture_shaped(spec) or has_definitions(source):
+        return _verify_matrix(spec, param, source, what, steps, (1, 1, 1), scalar=True)
     m = model(spec, steps)
     m.gradient(param)              # an unknown parameter is named before the answer is read
-    answer = read_file(m, param, file) if file is not None else read(m, param, text, latex)
+    if file is not None:
+        answer = read(m, param, latex=source) if looks_like_latex(source) else read(m, param, text=source)
+    else:
+        answer = read(m, param, text, latex)
     return check(m, param, answer)
+
+
+def has_definitions(source: str) -> bool:
+    """Whether an answer is several equations (δ_t = …, then the gradient): lines, `\\\\` or `;` separate them."""
+    pieces = [p for row in source.splitlines() for p in re.split(r"\\\\|;", row) if p.strip()]
+    return len(pieces) > 1 and sum("=" in p for p in pieces) > 1
 
 
 def lecture_shaped(spec: ModelSpec) -> bool:
@@ -241,17 +256,16 @@ def lecture_shaped(spec: ModelSpec) -> bool:
             and (eqs[1].rhs == pre or (isinstance(eqs[1].rhs, Map) and eqs[1].rhs.arg == pre)))
 
 
-def _verify_matrix(spec, param, text, latex, file, steps, dims, scalar=False):
-    """The matrix form (`matrixcheck`): one line or several (definitions, then the gradient)."""
+def _verify_matrix(spec, param, source: str, what: str, steps, dims, scalar=False):
+    """The matrix form (`matrixcheck`): one line or several (definitions, then the gradient); `scalar`: the
+    scalar form checked as the matrix form at sizes 1 (gated and user cells, answers with definitions)."""
     from ..derivation.matrix import check_dims
     from .matrixcheck import verify_matrix
     dims = check_dims(dims, spec) if not scalar else dims
-    if file is not None:
-        source = strip_comments(read_text(file, "--file", MAX_FILE_BYTES))
-        return verify_matrix(spec, param, source, looks_like_matrix_latex(source), steps, dims, "--file", scalar)
-    if latex is not None:
-        return verify_matrix(spec, param, latex, True, steps, dims, "--latex", scalar)
-    return verify_matrix(spec, param, text, False, steps, dims, "--expr", scalar)
+    latex = {"--latex": True, "--expr": False}.get(what, None)
+    if latex is None:
+        latex = looks_like_matrix_latex(source)
+    return verify_matrix(spec, param, source, latex, steps, dims, what, scalar)
 
 
 def looks_like_matrix_latex(source: str) -> bool:
