@@ -491,7 +491,11 @@ def repairs(e: Node, names: Names, want, correct, limit: int = 3, true_rhs: Node
             continue
         if s != want and not (s == ANY):
             continue
-        if correct(edited) and words not in found:
+        try:
+            right = correct(edited)
+        except (Undefined, ValueError, TypeError, AttributeError):
+            right = False      # an edit that has no value (diag(1) of a dropped term, a step past T) repairs nothing
+        if right and words not in found:
             found.append(words)
     return found
 
@@ -532,8 +536,9 @@ class MatrixVerdict:
         items = []
         for v in self.wrong:
             head = f"{v.line.label} ({v.what})" if len(self.lines) > 1 else v.what
-            items.append(f"{head}: " + ("; ".join(v.slips) if v.slips else v.problem.split(":")[0]
-                                        if v.problem.startswith("not conformable") else "differs from the true value"))
+            numeric = "at T = " in v.problem        # a value differs (the report has the numbers)
+            items.append(f"{head}: " + ("; ".join(v.slips) if v.slips else
+                                        "differs from the true value" if numeric else v.problem))
         return "; ".join(items)
 
 

@@ -583,6 +583,10 @@ class _Parser:
                 break
             if mark == "^" and self.peek(1) == "{" and self.peek(2) in TRANSPOSE | {"2"}:
                 break
+            if mark == "^" and not (self.peek(1) == "(" or (self.peek(1) == "{" and self.peek(2) == "(")
+                                    or re.fullmatch(r"[A-Za-z]", self.peek(1) or "")
+                                    or (self.peek(1) == "{" and re.fullmatch(r"[A-Za-z]", self.peek(2) or ""))):
+                break                  # ^{-1}, ^3: not a tag or a step; the power's superscript refuses it
             self.take()
             if mark == "_":
                 if sub is not None:
@@ -766,7 +770,7 @@ def parse_answer(text: str, names: Names, what: str, latex: bool) -> tuple[Line,
     \\begin{aligned}-style wrappers dropped), each parsed."""
     check_size(text, what)
     out = []
-    rows = [[p for p in re.split(r"\\\\|;", row) if p.strip()] for row in text.split("\n")]
+    rows = [[p for p in re.split(r"\\\\|(?<!\\);", row) if p.strip()] for row in text.split("\n")]
     several = any(len(r) > 1 for r in rows)
     pieces = list(enumerate((p for r in rows for p in r), 1)) if several else \
         [(n, r[0]) for n, r in enumerate(rows, 1) if r]

@@ -224,7 +224,7 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
     if sum(given) != 1:
         raise SymrnnError("give the derivation once: --expr, --latex or --file")
     if file is not None:
-        source = strip_comments(read_text(file, "--file", MAX_FILE_BYTES))
+        source = read_text(file, "--file", MAX_FILE_BYTES)   # comments stay: the lines keep their numbers
         what = "--file"
     else:
         source, what = (latex, "--latex") if latex is not None else (text, "--expr")
@@ -235,6 +235,7 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
     m = model(spec, steps)
     m.gradient(param)              # an unknown parameter is named before the answer is read
     if file is not None:
+        source = strip_comments(source)
         answer = read(m, param, latex=source) if looks_like_latex(source) else read(m, param, text=source)
     else:
         answer = read(m, param, text, latex)
@@ -243,7 +244,8 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
 
 def has_definitions(source: str) -> bool:
     """Whether an answer is several equations (δ_t = …, then the gradient): lines, `\\\\` or `;` separate them."""
-    pieces = [p for row in source.splitlines() for p in re.split(r"\\\\|;", row) if p.strip()]
+    pieces = [p for row in strip_comments(source).splitlines() for p in re.split(r"\\\\|(?<!\\);", row)
+              if p.strip()]
     return len(pieces) > 1 and sum("=" in p for p in pieces) > 1
 
 
