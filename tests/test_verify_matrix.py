@@ -5,6 +5,8 @@ factor and both shapes; hostile input is one line, exit 2. The truth the checker
 with the independent NumPy BPTT (tests/numpy_gated.py), so a wrong truth cannot pass these tests.
 """
 import random
+import re
+import shlex
 
 import numpy as np
 import pytest
@@ -14,7 +16,9 @@ from conftest import ROOT
 from numpy_gated import column_forward_backward
 from symrnn import cli
 from symrnn.errors import SymrnnError
-from symrnn.verification.matrixcheck import Config, truth, value
+from symrnn.printers.matrix import text
+from symrnn.verification.matrixcheck import Config, names_for, truth, value
+from symrnn.verification.matrixinput import parse_answer
 
 ELMAN = symrnn.cells.elman()
 GRU = symrnn.cells.gru()
@@ -338,3 +342,34 @@ def test_grade_takes_matrix_rows(tmp_path):
     assert "ann,W,correct" in summary and "bob,W,wrong" in summary and "wrong state in the outer product" in summary
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Σ_{t=1..T} δ_t h_{t-1}ᵀ" in page
+
+
+# -- docs/verify-notation.md holds ------------------------------------------------------------------------
+
+GUIDE = (ROOT / "docs" / "verify-notation.md").read_text(encoding="utf-8")
+MATRIX_SECTION = GUIDE.split("## Matrix form (`--dims K,M,O`)\n", 1)[1].split("\n## ", 1)[0]
+LATEX_PART, SYMPY_PART = MATRIX_SECTION.split("SymPy style (`--expr`, or an answer", 1)
+ROW = r"^\| `(.+?)` \| `(.+?)` \|$"
+
+
+@pytest.mark.parametrize("latex,typed,reads", [(True, *r) for r in re.findall(ROW, LATEX_PART, flags=re.M)] +
+                         [(False, *r) for r in re.findall(ROW, SYMPY_PART, flags=re.M)])
+def test_every_matrix_example_is_read_as_the_guide_says(latex, typed, reads):
+    (line,) = parse_answer(typed, names_for(ELMAN), "--latex" if latex else "--expr", latex)
+    assert text(line.rhs) == reads
+
+
+MATRIX_REFUSALS = re.findall(r"^\| `((?:--dims|--cell) .+?)` \| `(.+?)` \|$",
+                             GUIDE.split("### Matrix refusals", 1)[1].split("\n## ", 1)[0], flags=re.M)
+
+
+def test_the_guide_lists_matrix_rows_and_refusals():
+    assert len(re.findall(ROW, LATEX_PART, flags=re.M)) >= 15 and len(re.findall(ROW, SYMPY_PART, flags=re.M)) >= 5
+    assert len(MATRIX_REFUSALS) >= 8
+
+
+@pytest.mark.parametrize("args,message", MATRIX_REFUSALS)
+def test_every_matrix_refusal_is_as_the_guide_says(args, message, capsys):
+    assert cli.main(["verify", *shlex.split(args)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err

@@ -667,8 +667,8 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     ok = all(v.ok for v in verdicts)
     Ts = sorted({c.T for c in cfgs})
     sizes = sorted({c.sizes for c in cfgs})
-    how = (f"equal entry by entry at {len(cfgs)} random points: (k, m, o) in {', '.join(map(str, sizes))}, "
-           f"T in {', '.join(map(str, Ts))}")
+    how = (f"{'equal ' if ok else ''}entry by entry at {len(cfgs)} random points: (k, m, o) in "
+           f"{', '.join(map(str, sizes))}, T in {', '.join(map(str, Ts))}")
     v = MatrixVerdict(ok, "", param, tuple(verdicts), how, notes)
     from dataclasses import replace
     return replace(v, report=_report(tr, v))

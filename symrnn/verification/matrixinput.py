@@ -547,6 +547,8 @@ class _Parser:
             return self.stepped(tok[1:], at)
         if tok is None:
             self.fail("expected a name, found the end")
+        if tok.startswith("\\") and len(tok) > 1:
+            self.fail(f"unknown command {quoted(tok)}", at)
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", tok):
             self.fail(f"expected a name, a number or '(', found {quoted(tok)}", at)
         self.take()
@@ -693,6 +695,9 @@ class _Parser:
             return self.names.g(step)
         if role == "y" and "y" not in self.names.vectors:
             role = naming.OUTPUT
+        stem = role[:-len("bar")] if role.endswith("bar") else None
+        if stem in self.names.adjoint_of and role not in self.names.quantities:
+            role = self.names.adjoint_of[stem]          # h̄_t is γ_t = ∂L/∂h_t where the δ form names no h̄
         if role not in self.names.vectors and role not in self.names.quantities:
             self.unknown(role, at)
         if step.is_Integer and int(step) < 0:
