@@ -18,6 +18,7 @@ from symrnn import cli
 from symrnn.errors import SymrnnError
 from symrnn.printers.matrix import text
 from symrnn.verification.matrixcheck import Config, names_for, truth, value
+from symrnn.verification.grade import grade_file
 from symrnn.verification.matrixinput import parse_answer
 
 ELMAN = symrnn.cells.elman()
@@ -373,3 +374,21 @@ def test_every_matrix_refusal_is_as_the_guide_says(args, message, capsys):
     assert cli.main(["verify", *shlex.split(args)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_a_start_written_out_is_a_definition_too():
+    answer = (r"\delta_t = (1 - h_t \odot h_t) \odot (V^\top (Y_t - z_t) + W^\top \delta_{t+1})" "\n"
+              r"\delta_{T+1} = 0" "\n"
+              r"\frac{\partial L}{\partial W} = \sum_{t=1}^{T} \delta_t h_{t-1}^\top")
+    assert check("W", answer).ok
+    v = check("W", answer.replace(r"\delta_{T+1} = 0", r"\delta_{T+1} = h_T"))
+    assert [lv.line.number for lv in v.wrong] == [2]
+
+
+def test_the_example_class_file_grades_as_the_readme_says(tmp_path):
+    results, _ = grade_file(str(ROOT / "docs" / "examples" / "class_matrix.csv"), str(tmp_path / "out"))
+    assert [r.verdict for r in results] == ["correct", "correct", "wrong", "wrong", "wrong", "unreadable", "correct",
+                                            "wrong"]
+    assert "diag(1 - h_t²) on the wrong side" in results[2].diagnosis
+    assert "missing transpose: W where Wᵀ belongs" in results[4].diagnosis
+    assert "unknown command '\\otimes'" in results[5].diagnosis

@@ -16,8 +16,9 @@ with the true quantities (so each line is judged on its own and the report names
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 import sympy as sp
@@ -33,6 +34,7 @@ from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Nod
                         Softmax, Square, SumOver, Transposed, Vec, Zeros, rebuild)
 from ..model.spec import ModelSpec
 from ..printers.matrix import text
+from .limits import shorten
 from .matrixinput import Line, Names, parse_answer
 
 ANY = "any"                   # the all-ones vector (or 0): as long as whatever it meets
@@ -42,6 +44,7 @@ SCALAR_POINTS = 6             # the scalar form has one entry per value: more po
 OTHER_SIZES = ((3, 2, 4), (2, 4, 3))
 GENERAL_STEPS = (1, 2, 3, 4)  # T values an answer for general T is checked at (besides the requested T)
 MAX_EDITS = 2000              # single-edit repairs tried at most
+MAX_SEARCH_NODES = 400        # a longer line is not searched for its slip (each edit is evaluated afresh)
 
 
 # -- the names an answer may use -------------------------------------------------------------------
@@ -76,8 +79,7 @@ def names_for(spec: ModelSpec, scalar: bool = False) -> Names:
 
 
 def _with_shape(names: Names, spec: ModelSpec) -> Names:
-    from dataclasses import replace
-
+    """names with the shape function the reader uses for `*` (None where the operand does not fit)."""
     def reader_shape(e):
         try:
             return shape(e, names)
@@ -376,6 +378,99 @@ def _parent(e, path):
     return e
 
 
+# Each slip is a rule: given a node of the answer (and its parent), the nodes a student who made that slip
+# would have had to write instead, with the words that name it. `edits` applies every rule at every node.
+
+def _transpose(x, parent, names):
+    """Wᵀ written W, h_{t−1}ᵀ written h_{t−1} (a vector in a product), and the extra transpose."""
+    if isinstance(parent, Transposed):
+        return
+    matrix = isinstance(x, Mat) and len(names.params.get(x.name, ())) == 2
+    if matrix or (isinstance(x, Vec) and isinstance(parent, MatProd)):
+        yield f"missing transpose: {text(x)} where {text(x)}ᵀ belongs", Transposed(x)
+    if isinstance(x, Transposed):
+        yield f"extra transpose: {text(x)} where {text(x.args[0])} belongs", x.args[0]
+
+
+def _hadamard(x, parent, names):
+    """⊙ for a matrix product, for the outer product, or with brackets the student did not mean."""
+    if not isinstance(x, Hadamard):
+        return
+    yield f"⊙ where a matrix product belongs: {text(x)}", MatProd(*x.args)
+    if len(x.args) == 2:
+        outer = MatProd(x.args[0], Transposed(x.args[1]))
+        yield f"⊙ where the outer product belongs: {text(x)} where {text(outer)} belongs", outer
+    last = x.args[-1]
+    if isinstance(last, MatProd):   # a ⊙ b cᵀ meant as (a ⊙ b) cᵀ
+        grouped = MatProd(Hadamard(*x.args[:-1], last.args[0]), *last.args[1:])
+        yield (f"brackets: ⊙ binds looser than the matrix product, so in {text(x)} the ⊙ takes {text(last)} "
+               f"as a whole; write {text(grouped)}", grouped)
+
+
+def _product(x, parent, names):
+    """A matrix product for ⊙, and diag(…) on the wrong side of a product."""
+    if not isinstance(x, MatProd):
+        return
+    factors = list(x.args)
+    yield f"a matrix product where ⊙ belongs: {text(x)}", Hadamard(*factors)
+    for n, f in enumerate(factors):
+        if isinstance(f, Diag):
+            for m in range(len(factors)):
+                if m != n:
+                    moved = factors[:n] + factors[n + 1:]
+                    moved.insert(m, f)
+                    yield f"{text(f)} on the wrong side: {text(x)} where {text(MatProd(*moved))} belongs", \
+                        MatProd(*moved)
+
+
+def _step(x, parent, names):
+    """A step off by one: δ_{t+1} for δ_t, h_t for h_{t−1} in the outer product, c_t for c_{t−1}."""
+    if not isinstance(x, Vec):
+        return
+    for by in (1, -1):
+        new = Vec(x.role, x.step + by)
+        if not (new.step.is_Integer and int(new.step) < 0):
+            yield _shift_words(x, new, parent, names), new
+
+
+def _loss_gradient(x, parent, names):
+    """∂L_t/∂Y_t of another loss (Y_t − z_t where softmax(Y_t) − onehot(z_t) belongs, and back)."""
+    if isinstance(x, (Minus, Plus)) and len(x.args) == 2 and isinstance(x.args[0], Vec) \
+            and x.args[0].role == naming.OUTPUT:
+        g = names.g(x.args[0].step)
+        if g != x:
+            yield f"∂L_t/∂Y_t written {text(x)}; for this loss it is {text(g)}", g
+
+
+def _extra_term(x, parent, names):
+    if isinstance(x, Plus):
+        for n, a in enumerate(x.args):
+            rest = x.args[:n] + x.args[n + 1:]
+            yield f"an extra term: {text(a)}", rest[0] if len(rest) == 1 else Plus(*rest)
+
+
+def _complement(x, parent, names):
+    """u_t for 1 − u_t (the GRU's branches swapped) and back; 1 − h for 1 − h² (tanh′)."""
+    if isinstance(x, Vec) and x.role in names.vectors and x.role not in (naming.INPUT, naming.OUTPUT, naming.TARGET):
+        yield f"{text(x)} where 1 - {text(x)} belongs", Minus(Ones(), x)
+    if isinstance(x, (Minus, Plus)) and len(x.args) == 2 and isinstance(x.args[0], Ones):
+        other = x.args[1].args[0] if isinstance(x.args[1], Neg) else x.args[1]
+        if isinstance(other, Vec):
+            yield f"{text(x)} where {text(other)} belongs", other
+            squared = Minus(Ones(), Square(other))
+            yield f"{text(x)} where {text(squared)} belongs (tanh′ is 1 − h², not 1 − h)", squared
+
+
+def _limits(x, parent, names):
+    if isinstance(x, SumOver) and not isinstance(x, ProdOver):
+        var, lo, hi = x.limits
+        if (lo, hi) != (1, naming.T):
+            yield f"the sum's limits: {var} = {lo} … {hi} where {var} = 1 … T belongs", SumOver(x.body, (var, 1, naming.T))
+
+
+SLIP_RULES = (_transpose, _hadamard, _product, _step, _loss_gradient, _extra_term, _complement, _limits)
+
+
 def edits(e: Node, names: Names):
     """(description, edited answer) for every single edit that a named slip would undo."""
     t, T = naming.t, naming.T
@@ -385,68 +480,9 @@ def edits(e: Node, names: Names):
     yield "the sign is flipped (every term has the opposite sign)", Neg(e)
     for path, x in _positions(e):
         parent = _parent(e, path) if path else None
-        if isinstance(x, Mat) and not isinstance(parent, Transposed) and names.params.get(x.name, ()) != () \
-                and len(names.params[x.name]) == 2:
-            yield f"missing transpose: {text(x)} where {text(x)}ᵀ belongs", _replace(e, path, Transposed(x))
-        if isinstance(x, Vec) and not isinstance(parent, Transposed) and isinstance(parent, MatProd):
-            yield f"missing transpose: {text(x)} where {text(x)}ᵀ belongs", _replace(e, path, Transposed(x))
-        if isinstance(x, Transposed):
-            inner = x.args[0]
-            yield f"extra transpose: {text(x)} where {text(inner)} belongs", _replace(e, path, inner)
-        if isinstance(x, Hadamard):
-            yield (f"⊙ where a matrix product belongs: {text(x)}", _replace(e, path, MatProd(*x.args)))
-            if len(x.args) == 2:
-                a, b = x.args
-                yield (f"⊙ where the outer product belongs: {text(x)} where {text(MatProd(a, Transposed(b)))} belongs",
-                       _replace(e, path, MatProd(a, Transposed(b))))
-            last = x.args[-1]
-            if isinstance(last, MatProd):   # a ⊙ b cᵀ read as (a ⊙ b) cᵀ
-                grouped = MatProd(Hadamard(*x.args[:-1], last.args[0]), *last.args[1:])
-                yield (f"brackets: ⊙ binds looser than the matrix product, so in {text(x)} the ⊙ takes "
-                       f"{text(last)} as a whole; write {text(grouped)}", _replace(e, path, grouped))
-        if isinstance(x, MatProd):
-            factors = list(x.args)
-            if len(factors) >= 2:
-                yield (f"a matrix product where ⊙ belongs: {text(x)}", _replace(e, path, Hadamard(*factors)))
-            for n, f in enumerate(factors):
-                if isinstance(f, Diag):
-                    for m in range(len(factors)):
-                        if m != n:
-                            moved = factors[:n] + factors[n + 1:]
-                            moved.insert(m, f)
-                            yield (f"{text(f)} on the wrong side: {text(x)} where {text(MatProd(*moved))} belongs",
-                                   _replace(e, path, MatProd(*moved)))
-        if isinstance(x, Vec) and x.step.free_symbols | {1} and not x.step.is_Integer or \
-                (isinstance(x, Vec) and x.step.is_Integer):
-            for by in (1, -1):
-                new = Vec(x.role, x.step + by)
-                if new.step.is_Integer and int(new.step) < 0:
-                    continue
-                yield (_shift_words(x, new, parent, names), _replace(e, path, new))
-        if isinstance(x, (Minus, Plus)) and len(x.args) == 2 and isinstance(x.args[0], Vec) \
-                and x.args[0].role == naming.OUTPUT:
-            g = names.g(x.args[0].step)
-            if g != x:
-                yield (f"∂L_t/∂Y_t written {text(x)}; for this loss it is {text(g)}", _replace(e, path, g))
-        if isinstance(x, Plus):
-            for n, a in enumerate(x.args):
-                rest = x.args[:n] + x.args[n + 1:]
-                yield (f"an extra term: {text(a)}", _replace(e, path, rest[0] if len(rest) == 1 else Plus(*rest)))
-        if isinstance(x, Vec) and x.role in names.vectors and x.role not in (naming.INPUT, naming.OUTPUT,
-                                                                            naming.TARGET):
-            yield (f"{text(x)} where 1 - {text(x)} belongs", _replace(e, path, Minus(Ones(), x)))
-        if isinstance(x, (Minus, Plus)) and len(x.args) == 2 and isinstance(x.args[0], Ones):
-            other = x.args[1].args[0] if isinstance(x.args[1], Neg) else x.args[1]
-            if isinstance(other, Vec):
-                yield (f"{text(x)} where {text(other)} belongs", _replace(e, path, other))
-                squared = Minus(Ones(), Square(other))
-                yield (f"{text(x)} where {text(squared)} belongs (tanh′ is 1 − h², not 1 − h)",
-                       _replace(e, path, squared))
-        if isinstance(x, SumOver) and not isinstance(x, ProdOver):
-            var, lo, hi = x.limits
-            if (lo, hi) != (1, T):
-                yield (f"the sum's limits: {var} = {lo} … {hi} where {var} = 1 … T belongs",
-                       _replace(e, path, SumOver(x.body, (var, 1, T))))
+        for rule in SLIP_RULES:
+            for words, new in rule(x, parent, names):
+                yield words, _replace(e, path, new)
 
 
 def factor_edits(e: Node, true_rhs: Node | None, names: Names):
@@ -480,9 +516,11 @@ def _shift_words(old: Vec, new: Vec, parent, names: Names) -> str:
 
 def repairs(e: Node, names: Names, want, correct, limit: int = 3, true_rhs: Node | None = None) -> list[str]:
     """The slips whose single edit makes the answer conformable (with the shape `want`) and correct."""
-    import itertools
+    if sum(1 for _ in _positions(e)) > MAX_SEARCH_NODES:
+        return [f"(not searched: the line has more than {MAX_SEARCH_NODES} symbols; check a shorter form, "
+                f"such as the general-T one)"]
     found = []
-    for n, (words, edited) in enumerate(itertools.chain(edits(e, names), factor_edits(e, true_rhs, names))):
+    for n, (words, edited) in enumerate(chain(edits(e, names), factor_edits(e, true_rhs, names))):
         if n >= MAX_EDITS or len(found) >= limit:
             break
         try:
@@ -542,7 +580,7 @@ class MatrixVerdict:
         return "; ".join(items)
 
 
-def _line_check(tr: Truth, line: Line, param: str, cfgs, general: bool) -> LineVerdict:
+def _line_check(tr: Truth, line: Line, param: str, cfgs) -> LineVerdict:
     names = tr.names
     if line.defines is not None:
         return _definition_check(tr, line, cfgs)
@@ -621,7 +659,8 @@ def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> Li
     miss = compare(yours_of(line.rhs), true_of, cfgs, steps_of)
     if miss is None:
         return LineVerdict(line, True, what)
-    return LineVerdict(line, False, what, f"{what} is {meaning(lhs.role)}; " + str(miss), fixes())
+    named = text(Vec(lhs.role, naming.t))
+    return LineVerdict(line, False, what, f"{named} is {meaning(lhs.role)}; " + str(miss), fixes())
 
 
 def _true_definition(tr: Truth, role: str) -> Node | None:
@@ -653,15 +692,14 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
             defined.setdefault(ln.defines.role, []).append(ln)
     for ln in lines:
         if ln.defines is None:
-            verdicts.append(_line_check(tr, ln, param, cfgs, general))
+            verdicts.append(_line_check(tr, ln, param, cfgs))
             continue
         # a start (δ_T = …, δ_{T+1} = 0) given beside the general line overrides it at that step
         general_line = bool(ln.defines.step.free_symbols - {naming.T})
         fixed = frozenset(o.defines.step for o in defined[ln.defines.role]
                           if o is not ln and not (o.defines.step.free_symbols - {naming.T})) if general_line else frozenset()
         verdicts.append(_definition_check(tr, ln, cfgs, fixed))
-    used = {v.role for ln in gradient for v in ln.rhs.atoms(Vec)} | \
-        {v.role for ln in lines for v in ln.rhs.atoms(Vec)}
+    used = {v.role for ln in lines for v in ln.rhs.atoms(Vec)}
     notes = tuple(f"read {naming.text_role(r)}_t as {meaning(r)} (not defined in the answer)"
                   for r in sorted(used) if r in names.quantities and r not in defined)
     ok = all(v.ok for v in verdicts)
@@ -670,7 +708,6 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     how = (f"{'equal ' if ok else ''}entry by entry at {len(cfgs)} random points: (k, m, o) in "
            f"{', '.join(map(str, sizes))}, T in {', '.join(map(str, Ts))}")
     v = MatrixVerdict(ok, "", param, tuple(verdicts), how, notes)
-    from dataclasses import replace
     return replace(v, report=_report(tr, v))
 
 
@@ -679,15 +716,16 @@ def _report(tr: Truth, v: MatrixVerdict) -> str:
     lines += [f"  {n}" for n in v.notes]
     several = len(v.lines) > 1
     for lv in v.lines:
-        head = f"  {lv.line.label}, {lv.what} = {text(lv.line.rhs)}: " if several else "  "
+        head = f"  {lv.line.label}, {lv.what} = {shorten(text(lv.line.rhs), 400)}: " if several else "  "
         if lv.ok:
             if several:
                 lines.append(head + "right")
             continue
-        lines.append(head + "wrong" if several else "  yours: " + text(lv.line.rhs))
+        lines.append(head + "wrong" if several else "  yours: " + shorten(text(lv.line.rhs), 400))
         lines.append(f"    {lv.problem}")
         for s in lv.slips:
-            lines.append(f"    the slip: {s} (with that one change the line is right)")
+            lines.append(f"    {s}" if s.startswith("(not searched") else
+                         f"    the slip: {s} (with that one change the line is right)")
         if not lv.slips:
             lines.append("    no single slip (a transpose, ⊙/product, diag's side, a step off by one, Σ_t, the sign) "
                          "explains the difference")

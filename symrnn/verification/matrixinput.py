@@ -363,8 +363,11 @@ class _Parser:
     def number(self) -> Node:
         text = self.take()
         value = sp.Rational(text)
-        if value == 1 and not self.starts_atom(self.peek()):
-            return Ones()
+        alone = not self.starts_atom(self.peek())
+        if value == 1 and alone:
+            return Ones()           # 1 − h_t: the all-ones vector
+        if value == 0 and alone:
+            return Zeros()          # δ_{T+1} = 0: the zero vector
         return Num(value)
 
     def group(self) -> Node:
