@@ -131,6 +131,8 @@ SLIPS = [
     ("c", r"\sum_t (z_t - Y_t)", ELMAN, "the sign is flipped"),
     ("W", r"\sum_t \delta_t h_{t-1}^\top + \sum_t \delta_t x_t^\top", ELMAN, "an extra term"),
     ("W_hn", r"\sum_t \delta^n_t h_{t-1}^\top", GRU, "a factor left out: δⁿ_t where r_t ⊙ δⁿ_t belongs"),
+    ("W", r"\delta_t = (1 - h_t \odot h_t) \odot V^\top (Y_t - z_t) + W^\top \delta_{t+1}" "\n"
+          r"\nabla_W L = \sum_t \delta_t h_{t-1}^\top", ELMAN, "⊙ on the wrong side of the sum"),
     ("W_hr", r"\sum_t \delta^{r}_t h_t^\top", GRU, "the wrong state in the outer product"),
 ]
 

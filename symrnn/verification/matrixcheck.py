@@ -468,7 +468,24 @@ def _limits(x, parent, names):
             yield f"the sum's limits: {var} = {lo} … {hi} where {var} = 1 … T belongs", SumOver(x.body, (var, 1, naming.T))
 
 
-SLIP_RULES = (_transpose, _hadamard, _product, _step, _loss_gradient, _extra_term, _complement, _limits)
+def _scope(x, parent, names):
+    """f′ ⊙ over one term where it belongs on the whole sum — (1 − h²) ⊙ Vᵀg + Wᵀδ for (1 − h²) ⊙ (Vᵀg + Wᵀδ) —
+    and the other way round."""
+    if isinstance(x, Plus):
+        for n, a in enumerate(x.args):
+            if isinstance(a, Hadamard) and len(a.args) >= 2:
+                rest = x.args[:n] + x.args[n + 1:]
+                whole = Hadamard(*a.args[:-1], Plus(a.args[-1], *rest))
+                yield (f"⊙ on the wrong side of the sum: {text(x)} where {text(whole)} belongs "
+                       f"({text(Hadamard(*a.args[:-1]))} multiplies every term)", whole)
+    if isinstance(x, Hadamard) and isinstance(x.args[-1], Plus) and len(x.args) >= 2:
+        head, (first, *rest) = x.args[:-1], x.args[-1].args
+        inside = Plus(Hadamard(*head, first), *rest)
+        yield f"⊙ on the wrong side of the sum: {text(x)} where {text(inside)} belongs", inside
+
+
+SLIP_RULES = (_transpose, _hadamard, _product, _scope, _step, _loss_gradient, _extra_term, _complement,
+              _limits)
 
 
 def edits(e: Node, names: Names):
