@@ -33,7 +33,7 @@ from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Nod
                         Square, SumOver, ProdOver, Transposed, Vec, Zeros)
 from ..ir.primitives import FUNCTIONS
 from ..model.parsing import where
-from .limits import check_size, shorten
+from .limits import check_size
 from .texinput import Token, quoted, tokenize
 
 TRANSPOSE = {r"\top", "T", r"\intercal", r"\mathsf{T}", "⊤"}
@@ -307,7 +307,7 @@ class _Parser:
         if braced:
             self.take()
         tok = self.take()
-        if tok in TRANSPOSE or (tok == r"\mathsf" and self.braced_letters() == "T"):
+        if tok in TRANSPOSE or (tok == r"\mathsf" and self.braced_word() == "T"):
             out = Transposed(base)
         elif tok == "2":
             out = Square(base)
@@ -320,9 +320,6 @@ class _Parser:
             self.expect("}")
         return out
 
-    def braced_letters(self) -> str:
-        return self.braced_word()
-
     # -- atoms ------------------------------------------------------------------------------
     def atom(self) -> Node:
         tok = self.peek()
@@ -331,7 +328,7 @@ class _Parser:
         at = self.i
         if tok[0].isdigit():
             return self.number()
-        if tok in ("(", "[", r"\left", "{") or tok in (r"\big(", ):
+        if tok in ("(", "[", r"\left", "{"):
             return self.group()
         if tok in (r"\frac", r"\dfrac", r"\tfrac"):
             return self.fraction()
@@ -696,8 +693,6 @@ class _Parser:
     def vector(self, role: str, step, at: int) -> Node:
         if role == self.names.loss_gradient and role not in self.names.vectors:
             return self.names.g(step)
-        if role == "y" and "y" not in self.names.vectors:
-            role = naming.OUTPUT
         stem = role[:-len("bar")] if role.endswith("bar") else None
         if stem in self.names.adjoint_of and role not in self.names.quantities:
             role = self.names.adjoint_of[stem]          # h̄_t is γ_t = ∂L/∂h_t where the δ form names no h̄

@@ -28,7 +28,7 @@ from .limits import deep_recursion
 from .localise import Localisation, Wrong, localise, same
 from .model import Model, Path, model
 from .printing import brief, text
-from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_file, strip_comments
+from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_source, strip_comments
 from .traps import TRAPS, Context, Variant, everywhere, trap
 
 
@@ -234,11 +234,7 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
         return _verify_matrix(spec, param, source, what, steps, (1, 1, 1), scalar=True)
     m = model(spec, steps)
     m.gradient(param)              # an unknown parameter is named before the answer is read
-    if file is not None:
-        source = strip_comments(source)
-        answer = read(m, param, latex=source) if looks_like_latex(source) else read(m, param, text=source)
-    else:
-        answer = read(m, param, text, latex)
+    answer = read_source(m, param, source) if file is not None else read(m, param, text, latex)
     return check(m, param, answer)
 
 
