@@ -77,6 +77,8 @@ CORRECT = [
     ("h0", r"W^\top \delta_1"),
     ("h0", r"\frac{\partial L}{\partial h_0} = W^\top \operatorname{diag}(1 - h_1^2) \gamma_1"),
     ("h0", "W.T @ delta1"),
+    ("W", r"\sum_{t=1}^{T} \sum_{s=1}^{t} \operatorname{diag}(1 - h_s^2) \left( \prod_{i=s+1}^{t} "
+          r"\operatorname{diag}(1 - h_i^2) W \right)^\top V^\top (Y_t - z_t) h_{s-1}^\top"),    # Jacobian products
 ]
 
 
@@ -128,6 +130,10 @@ SLIPS = [
     ("V", r"\sum_t (Y_t - z_t) \odot h_t", ELMAN, "⊙ where the outer product belongs"),
     ("U", r"\sum_t (1 - h_t \odot h_t) \odot \gamma_t x_t^\top", ELMAN, "brackets: ⊙ binds looser"),
     ("W", r"\sum_{t=2}^{T} \delta_t h_{t-1}^\top", ELMAN, "the sum's limits"),
+    ("W", r"\sum_t \sum_{s=1}^{t} \operatorname{diag}(1 - h_s^2) (\prod_{i=s+1}^{t} \operatorname{diag}(1 - h_i^2) W) "
+          r"V^\top (Y_t - z_t) h_{s-1}^\top", ELMAN, "missing transpose: (Π_{i=s+1..t} diag(1 - h_i²) W)"),
+    ("W", r"\sum_t \sum_{s=1}^{t} \operatorname{diag}(1 - h_s^2) (\prod_{i=s}^{t} \operatorname{diag}(1 - h_i^2) W)^T "
+          r"V^\top (Y_t - z_t) h_{s-1}^\top", ELMAN, "the product's limits: i = s … t where i = s + 1 … t belongs"),
     ("c", r"\sum_t (z_t - Y_t)", ELMAN, "the sign is flipped"),
     ("W", r"\sum_t \delta_t h_{t-1}^\top + \sum_t \delta_t x_t^\top", ELMAN, "an extra term"),
     ("W_hn", r"\sum_t \delta^n_t h_{t-1}^\top", GRU, "a factor left out: δⁿ_t where r_t ⊙ δⁿ_t belongs"),

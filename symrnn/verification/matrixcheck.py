@@ -386,8 +386,10 @@ def _transpose(x, parent, names):
     if isinstance(parent, Transposed):
         return
     matrix = isinstance(x, Mat) and len(names.params.get(x.name, ())) == 2
-    if matrix or (isinstance(x, Vec) and isinstance(parent, MatProd)):
-        yield f"missing transpose: {text(x)} where {text(x)}ᵀ belongs", Transposed(x)
+    factor = isinstance(parent, MatProd) and isinstance(x, (Vec, MatProd, ProdOver))   # (Π …) or h_{t−1} in a product
+    if matrix or factor:
+        shown = text(x) if isinstance(x, (Mat, Vec)) else f"({text(x)})"
+        yield f"missing transpose: {shown} where {shown}ᵀ belongs", Transposed(x)
     if isinstance(x, Transposed):
         yield f"extra transpose: {text(x)} where {text(x.args[0])} belongs", x.args[0]
 
@@ -462,10 +464,17 @@ def _complement(x, parent, names):
 
 
 def _limits(x, parent, names):
-    if isinstance(x, SumOver) and not isinstance(x, ProdOver):
-        var, lo, hi = x.limits
-        if (lo, hi) != (1, naming.T):
-            yield f"the sum's limits: {var} = {lo} … {hi} where {var} = 1 … T belongs", SumOver(x.body, (var, 1, naming.T))
+    """Σ_{t=2}^{T} for Σ_{t=1}^{T}, Π_{i=s}^{t} for Π_{i=s+1}^{t}: a limit off by one (or a sum not over 1 … T)."""
+    if not isinstance(x, SumOver):
+        return
+    var, lo, hi = x.limits
+    what = "product" if isinstance(x, ProdOver) else "sum"
+    options = [(lo + d, hi) for d in (1, -1)] + [(lo, hi + d) for d in (1, -1)]
+    if what == "sum" and (lo, hi) != (1, naming.T):
+        options.insert(0, (sp.Integer(1), naming.T))
+    for new_lo, new_hi in dict.fromkeys(options):
+        yield (f"the {what}'s limits: {var} = {lo} … {hi} where {var} = {new_lo} … {new_hi} belongs",
+               x.func(x.body, (var, new_lo, new_hi)))
 
 
 def _scope(x, parent, names):
