@@ -731,8 +731,12 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     ok = all(v.ok for v in verdicts)
     Ts = sorted({c.T for c in cfgs})
     sizes = sorted({c.sizes for c in cfgs})
-    how = (f"{'equal ' if ok else ''}entry by entry at {len(cfgs)} random points: (k, m, o) in "
-           f"{', '.join(map(str, sizes))}, T in {', '.join(map(str, Ts))}")
+    if tr.scalar:
+        how = (f"{'equal ' if ok else ''}at {len(cfgs)} random points, T in {', '.join(map(str, Ts))} (the scalar "
+               f"form, checked as the matrix form with k = m = o = 1)")
+    else:
+        how = (f"{'equal ' if ok else ''}entry by entry at {len(cfgs)} random points: (k, m, o) in "
+               f"{', '.join(map(str, sizes))}, T in {', '.join(map(str, Ts))}")
     v = MatrixVerdict(ok, "", param, tuple(verdicts), how, notes)
     return replace(v, report=_report(tr, v))
 
