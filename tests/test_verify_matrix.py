@@ -400,3 +400,16 @@ def test_the_example_class_file_grades_as_the_readme_says(tmp_path):
     assert "diag(1 - h_t²) on the wrong side" in results[2].diagnosis
     assert "missing transpose: W where Wᵀ belongs" in results[4].diagnosis
     assert "unknown command '\\otimes'" in results[5].diagnosis
+
+
+def test_relu_in_scalar_form_is_checked_in_every_sign_pattern():
+    relu = symrnn.cells.elman(activation="relu")
+    good = (r"\delta_3 = H(a_3) (Y_3 - z_3) V" "\n"
+            r"\delta_2 = H(a_2) (V (Y_2 - z_2) + W \delta_3)" "\n"
+            r"\delta_1 = H(a_1) (V (Y_1 - z_1) + W \delta_2)" "\n"
+            r"\frac{\partial L}{\partial W} = \delta_1 h_0 + \delta_2 h_1 + \delta_3 h_2")
+    v = symrnn.verify(relu, "W", latex=good, steps=3)
+    assert v.ok and "one in each of 8 sign patterns" in v.how
+    # H(a1) for H(a2) differs only where a1 and a2 have different signs: found there
+    v = symrnn.verify(relu, "W", latex=good.replace(r"\delta_2 = H(a_2)", r"\delta_2 = H(a_1)"), steps=3)
+    assert [lv.line.number for lv in v.wrong] == [2] and "a1 where a2 belongs" in v.summary

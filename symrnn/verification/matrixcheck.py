@@ -41,6 +41,8 @@ ANY = "any"                   # the all-ones vector (or 0): as long as whatever 
 TOLERANCE = 1e-9              # relative, entry-wise, float64
 POINTS = 2                    # random points per (sizes, T)
 SCALAR_POINTS = 6             # the scalar form has one entry per value: more points
+MAX_PATTERNS = 256            # relu, scalar form: every sign pattern of the pre-activations, up to this many
+PATTERN_DRAWS = 4000          # points drawn to find one in each pattern
 OTHER_SIZES = ((3, 2, 4), (2, 4, 3))
 GENERAL_STEPS = (1, 2, 3, 4)  # T values an answer for general T is checked at (besides the requested T)
 MAX_EDITS = 2000              # single-edit repairs tried at most
@@ -244,6 +246,7 @@ class Config:
     sizes: tuple
     T: int
     env: dict = field(repr=False, compare=False)
+    pattern: tuple | None = None      # relu, scalar form: the sign pattern this point lies in
 
 
 class Undefined(Exception):
@@ -300,9 +303,37 @@ def configs(tr: Truth, general: bool, seed: int = 0) -> list[Config]:
     out = []
     for T in steps:
         for sz in (sizes if T == tr.steps else sizes[-1:]):
+            if tr.scalar and _piecewise_args(tr.spec):
+                out += _one_per_pattern(tr, sz, T, rng)
+                continue
             for _ in range(points):
                 out.append(Config(sz, T, tr.env(sz, T, rng)))
     return out
+
+
+def _piecewise_args(spec: ModelSpec) -> tuple[str, ...]:
+    """The roles of the vectors a piecewise function (relu) is applied to: a for the lecture's relu cell."""
+    return tuple(dict.fromkeys(m.arg.role for e in primal(spec.cell).equations for m in e.rhs.atoms(Map)
+                               if m.function.piecewise and isinstance(m.arg, Vec)))
+
+
+def _one_per_pattern(tr: Truth, sizes, T: int, rng) -> list[Config]:
+    """Scalar form with relu: a point inside every sign pattern of the pre-activations (sign(a_t) for each t),
+    found by drawing points until each pattern has one — so a slip that shows only where a1 < 0 < a2 is
+    found there. Patterns not reached within the draws are said in the verdict (`Config.T` stays the step)."""
+    roles = _piecewise_args(tr.spec)
+    slots = [(role, t) for role in roles for t in range(1, T + 1)]
+    wanted = 2 ** len(slots)
+    found: dict = {}
+    for _ in range(PATTERN_DRAWS if wanted <= MAX_PATTERNS else 0):
+        env = tr.env(sizes, T, rng)
+        key = tuple(bool(np.asarray(env[slot]).ravel()[0] > 0) for slot in slots)
+        found.setdefault(key, Config(sizes, T, env, (T,) + key))
+        if len(found) == wanted:
+            break
+    if len(found) < wanted:     # too many patterns, or some not reached: random points besides those found
+        found.update({("random", n): Config(sizes, T, tr.env(sizes, T, rng)) for n in range(SCALAR_POINTS)})
+    return list(found.values())
 
 
 def _as_array(v, like):
@@ -731,8 +762,10 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     ok = all(v.ok for v in verdicts)
     Ts = sorted({c.T for c in cfgs})
     sizes = sorted({c.sizes for c in cfgs})
+    patterns = len({c.pattern for c in cfgs if c.pattern is not None})
     if tr.scalar:
-        how = (f"{'equal ' if ok else ''}at {len(cfgs)} random points, T in {', '.join(map(str, Ts))} (the scalar "
+        where = f"one in each of {patterns} sign patterns of the pre-activations" if patterns else "random"
+        how = (f"{'equal ' if ok else ''}at {len(cfgs)} points ({where}), T in {', '.join(map(str, Ts))} (the scalar "
                f"form, checked as the matrix form with k = m = o = 1)")
     else:
         how = (f"{'equal ' if ok else ''}entry by entry at {len(cfgs)} random points: (k, m, o) in "
