@@ -413,3 +413,11 @@ def test_relu_in_scalar_form_is_checked_in_every_sign_pattern():
     # H(a1) for H(a2) differs only where a1 and a2 have different signs: found there
     v = symrnn.verify(relu, "W", latex=good.replace(r"\delta_2 = H(a_2)", r"\delta_2 = H(a_1)"), steps=3)
     assert [lv.line.number for lv in v.wrong] == [2] and "a1 where a2 belongs" in v.summary
+
+
+def test_a_definition_of_another_quantity_under_a_known_name_is_explained():
+    v = check("W", r"\delta_t = W^\top \operatorname{diag}(1 - h_{t+1}^2) \delta_{t+1} + V^\top (Y_t - z_t)" "\n"
+                   r"\nabla_W L = \sum_t \operatorname{diag}(1 - h_t^2) \delta_t h_{t-1}^\top")
+    assert not v.ok
+    assert "this defines γ_t = ∂L/∂h_t under the name δ_t, which is ∂L/∂a_t here" in v.report
+    assert "right with δ_t as line 1 defines it (∂L/∂h_t)" in v.report

@@ -47,6 +47,7 @@ OTHER_SIZES = ((3, 2, 4), (2, 4, 3))
 GENERAL_STEPS = (1, 2, 3, 4)  # T values an answer for general T is checked at (besides the requested T)
 MAX_EDITS = 2000              # single-edit repairs tried at most
 MAX_SEARCH_NODES = 400        # a longer line is not searched for its slip (each edit is evaluated afresh)
+NOTE = "note: "               # a finding that is no single-edit slip (printed as it is)
 
 
 # -- the names an answer may use -------------------------------------------------------------------
@@ -604,6 +605,7 @@ class LineVerdict:
     what: str                       # "∂L/∂W" or "δ_t"
     problem: str = ""               # a shape error or where it differs
     slips: tuple[str, ...] = ()
+    means: str | None = None        # a definition that is right for another quantity: its role
 
 
 @dataclass(frozen=True)
@@ -632,7 +634,7 @@ class MatrixVerdict:
         for v in self.wrong:
             head = f"{v.line.label} ({v.what})" if len(self.lines) > 1 else v.what
             numeric = "at T = " in v.problem        # a value differs (the report has the numbers)
-            items.append(f"{head}: " + ("; ".join(v.slips) if v.slips else
+            items.append(f"{head}: " + ("; ".join(x.removeprefix(NOTE) for x in v.slips) if v.slips else
                                         "differs from the true value" if numeric else v.problem))
         return "; ".join(items)
 
@@ -692,9 +694,9 @@ def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> Li
     def at(cfg, n):
         return {t: sp.Integer(n)} if n is not None else {}
 
-    def true_of(cfg, n):
+    def true_of(cfg, n, role=lhs.role):
         step = int(lhs.step.xreplace({t: n or 0, T: cfg.T}))
-        return cfg.env[(lhs.role, step)] if step <= cfg.T else np.zeros((cfg.sizes[0], 1))
+        return cfg.env[(role, step)] if step <= cfg.T else np.zeros((cfg.sizes[0], 1))
 
     def yours_of(expr):
         return lambda cfg, n: value(expr, cfg, at(cfg, n), names.quantities)
@@ -717,7 +719,20 @@ def _definition_check(tr: Truth, line: Line, cfgs, overridden=frozenset()) -> Li
     if miss is None:
         return LineVerdict(line, True, what)
     named = text(Vec(lhs.role, naming.t))
+    other = next((r for r in names.quantities if r != lhs.role and compare(
+        yours_of(renamed(line.rhs, lhs.role, r)), lambda cfg, n, r=r: true_of(cfg, n, r), cfgs, steps_of) is None),
+        None)
+    if other is not None:   # δ_t defined as ∂L/∂h_t, as some texts do: the name, not the math, is off
+        mine = text(Vec(other, naming.t))
+        return LineVerdict(line, False, what, f"{named} is {meaning(lhs.role)}; " + str(miss),
+                           (f"{NOTE}this defines {mine} = {meaning(other)} under the name {named}, which is "
+                            f"{meaning(lhs.role)} here",), means=other)
     return LineVerdict(line, False, what, f"{named} is {meaning(lhs.role)}; " + str(miss), fixes())
+
+
+def renamed(e: Node, old: str, new: str) -> Node:
+    """e with the quantity `old` read as `new` at every step (a student's δ that is our γ)."""
+    return e.xreplace({v: Vec(new, v.step) for v in e.atoms(Vec) if v.role == old})
 
 
 def _true_definition(tr: Truth, role: str) -> Node | None:
@@ -756,6 +771,13 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
         fixed = frozenset(o.defines.step for o in defined[ln.defines.role]
                           if o is not ln and not (o.defines.step.free_symbols - {naming.T})) if general_line else frozenset()
         verdicts.append(_definition_check(tr, ln, cfgs, fixed))
+    for d in (v for v in verdicts if v.means):      # the gradient line, read with the student's meaning of the name
+        for n, g in enumerate(verdicts):
+            if g.line.defines is None and not g.ok:
+                line = replace(g.line, rhs=renamed(g.line.rhs, d.line.defines.role, d.means))
+                if _line_check(tr, line, param, cfgs).ok:
+                    verdicts[n] = replace(g, slips=(f"{NOTE}right with {naming.text_role(d.line.defines.role)}_t as "
+                                                    f"{d.line.label} defines it ({meaning(d.means)})",))
     used = {v.role for ln in lines for v in ln.rhs.atoms(Vec)}
     notes = tuple(f"read {naming.text_role(r)}_t as {meaning(r)} (not defined in the answer)"
                   for r in sorted(used) if r in names.quantities and r not in defined)
@@ -787,7 +809,7 @@ def _report(tr: Truth, v: MatrixVerdict) -> str:
         lines.append(head + "wrong" if several else "  yours: " + shorten(text(lv.line.rhs), 400))
         lines.append(f"    {lv.problem}")
         for s in lv.slips:
-            lines.append(f"    {s}" if s.startswith("(not searched") else
+            lines.append(f"    {s.removeprefix(NOTE)}" if s.startswith((NOTE, "(")) else
                          f"    the slip: {s} (with that one change the line is right)")
         if not lv.slips:
             lines.append("    no single slip (a transpose, ⊙/product, diag's side, a step off by one, Σ_t, the sign) "
@@ -799,6 +821,8 @@ def _report(tr: Truth, v: MatrixVerdict) -> str:
         lines += [f"      {text(lhs)} = {text(body)}" for lhs, body in rec.equations]
         if rec.start_step == naming.T + 1:
             lines.append("      " + ", ".join(f"{text(lhs)} = 0" for lhs, _ in rec.starts))
+        else:                                    # many-to-one: the recursion starts at T with L_T's own terms
+            lines += [f"      {text(lhs)} = {text(body)}" for lhs, body in rec.starts]
         state = tr.derivation.recursion("state")
         lines += [f"      or with {text(lhs)} = {meaning(lhs.role)}: {text(lhs)} = {text(body)}"
                   for lhs, body in state.equations]
