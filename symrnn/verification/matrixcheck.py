@@ -354,12 +354,13 @@ class Mismatch:
     undefined: str | None = None
 
     def __str__(self):
+        scalar = self.sizes == (1, 1, 1)       # the scalar form: no sizes, no entry to name
         where = f"at T = {self.T}" + (f", t = {self.t}" if self.t is not None else "") + \
-            f", (k, m, o) = {self.sizes}"
+            ("" if scalar else f", (k, m, o) = {self.sizes}")
         if self.undefined:
             return f"{where}: yours has no value there: {self.undefined}"
-        entry = "".join(f"[{i}]" for i in self.entry)
-        return (f"{where}, entry {entry}: yours = {self.yours:.10g}, true = {self.true:.10g}, "
+        entry = "" if scalar else ", entry " + "".join(f"[{i}]" for i in self.entry)
+        return (f"{where}{entry}: yours = {self.yours:.10g}, true = {self.true:.10g}, "
                 f"difference = {self.yours - self.true:.3g}")
 
 
