@@ -240,11 +240,8 @@ def cmd_flow(args) -> int:
 def cmd_verify(args) -> int:
     from .verification.verify import verify
     spec = model_from(args)
-    if args.dims != "scalar":
-        parse_dims(args.dims, spec.loss)
-        raise SymrnnError(f"--dims {args.dims}: verify checks scalar derivations only (--dims scalar); "
-                          f"matrix form is not yet supported")
-    v = verify(spec, args.param, args.expr, latex=args.latex, file=args.file, steps=args.steps)
+    dims = parse_dims(args.dims, spec.loss)
+    v = verify(spec, args.param, args.expr, latex=args.latex, file=args.file, steps=args.steps, dims=dims)
     print(v.report)
     return 0 if v.ok else 1
 
@@ -339,7 +336,11 @@ def build_parser() -> Parser:
     p = sub.add_parser("verify", help="check a hand derivation of ∂L/∂θ and say which chain-rule term is wrong",
                        description="Check a hand derivation of ∂L/∂NAME against the derived gradient (exactly where "
                                    "cheap, and at random points in 50-digit arithmetic). Exit 0: correct; exit 1: "
-                                   "wrong, with a counterexample and the missing / extra / wrong chain-rule terms.")
+                                   "wrong, with a counterexample and the missing / extra / wrong chain-rule terms. "
+                                   "With --dims K,M,O the answer is the matrix form (general T or written out), "
+                                   "shape-checked and compared entry by entry at several sizes and T; an answer may "
+                                   "be several lines, definitions (delta_t = ..., gamma_t = ...) then the gradient, "
+                                   "each line checked (docs/verify-notation.md).")
     add_model_options(p)
     p.add_argument("--param", required=True, metavar="NAME", help="the parameter θ of ∂L/∂θ (W, U, b, V, c, h0, …)")
     given = p.add_mutually_exclusive_group(required=True)
@@ -348,7 +349,8 @@ def build_parser() -> Parser:
     given.add_argument("--latex", metavar="TEX", help=r"the derivation in LaTeX, e.g. '(Y_1 - z_1) V (1 - h_1^2) h_0 + "
                        r"...'; an optional '\frac{\partial L}{\partial W} =' in front")
     given.add_argument("--file", metavar="F", help="a file holding either: LaTeX when it contains a backslash or a "
-                       "'_' subscript, else SymPy syntax; lines starting with %% or # are comments")
+                       "'_' subscript (matrix form: a backslash, '^' or a brace), else SymPy syntax; lines starting "
+                       "with %% or # are comments")
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("grade", help="check a class's hand derivations at once: DIR/summary.csv and DIR/report.html",

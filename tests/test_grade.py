@@ -72,11 +72,11 @@ def test_hostile_rows_are_escaped_and_do_not_stop_the_run(tmp_path):
     assert cli.main(["grade", str(cls), "-o", str(out)]) == 0
     table = rows(out / "summary.csv")[1:]
     assert [r[2] for r in table] == ["correct", "unreadable", "unreadable", "unreadable", "unreadable", "unreadable",
-                                     "unreadable", "unreadable", "unreadable", "correct", "unreadable", "unreadable",
+                                     "wrong", "unreadable", "unreadable", "correct", "unreadable", "unreadable",
                                      "unreadable"]
     assert table[1][0].startswith("'=")                      # no spreadsheet formula from a student's name
     reasons = " | ".join(r[3] for r in table)
-    for phrase in ("not a JSON object", "no answer", "unknown key 'activaton'", "matrix form is not yet supported",
+    for phrase in ("not a JSON object", "no answer", "unknown key 'activaton'", "the answer is k×1, but ∂L/∂W has the shape of W: k×k",
                    "catalogue cell", "steps 99", "'exp(exp(100))' is larger than 10^400", "nested more than 200", "'Q'"):
         assert phrase in reasons, phrase
     page = (out / "report.html").read_text(encoding="utf-8")

@@ -167,7 +167,7 @@ def test_cli_exit_codes():
     (["--param", "Q", "--expr", "h1"], "Q"),
     (["--param", "W"], "--expr"),
     (["--param", "W", "--expr", "h1", "--latex", "h_1"], "--latex"),
-    (["--param", "W", "--expr", "h1", "--dims", "2,2,2"], "--dims"),
+    (["--param", "W", "--expr", "h1", "--dims", "2,x,2"], "--dims"),
     (["--param", "W", "--expr", "dL/dV = h1"], "∂L/∂V"),
     (["--param", "W", "--file", "/nonexistent/answer.tex"], "/nonexistent/answer.tex"),
 ])
@@ -182,8 +182,9 @@ def test_bad_input_is_one_line_exit_2(args, culprit, capsys):
 def test_bad_input_in_the_api_raises():
     with pytest.raises(SymrnnError, match="h5"):
         verdict("W", "h5")
-    with pytest.raises(SymrnnError, match="not yet supported"):
-        symrnn.verify(LECTURE, "W", "h1", dims=(2, 2, 2))
+    with pytest.raises(SymrnnError, match="dims"):
+        symrnn.verify(LECTURE, "W", "h1", dims=(2, 0, 2))
+    assert not symrnn.verify(LECTURE, "W", "h1", dims=(2, 2, 2)).ok     # matrix form: h1 is no k×k matrix
 
 
 def test_a_term_counted_twice():

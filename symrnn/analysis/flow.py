@@ -33,6 +33,7 @@ from ..ir.nodes import Block, Diag, Map, Mat, MatProd, Minus, Neg, Node, Ones, P
 from ..ir.primitives import FUNCTIONS
 from ..ir.rules import derivative_of
 from ..model.spec import ModelSpec
+from . import pictures
 
 MAX_STEPS = 10_000            # T: the run and its T Jacobians stay a few seconds' work
 MAX_SIZE = 256                # k, m, o: a hop is (k·states)² and T of them are multiplied
@@ -259,7 +260,6 @@ class Flow:
 
     def _repr_png_(self):
         """Jupyter shows the flow as its figure when matplotlib is installed (else as text)."""
-        from . import pictures
         if not pictures.available():
             return None
         return pictures.render(pictures.flow_figure(self), "png")

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import naming
 from ..ir.nodes import Diag
-from ..printers import matrix as printing
+from ..printers import lecture as printing
 from .flow import TOLERANCE, Flow, diagonal_blocks
 
 ALL_ROWS = 30          # up to this many lags every row is printed; beyond, a log-spaced selection

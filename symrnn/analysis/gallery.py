@@ -15,6 +15,13 @@ from typing import Callable
 
 from ..errors import SymrnnError
 from ..model import cells
+from . import pictures
+from .flow import flow
+from .flow import random_params
+from . import dynamics, pictures
+from . import dynamics
+from ..files import write_atomic
+from .pictures import written_by_symrnn
 
 MATPLOTLIB = "3.11.2"       # the version the committed files were drawn with (text is drawn as paths)
 FORGET_BIAS = 1.0           # LSTM forget-gate biases b_if = b_hf in the comparison (Jozefowicz et al. 2015): f ≈ σ(2)
@@ -28,22 +35,17 @@ class Figure:
 
 
 def elman_tanh():
-    from . import pictures
-    from .flow import flow
     f = flow(cells.elman(), steps=60, dims=(8, 4, 1), radius=1.5, seed=0)
     return f, pictures.flow_figure(f)
 
 
 def linear(radius: float):
-    from . import pictures
-    from .flow import flow
     f = flow(cells.elman(activation="identity"), steps=40, dims=(8, 4, 1), radius=radius, seed=0)
     return f, pictures.flow_figure(f)
 
 
 def lstm_weights(dims, radius: float, seed: int) -> dict:
     """Random LSTM weights (every k×k weight R·Q) with the forget gate's biases raised to FORGET_BIAS."""
-    from .flow import random_params
     p = random_params(cells.lstm(), dims, radius, seed)
     p["b_if"][:] = FORGET_BIAS
     p["b_hf"][:] = FORGET_BIAS
@@ -51,8 +53,6 @@ def lstm_weights(dims, radius: float, seed: int) -> dict:
 
 
 def elman_vs_lstm():
-    from . import pictures
-    from .flow import flow
     dims, steps, radius = (8, 4, 1), 60, 1.0
     results = {"elman": flow(cells.elman(), steps=steps, dims=dims, radius=radius, seed=0),
                f"lstm (forget bias {FORGET_BIAS:g})": flow(cells.lstm(), lstm_weights(dims, radius, 0), steps=steps,
@@ -61,13 +61,11 @@ def elman_vs_lstm():
 
 
 def cobweb(f_text: str, theta, h0, steps: int):
-    from . import dynamics, pictures
     a = dynamics.analyse(dynamics.system(f_text, theta), h0, steps)
     return a, pictures.dynamics_figure(a)
 
 
 def lecture_cobweb():
-    from . import dynamics
     return cobweb(dynamics.LECTURE_F, dynamics.LECTURE_THETA, dynamics.LECTURE_H0, dynamics.LECTURE_STEPS)
 
 
@@ -86,14 +84,11 @@ GALLERY = (
 
 def sources() -> dict[str, bytes]:
     """name -> the SVG bytes of every gallery figure."""
-    from . import pictures
     pictures.require("the gallery")
     return {fig.name: pictures.render(fig.make()[1], "svg") for fig in GALLERY}
 
 
 def main(argv=None) -> int:
-    from ..files import write_atomic
-    from .pictures import written_by_symrnn
     p = argparse.ArgumentParser(prog="python -m symrnn.analysis.gallery", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/gallery", help="directory to write; default docs/gallery")
     args = p.parse_args(argv)

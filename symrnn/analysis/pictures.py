@@ -14,6 +14,8 @@ import numpy as np
 
 from ..errors import SymrnnError
 from ..files import check_target, write_atomic
+from .. import naming
+from .dynamics import _numeric
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 MARK = "symrnn figure"                # in each file's metadata: how `written_by_symrnn` knows its own files
@@ -87,9 +89,8 @@ def _figure(width: float = 6.4, height: float = 4.0):
 # -- gradient flow --------------------------------------------------------------------------------
 
 def _flow_lines(ax, f, label_prefix: str = "", colours=COLOURS) -> None:
-    from .flow_report import state_name
     for j, state in enumerate(f.spec.cell.states):
-        name = state_name(state)
+        name = naming.text_role(state)
         ax.plot(f.lags, f.norms[state], marker="o", markersize=2.5, linewidth=1.2, color=colours[j % len(colours)],
                 label=f"{label_prefix}‖∂{name}_T/∂{name}_s‖₂ ({f.verdicts[state]}, ×{f.rates[state]:.3g}/step)",
                 gid=f"norm-{label_prefix.strip(': ') or f.spec.cell.name}-{state}")
@@ -150,7 +151,6 @@ def cobweb_points(h0: float, values: np.ndarray, steps: int = COBWEB_STEPS) -> t
 def dynamics_figure(a):
     """h_t against t (fixed points dashed when stable, dotted otherwise); for a scalar autonomous system the
     cobweb diagram beside it: f(h) against h with the diagonal, and the iteration's staircase or spiral."""
-    from .dynamics import _numeric
     cobweb = a.system.k == 1 and not a.system.driven
     fig = _figure(10.0 if cobweb else 6.4, 4.0)
     axes = fig.subplots(1, 2 if cobweb else 1, squeeze=False)[0]

@@ -16,7 +16,7 @@ from ..analysis.flow_report import shown_lags
 from ..ir.nodes import Diag, Mat, vec
 from ..ir.scalar import Partial
 from ..ir.primitives import FUNCTIONS
-from ..printers import matrix as printing
+from ..printers import lecture as printing
 
 WIDTH, HEIGHT = 10.0, 5.5      # the figure's axes in cm
 MAX_TABLE_ROWS = 12

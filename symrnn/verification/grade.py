@@ -21,8 +21,10 @@ from ..model import cells
 from ..model.spec import ModelSpec
 from .model import model
 from .reading import looks_like_latex, read, strip_comments
-from .verify import Verdict, check
+from .verify import Verdict, check, has_definitions, lecture_shaped, looks_like_matrix_latex
 from .gradereport import check_outputs, write_outputs
+from ..derivation.matrix import check_dims
+from .matrixcheck import verify_matrix
 
 COLUMNS = ("student", "param", "answer")
 OPTIONS = ("steps", "activation", "loss", "output", "dims", "cell")
@@ -161,6 +163,27 @@ def _steps(value) -> int:
     return steps
 
 
+def _dims(value) -> tuple[int, int, int]:
+    """A row's dims: K,M,O (or a JSON list of three whole numbers)."""
+    parts = value if isinstance(value, list) else str(value).strip().strip("()[]").split(",")
+    try:
+        dims = tuple(int(str(p).strip()) for p in parts)
+    except ValueError:
+        dims = ()
+    if len(dims) != 3:
+        raise SymrnnError(f"dims {str(value)!r}: expected 'scalar' or three sizes K,M,O such as 2,3,2")
+    return dims
+
+
+def _grade_matrix(s: "Submission", spec: ModelSpec, steps: int, dims, scalar: bool = False) -> "Graded":
+    """A matrix-form answer (`matrixcheck`), LaTeX when it has a backslash, a ^ or a brace."""
+    dims = dims if scalar else check_dims(dims, spec)
+    answer = strip_comments(s.answer)
+    v = verify_matrix(spec, s.param, answer, looks_like_matrix_latex(answer), steps, dims, "answer", scalar)
+    what = f"{spec.name}, T = {steps}, (k, m, o) = {dims}"
+    return Graded(s, "correct" if v.ok else "wrong", "" if v.ok else v.summary, v.report, what, v)
+
+
 def grade_one(s: Submission, defaults: dict, spec_for: Callable[[dict], ModelSpec]) -> Graded:
     """One submission's verdict; everything that goes wrong becomes `unreadable` with the reason."""
     if s.problem:
@@ -170,11 +193,12 @@ def grade_one(s: Submission, defaults: dict, spec_for: Callable[[dict], ModelSpe
         if "cell" in s.options and s.options["cell"] not in cells.CELLS:
             raise SymrnnError(f"cell {s.options['cell']!r}: a row may name a catalogue cell "
                               f"({', '.join(cells.CELLS)}); give a cell file with --cell")
-        if str(options["dims"]).strip() != "scalar":
-            raise SymrnnError(f"dims {options['dims']!r}: grade checks scalar derivations only; matrix form is "
-                              f"not yet supported")
         spec = spec_for(options)
         steps = _steps(options["steps"])
+        if str(options["dims"]).strip() != "scalar":
+            return _grade_matrix(s, spec, steps, _dims(options["dims"]))
+        if not lecture_shaped(spec) or has_definitions(strip_comments(s.answer)):
+            return _grade_matrix(s, spec, steps, (1, 1, 1), scalar=True)
         m = model(spec, steps)
         m.gradient(s.param)
         answer = strip_comments(s.answer)

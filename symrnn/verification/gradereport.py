@@ -25,6 +25,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import SymrnnError
 from ..files import check_target, read_text, write_atomic
+from ..printers.lecture import text as matrix_text
 from .printing import PathOrder, order
 
 FILES = ("summary.csv", "report.html")
@@ -231,7 +232,11 @@ def report_html(results: list, source: str, seconds: float) -> str:
         body = [f'<h3 id="{anchor}">∂L/∂{e(s.param)} <span class="{r.verdict}">{r.verdict}</span>'
                 f'<span class="small"> — line {s.line}{", " + e(r.model) if r.model else ""}</span></h3>',
                 f"<p>Answer as given:</p><pre>{e(s.answer)}</pre>"]
-        if r.result is not None:
+        if r.result is not None and hasattr(r.result, "lines"):    # matrix form: each line as read, in text
+            read_as = "\n".join(f"{lv.what} = {matrix_text(lv.line.rhs)}" for lv in r.result.lines)
+            body.append(f"<p>Read as:</p><pre>{e(read_as)}</pre>")
+            body.append(f"<pre>{e(r.report)}</pre>")
+        elif r.result is not None:
             body.append(f"<p>Read as: {mathml(r.result.yours)}</p>")
             if not r.result.ok:
                 body.append(f"<p>True gradient: {mathml(r.result.true)}</p>")

@@ -76,7 +76,12 @@ def read(m: Model, param: str, text: str | None = None, latex: str | None = None
 
 def read_file(m: Model, param: str, path: str) -> Answer:
     """A file's answer: LaTeX if `looks_like_latex`, else SymPy syntax."""
-    text = strip_comments(read_text(path, "--file", MAX_FILE_BYTES))
+    return read_source(m, param, read_text(path, "--file", MAX_FILE_BYTES))
+
+
+def read_source(m: Model, param: str, source: str) -> Answer:
+    """A file's text (comments dropped): LaTeX if `looks_like_latex`, else SymPy syntax."""
+    text = strip_comments(source)
     return read(m, param, latex=text) if looks_like_latex(text) else read(m, param, text=text)
 
 
@@ -100,4 +105,4 @@ def validate(expr: sp.Expr, what: str) -> sp.Expr:
     return expr
 
 
-__all__ = ["Answer", "read", "read_file", "looks_like_latex", "validate", "strip_comments"]
+__all__ = ["Answer", "read", "read_file", "read_source", "looks_like_latex", "validate", "strip_comments"]

@@ -198,11 +198,11 @@ class _Parser:
     def exponent(self) -> sp.Expr:
         tok = self.peek()
         if tok in (r"\top", "T", r"\intercal"):
-            self.fail(f"'^{tok}' (a transpose) is matrix notation, not yet supported")
+            self.fail(f"'^{tok}' (a transpose) is matrix notation: check the matrix form with --dims K,M,O")
         if tok == "{":
             self.take()
             if self.peek() in (r"\top", "T", r"\intercal"):
-                self.fail(f"'^{self.peek()}' (a transpose) is matrix notation, not yet supported")
+                self.fail(f"'^{self.peek()}' (a transpose) is matrix notation: check the matrix form with --dims K,M,O")
             value = self.sum()
             self.expect("}")
         elif tok is not None and tok.isdigit():
@@ -272,9 +272,10 @@ class _Parser:
         if tok == r"\delta":
             self.fail(r"'\delta' is ∂L/∂a_t: write \frac{\partial L}{\partial a_1} (or the terms) instead")
         if tok in (r"\sum", r"\prod"):
-            self.fail(f"{quoted(tok)} is not yet supported (write the terms out at this T)", pos)
+            self.fail(f"{quoted(tok)} over the steps is read in the matrix form (--dims K,M,O); "
+                      f"here write the terms out at this T", pos)
         if tok in MATRIX:
-            self.fail(f"{quoted(tok)} is matrix notation, not yet supported", pos)
+            self.fail(f"{quoted(tok)} is matrix notation: check the matrix form with --dims K,M,O", pos)
         if tok == "'":
             self.fail("a prime is read on a function only: \\tanh'(a_1), \\sigma'(a_1), \\operatorname{relu}'(a_1)")
         if tok.startswith("\\"):
@@ -464,7 +465,7 @@ class _Parser:
             word = self.braced_word()
             if word not in NAMED_FUNCTIONS:
                 if word == "diag":
-                    self.fail(r"'\operatorname{diag}' is matrix notation, not yet supported", pos)
+                    self.fail(r"'\operatorname{diag}' is matrix notation: check the matrix form with --dims K,M,O", pos)
                 known = ", ".join(NAMED_FUNCTIONS)
                 self.fail(f"unknown function {tok.text}{{{word}}} (known: {known})", pos)
             name = NAMED_FUNCTIONS[word]

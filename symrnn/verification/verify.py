@@ -10,13 +10,17 @@ per model (`model.model` caches it, so a class of answers shares one derivation)
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import mpmath
 import sympy as sp
 
 from .. import naming
+from ..derivation.program import primal
 from ..errors import CheckFailed, SymrnnError
+from ..files import read_text
+from ..ir.nodes import Map, vec
 from ..model.spec import ModelSpec
 from . import canonical
 from .decide import Decision, decide
@@ -24,8 +28,10 @@ from .limits import deep_recursion
 from .localise import Localisation, Wrong, localise, same
 from .model import Model, Path, model
 from .printing import brief, text
-from .reading import Answer, looks_like_latex, read, read_file
+from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_source, strip_comments
 from .traps import TRAPS, Context, Variant, everywhere, trap
+from ..derivation.matrix import check_dims
+from .matrixcheck import verify_matrix
 
 
 @dataclass(frozen=True)
@@ -216,15 +222,53 @@ def verify(spec: ModelSpec, param: str, text: str | None = None, *, latex: str |
            file: str | None = None, steps: int = 2, dims="scalar") -> Verdict:
     """Check a hand derivation of ∂L/∂param (SymPy syntax `text`, LaTeX `latex`, or a `file`) against
     the derived gradient, itself certified first."""
-    if not (isinstance(dims, str) and dims == "scalar"):
-        raise SymrnnError(f"--dims {dims}: verify checks scalar derivations only; matrix form is not yet supported")
     given = [x is not None for x in (text, latex, file)]
     if sum(given) != 1:
         raise SymrnnError("give the derivation once: --expr, --latex or --file")
+    if file is not None:
+        source = read_text(file, "--file", MAX_FILE_BYTES)   # comments stay: the lines keep their numbers
+        what = "--file"
+    else:
+        source, what = (latex, "--latex") if latex is not None else (text, "--expr")
+    if not (isinstance(dims, str) and dims == "scalar"):
+        return _verify_matrix(spec, param, source, what, steps, dims)
+    if not lecture_shaped(spec) or has_definitions(source):
+        return _verify_matrix(spec, param, source, what, steps, (1, 1, 1), scalar=True)
     m = model(spec, steps)
     m.gradient(param)              # an unknown parameter is named before the answer is read
-    answer = read_file(m, param, file) if file is not None else read(m, param, text, latex)
+    answer = read_source(m, param, source) if file is not None else read(m, param, text, latex)
     return check(m, param, answer)
+
+
+def has_definitions(source: str) -> bool:
+    """Whether an answer is several equations (δ_t = …, then the gradient): lines, `\\\\` or `;` separate them."""
+    pieces = [p for row in strip_comments(source).splitlines() for p in re.split(r"\\\\|(?<!\\);", row)
+              if p.strip()]
+    return len(pieces) > 1 and sum("=" in p for p in pieces) > 1
+
+
+def lecture_shaped(spec: ModelSpec) -> bool:
+    """Whether the cell is the lecture's a_t = affine, h_t = f(a_t): the scalar checker's model (its chain-rule
+    paths and traps); other cells (gated, leaky, TOML) are checked through the matrix form at sizes 1."""
+    eqs = primal(spec.cell).equations
+    pre = vec(naming.PREACT, naming.t)
+    return (len(eqs) == 2 and eqs[0].name == naming.PREACT and eqs[1].name == naming.STATE
+            and (eqs[1].rhs == pre or (isinstance(eqs[1].rhs, Map) and eqs[1].rhs.arg == pre)))
+
+
+def _verify_matrix(spec, param, source: str, what: str, steps, dims, scalar=False):
+    """The matrix form (`matrixcheck`): one line or several (definitions, then the gradient); `scalar`: the
+    scalar form checked as the matrix form at sizes 1 (gated and user cells, answers with definitions)."""
+    dims = check_dims(dims, spec) if not scalar else dims
+    latex = {"--latex": True, "--expr": False}.get(what, None)
+    if latex is None:
+        latex = looks_like_matrix_latex(source)
+    return verify_matrix(spec, param, source, latex, steps, dims, what, scalar)
+
+
+def looks_like_matrix_latex(source: str) -> bool:
+    """A matrix answer is LaTeX when it has a backslash, a ^ or a brace; else SymPy style (h[t], W.T @ …)."""
+    return any(c in source for c in "\\^{")
 
 
 __all__ = ["verify", "check", "Verdict", "Wrong", "TRAPS", "trap", "Variant", "localise", "canonical",
