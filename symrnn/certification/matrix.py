@@ -41,11 +41,12 @@ TOLERANCE = 1e-30
 POINTS = 3
 SMALL_DIMS = (2, 3, 2)
 MAX_SMALL_SIZE = 3
-MAX_SYMBOLIC_STEPS = 20
+MAX_SYMBOLIC_STEPS = 5   # the 50-digit forward-mode reference costs T × (every parameter entry); the numeric check covers any T
 NUMERIC_DIMS = (8, 5, 4)
 NUMERIC_STEPS = 20
 NUMERIC_EPS = 1e-6
 NUMERIC_TOLERANCE = 1e-6
+ROUNDING_SAFETY = 100   # the forward pass's own rounding over T steps adds to the two subtracted losses'
 DIRECTIONS = 3
 MAX_PATTERN_ENTRIES = 8
 RANDOM_PATTERNS = 64
@@ -127,6 +128,8 @@ def imposed_form(expr, spec: ModelSpec):
     for m in expr.atoms(Map):
         if m.fname == "heaviside" and isinstance(m.arg, Vec):
             env[m] = vec(f"{PATTERN}_{_owner(spec, m.arg.role)}", m.arg.step)
+        elif m.fname == "relu" and isinstance(m.arg, Vec):   # an unnamed relu(c_t) (o ⊙ relu(c)) read by a form
+            env[m] = hadamard(vec(f"{PATTERN}_{_owner(spec, m.arg.role)}", m.arg.step), m.arg)
     return expr.xreplace(env) if env else expr
 
 
@@ -553,6 +556,10 @@ def numeric(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
             directions[name] = [v / np.linalg.norm(v) if shape else v for v in vs]
         fd = directional_differences(spec, dims, point, steps, directions)
         env = forward(spec, point, steps, backend, k)
+        # a central difference carries the rounding of the two losses it subtracts, about ε|L|/h: at large T
+        # (|L| in the thousands) that is above the tolerance itself, so errors are measured against it too
+        rounding = ROUNDING_SAFETY * np.finfo(float).eps * abs(loss_value(spec, point, steps, backend, FLOAT_MATH, k)) \
+            / (NUMERIC_EPS * NUMERIC_TOLERANCE)
         value = Values(md, env, steps, backend, k, None)
         how = (f"vs central differences of a NumPy forward pass along {DIRECTIONS} random directions, "
                f"(k, m, o) = {dims}, T = {steps}, float64")
@@ -564,7 +571,8 @@ def numeric(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
             for label, expr, how_ in forms:
                 got = np.asarray(value(expr, how_), dtype=float)
                 got = np.broadcast_to(got, shape) if got.ndim == 0 else got.reshape(shape)
-                err = max(abs(float(np.sum(got * v)) - d) / max(1.0, abs(d)) for v, d in zip(directions[g.wrt], fd[g.wrt]))
+                err = max(abs(float(np.sum(got * v)) - d) / max(1.0, abs(d), rounding)
+                          for v, d in zip(directions[g.wrt], fd[g.wrt]))
                 out.setdefault(g.wrt, []).append(MatrixCheck(label, how, err, NUMERIC_TOLERANCE))
     return out
 

@@ -79,8 +79,12 @@ def patterns(u: Unrolled, rng) -> list:
 def substituted_loss(u: Unrolled) -> sp.Expr | None:
     """L with every step substituted (relu written η a for a piecewise cell), or None when it is too large
     for `sympy.diff` to be the reference (a gated cell's grows fast with T)."""
-    L = u.reference_loss(with_pattern=bool(u.pattern_symbols))
-    return L if tree_size(L, {}) <= BRUTE_MAX_NODES and sp.count_ops(L) <= BRUTE_MAX_OPS else None
+    with_pattern = bool(u.pattern_symbols)
+    defs, memo = dict(u.reference_definitions(with_pattern)), {}
+    if sum(tree_size(u.at(t).L_def, defs, memo) for t in u.loss_steps) > BRUTE_MAX_NODES:
+        return None   # sized before it is built: building it would cost as much (LSTM's grows like 5^T)
+    L = u.reference_loss(with_pattern)
+    return L if sp.count_ops(L) <= BRUTE_MAX_OPS else None
 
 
 @lru_cache(maxsize=256)

@@ -487,10 +487,20 @@ def _size(e, sizes: dict, memo: dict) -> int:
 
 
 def substitute(e: Node, deltas) -> Node:
-    """e with the named vectors at T … 1 replaced by their definitions (deltas runs T … 1)."""
-    env = {}
+    """e with the named vectors at T … 1 replaced by their definitions (deltas runs T … 1).
+
+    Only the vectors e reaches are built, each once: substituting all of them first would cost as much
+    as the largest (a gated cell's grows like 3^T) even for ∂L/∂V, which reads none."""
+    defs, env = dict(deltas), {}
+    needed, todo = set(), [v for v in e.atoms(Vec) if v in defs]
+    while todo:
+        v = todo.pop()
+        if v not in needed:
+            needed.add(v)
+            todo += [u for u in defs[v].atoms(Vec) if u in defs]
     for sym, body in deltas:
-        env[sym] = rebuild(body.xreplace(env))
+        if sym in needed:
+            env[sym] = rebuild(body.xreplace(env))
     return rebuild(e.xreplace(env))
 
 

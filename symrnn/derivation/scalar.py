@@ -456,7 +456,7 @@ def _gradient(u: Unrolled, name: str, expanded: bool, adjoints, deltas) -> Gradi
         reach = ()
         if initial:
             target = name[:-1]
-            for path in _state_paths(spec, t, 0):
+            for path in _state_paths(spec, t, 0) if expanded else ():   # paths: |states|^t, only when shown
                 if path[-1] != target:
                     continue
                 hops = _hops(spec, t, 0, path)
@@ -464,7 +464,7 @@ def _gradient(u: Unrolled, name: str, expanded: bool, adjoints, deltas) -> Gradi
                     terms.append(Term(t, (loss_by_state(spec, t),) + hops))
             reach = tuple(naming.at(st, j) for j in range(1, t + 1) for st in states)
         elif any(wrt in d.free_symbols for s in u.equations for _, d in s.equations):
-            for s in range(1, t + 1):
+            for s in range(1, t + 1) if expanded else ():
                 for path in _state_paths(spec, t, s):
                     entry = state_by(spec, s, wrt, path[-1])
                     hops = _hops(spec, t, s, path)

@@ -18,7 +18,7 @@ from .. import naming
 from ..errors import SymrnnError
 from ..ir.nodes import (Diag, Hadamard, Map, Mat, MatProd, Minus, Neg, Num, Ones, Plus, Square, Transposed, Vec,
                         Zeros)
-from ..ir.scalar import Terms
+from ..ir.scalar import Terms, relu
 from ..model.spec import ModelSpec
 from .program import primal
 
@@ -168,7 +168,7 @@ class Unrolled:
 
     def imposed(self, expr: sp.Expr) -> sp.Expr:
         """A derived expression under the sign pattern: relu' = H(h_t) (or H(a_t)) written η_t."""
-        env = {}
+        env, args = {}, {}
         for e in primal(self.spec.cell).equations:
             maps = [m for m in e.rhs.atoms(Map) if m.function.piecewise]
             for t in range(1, self.steps + 1):
@@ -176,7 +176,8 @@ class Unrolled:
                 for m in maps:
                     env[naming.at(e.name, t)] = eta
                     if isinstance(m.arg, Vec):
-                        env[naming.at(m.arg.role, t)] = eta
+                        env[naming.at(m.arg.role, t)] = args[naming.at(m.arg.role, t)] = eta
+        expr = expr.replace(relu, lambda x: args[x] * x if x in args else relu(x))   # an unnamed relu(c_t)
         return expr.replace(sp.Heaviside, lambda x, *rest: env.get(x, sp.Heaviside(x, *rest)))
 
     def forward(self, point: dict, with_pattern: bool = False) -> dict:
@@ -189,13 +190,17 @@ class Unrolled:
             values[s.L] = s.L_def.xreplace(values)
         return values
 
+    def reference_definitions(self, with_pattern: bool = False):
+        """(symbol, definition) of each quantity of each step and Y_t, in SymPy built-ins, in order."""
+        for s in self.equations:
+            yield from self._definitions(s.t, True, with_pattern)
+            yield s.Y, s.Y_def
+
     def reference_env(self, with_pattern: bool = False) -> dict:
         """Each quantity of each step and Y_t as a function of `inputs` (and η) alone, in SymPy built-ins."""
         env: dict = {}
-        for s in self.equations:
-            for sym, definition in self._definitions(s.t, True, with_pattern):
-                env[sym] = definition.xreplace(env)
-            env[s.Y] = s.Y_def.xreplace(env)
+        for sym, definition in self.reference_definitions(with_pattern):
+            env[sym] = definition.xreplace(env)
         return env
 
     def reference_loss(self, with_pattern: bool = False) -> sp.Expr:

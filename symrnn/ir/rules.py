@@ -35,7 +35,10 @@ def derivative_of(f: Map, out: Node, square: bool = False) -> Node:
     forms = f.function.derivative(sp.Symbol("a"), H)
     if forms is None:
         raise SymrnnError(f"{f.fname} is not differentiable where a derivative is needed")
-    return lift_elementwise(forms[-1], {H: out, sp.Symbol("a"): f.arg}, square)
+    form = forms[-1]
+    if out == f:   # the value has no name (o ⊙ tanh(c)): write f' in the argument, H(c) and not H(relu(c))
+        form = next((g for g in reversed(forms) if H not in g.free_symbols), form)
+    return lift_elementwise(form, {H: out, sp.Symbol("a"): f.arg}, square)
 
 
 # -- reverse mode --------------------------------------------------------------------------
