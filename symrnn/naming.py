@@ -172,3 +172,32 @@ def param(name: str) -> sp.Symbol:
 def kernel_module(cell: str, activation: str, loss: str, output: str) -> str:
     """File name of a generated kernel: `<cell>_<activation>_<loss>_<output>.py`."""
     return f"{cell}_{activation}_{loss}_{output}.py"
+
+
+# -- the names a generated kernel gives its arrays ---------------------------------------------
+
+def kernel_array(role: str) -> str:
+    """The array holding a vector at every step in a kernel: H (h_0..h_T), A_R (aʳ_1..aʳ_T), D_R (δʳ_1..δʳ_T)."""
+    if role == DELTA or role.startswith(DELTA + "_"):
+        return "D" + role[len(DELTA):].upper()
+    return role.upper()
+
+
+def kernel_hoisted(role: str) -> str:
+    """The part of an equation that reads no state, computed for every step at once before the loop: PRE_A_R."""
+    return "PRE_" + kernel_array(role)
+
+
+def kernel_carry(state: str) -> str:
+    """What step t + 1 sends back to the state s_t in the kernel's backward loop: carry_h, carry_c."""
+    return f"carry_{state}"
+
+
+def kernel_passed(state: str) -> str:
+    """The carry into a padded step, passed through it unchanged: passed_h."""
+    return f"passed_{state}"
+
+
+def kernel_final(state: str) -> str:
+    """The key of a state's last value in a kernel's cache (each sequence's last valid one): hT, cT."""
+    return f"{state}T"

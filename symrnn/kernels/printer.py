@@ -17,7 +17,7 @@ from __future__ import annotations
 from sympy.printing.numpy import NumPyPrinter
 
 from ..errors import SymrnnError
-from ..ir.nodes import Diag, Gain, Hadamard, Mat, MatProd, Minus, Node, Plus, SumOver, Transposed
+from ..ir.nodes import Diag, Hadamard, Mat, MatProd, Minus, Neg, Node, Num, Plus, SumOver, Transposed, is_scalar
 from ..printers import lecture as printing
 
 
@@ -53,12 +53,12 @@ PRIMITIVES = {
         "    return out\n"),
 }
 
-_COMPOUND = (Plus, Minus, Hadamard, MatProd, BatchSum)
+_COMPOUND = (Plus, Minus, Neg, Hadamard, MatProd, BatchSum)
 
 
 def _split_gains(factors) -> tuple[list, list]:
-    """(scalar gains, the other factors in order): gains commute with everything, so they lead."""
-    return [f for f in factors if isinstance(f, Gain)], [f for f in factors if not isinstance(f, Gain)]
+    """(scalar factors, the other factors in order): gains (and 1 − α) commute with everything, so they lead."""
+    return [f for f in factors if is_scalar(f)], [f for f in factors if not is_scalar(f)]
 
 
 class KernelPrinter(NumPyPrinter):
@@ -92,7 +92,7 @@ class KernelPrinter(NumPyPrinter):
             return self._is_matrix(e.args[0])
         if isinstance(e, Diag):
             return True
-        return isinstance(e, Mat) and not isinstance(e, Gain) and len(self._settings["shapes"][e.name]) == 2
+        return isinstance(e, Mat) and not is_scalar(e) and len(self._settings["shapes"][e.name]) == 2
 
     def _unsupported(self, e):
         raise SymrnnError(f"codegen cannot print {printing.text(e)} as batched NumPy; the kernel supports affine cells "
@@ -117,8 +117,17 @@ class KernelPrinter(NumPyPrinter):
     def _print_Zeros(self, e):
         return "0"
 
+    def _print_Num(self, e):
+        return self._print(e.value)
+
+    def _print_Neg(self, e):
+        return f"-{self._operand(e.args[0])}"
+
     def _print_Plus(self, e):
-        return " + ".join(self._print(a) for a in e.args)
+        out = self._print(e.args[0])
+        for a in e.args[1:]:
+            out += f" - {self._operand(a.args[0])}" if isinstance(a, Neg) else f" + {self._print(a)}"
+        return out
 
     def _print_Minus(self, e):
         a, b = e.args
@@ -170,7 +179,7 @@ class KernelPrinter(NumPyPrinter):
             else:
                 self._unsupported(e)
         for g in reversed(gains):
-            out, compound = f"{g.name} * {f'({out})' if compound else out}", True
+            out, compound = f"{self._operand(g)} * {f'({out})' if compound else out}", True
         return out
 
     # -- sums over the batch (and time) ------------------------------------------------------------
@@ -183,7 +192,7 @@ class KernelPrinter(NumPyPrinter):
         gains, args = _split_gains(body.args) if isinstance(body, MatProd) else ([], [body])
         if not args:  # Σ g: only a gain left
             self._unsupported(body)
-        scale = "".join(f"{g.name} * " for g in gains)
+        scale = "".join(f"{self._operand(g)} * " for g in gains)
         last = args[-1]
         if isinstance(last, Transposed) and not self._is_matrix(last):      # Σ u vᵀ: a matrix gradient
             u = args[0] if len(args) == 2 else MatProd(*args[:-1])
