@@ -5,9 +5,11 @@
 # Model: elman cell, activation tanh, loss ce, output last.
 # The derivation this kernel implements (column vectors, t = 1..T, the loss summed over the batch):
 #
-#   a_t = W h_{t-1} + U x_t + b    h_t = tanh(a_t)    Y_t = V h_t + c
-#   L = L_T (at the last valid step),    g_t = ∂L_t/∂Y_t = softmax(Y_t) - onehot(z_t)
-#   δ_t = (1 - h_t ⊙ h_t) ⊙ Wᵀ δ_{t+1},    δ_T = (1 - h_T ⊙ h_T) ⊙ Vᵀ g_T
+#   a_t = W h_{t-1} + U x_t + b
+#   h_t = tanh(a_t)
+#   Y_t = V h_t + c,    L = L_T (at the last valid step),    g_t = ∂L_t/∂Y_t = softmax(Y_t) - onehot(z_t)
+#   δ_t = (1 - h_t ⊙ h_t) ⊙ Wᵀ δ_{t+1}
+#   δ_T = (1 - h_T ⊙ h_T) ⊙ Vᵀ g_T
 #   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ
 #   ∂L/∂U = Σ_{t=1..T} δ_t x_tᵀ
 #   ∂L/∂b = Σ_{t=1..T} δ_t
@@ -15,19 +17,22 @@
 #   ∂L/∂c = g_T
 #   ∂L/∂h0 = Wᵀ δ1
 #
-# In the code each vector is one row per example, time-major: H[t] holds h_t (H[0] = h0),
-# X[t - 1] holds x_t, D[t - 1] holds δ_t, G holds g_t; W h_{t-1} reads H[t - 1] @ W.T.
+# In the code each vector is one row per example, time-major: a state's array holds s_0..s_T
+# (H; H[t] is h_t), every other vector of the step one row per step (row t - 1 is step t),
+# X[t - 1] holds x_t, G holds g_t; W h_{t-1} reads H[t - 1] @ W.T.
 """BPTT for the elman RNN (tanh, ce, output last): forward pass, loss, gradients.
 
     init_params(n_in, n_hidden, n_out, *, seed=0, dtype=np.float64) -> params
     forward(params, X, h0=None, lengths=None) -> (Y, cache)
     loss_and_grads(params, X, Z, h0=None, lengths=None) -> (loss, grads)
 
-X is (T, B, n_in), time-major; h0 is (B, n_hidden), zeros when None; Y is (T, B, n_out).
+X is (T, B, n_in), time-major; h0 (B, n_hidden), zeros when None; Y is (T, B, n_out).
 lengths (B,) ints, 1 <= lengths[i] <= T: steps at or past lengths[i] are padding, where the
 state is carried unchanged and nothing adds to the loss or a gradient.
 Z holds class indices: ints (B,).
-The loss is a sum over examples (at each sequence's last valid step); grads has a key per name in PARAMS and "h0".
+The loss is a sum over examples (at each sequence's last valid step); grads has a key per name in PARAMS and 'h0'.
+forward's cache holds every state's array (cache["H"] is h_0..h_T) and the final states ('hT'),
+each sequence's last valid one, to carry into the next batch.
 """
 from collections.abc import Mapping
 
@@ -35,6 +40,8 @@ import numpy as np
 
 MODEL = {'cell': 'elman', 'activation': 'tanh', 'loss': 'ce', 'output': 'last', 'params': ['W', 'U', 'b', 'V', 'c']}
 PARAMS = ('W', 'U', 'b', 'V', 'c')
+#: The initial states a caller may give (zeros when None), in the order of the cell's states.
+STATES = ['h0']
 #: Each parameter's shape in the sizes k (state, n_hidden), m (input, n_in), o (output, n_out); () is a scalar.
 SHAPES = {'W': ('k', 'k'), 'U': ('k', 'm'), 'b': ('k',), 'V': ('o', 'k'), 'c': ('o',)}
 
@@ -91,8 +98,8 @@ def _floating(what, array):
         raise ValueError(f"{what}: expected a floating-point array (float32 or float64), got dtype {array.dtype}")
 
 
-def _prepare(params, X, h0, lengths):
-    """Validated inputs in one floating dtype: (params, X, h0, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
+def _prepare(params, X, initial, lengths):
+    """Validated inputs in one floating dtype: (params, X, initial states, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
     if not isinstance(params, Mapping) or any(name not in params for name in PARAMS):
         raise ValueError(f"params: expected a dict with the keys {PARAMS}")
     P = {name: np.asarray(params[name]) for name in PARAMS}
@@ -106,14 +113,15 @@ def _prepare(params, X, h0, lengths):
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
     T, B = X.shape[:2]
-    if h0 is not None:
-        h0 = np.asarray(h0)
-        _floating("h0", h0)
-        _fit("h0", h0, ("B", "k"), sizes)
-    dtype = np.result_type(X, *P.values(), *(() if h0 is None else (h0,)))
+    given = {name: np.asarray(state) for name, state in initial.items() if state is not None}
+    for name, state in given.items():
+        _floating(name, state)
+        _fit(name, state, ("B", "k"), sizes)
+    dtype = np.result_type(X, *P.values(), *given.values())
     P = {name: v.astype(dtype, copy=False) for name, v in P.items()}
     X = X.astype(dtype, copy=False)
-    h0 = np.zeros((B, sizes["k"]), dtype) if h0 is None else h0.astype(dtype, copy=False)
+    initial = {name: given[name].astype(dtype, copy=False) if name in given else np.zeros((B, sizes["k"]), dtype)
+               for name in STATES}
     mask = None
     if lengths is not None:
         lengths = np.asarray(lengths)
@@ -124,7 +132,7 @@ def _prepare(params, X, h0, lengths):
         if lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
             X = np.where(mask, X, 0)  # padding is inert even when it holds nan or inf
-    return P, X, h0, mask
+    return P, X, initial, mask
 
 
 def _targets(Z, n_out, T, B, dtype, mask):
@@ -139,50 +147,60 @@ def _targets(Z, n_out, T, B, dtype, mask):
 
 
 def forward(params, X, h0=None, lengths=None):
-    """Y_t for t = 1..T as (T, B, n_out), and a cache {"H": h_0..h_T (T+1, B, n_hidden), "mask"}; padding repeats the last valid output."""
-    return _forward(*_prepare(params, X, h0, lengths))
+    """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
+    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths))
+    cache = dict(zip(ARRAYS, arrays))
+    cache["hT"] = cache["H"][-1]
+    cache["mask"] = mask
+    return Y, cache
 
 
-def _forward(P, X, h0, mask):
+#: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
+ARRAYS = ('H', 'A')
+
+
+def _forward(P, X, initial, mask):
     W, U, b, V, c = (P[name] for name in PARAMS)
     T = X.shape[0]
-    H = np.empty((T + 1,) + h0.shape, h0.dtype)
-    H[0] = h0
-    pre = X @ U.T + b  # the part of a_t without h_{t-1}, every step at once
+    H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
+    H[0] = initial["h0"]
+    A = np.empty_like(H[1:])
+    PRE_A = X @ U.T + b  # the addends of a_t that read no state, every step at once
     for t in range(1, T + 1):
-        a = H[t - 1] @ W.T + pre[t - 1]
-        H[t] = np.tanh(a)
-        if mask is not None:  # padding: h_t = h_{t-1}
+        A[t - 1] = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b
+        H[t] = np.tanh(A[t - 1])  # h_t = tanh(a_t)
+        if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = H[1:] @ V.T + c
-    return Y, {"H": H, "mask": mask}
+    return Y, (H, A,), mask
 
 
 def loss_and_grads(params, X, Z, h0=None, lengths=None):
-    """L (summed over examples) and {name: ∂L/∂name} for every name in PARAMS and h0, by BPTT."""
-    P, X, h0, mask = _prepare(params, X, h0, lengths)
+    """L (summed over examples) and {name: ∂L/∂name} for every name in PARAMS and STATES, by BPTT."""
+    P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths)
     W, U, b, V, c = (P[name] for name in PARAMS)
-    Y, cache = _forward(P, X, h0, mask)
-    H, (T, B) = cache["H"], X.shape[:2]
+    Y, (H, A,), mask = _forward(P, X, initial, mask)
+    T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask)
     G = _softmax(Y[-1]) - _onehot(Z, Y[-1])  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
     L = _logsumexp(Y[-1]) - np.take_along_axis(Y[-1], Z[..., None], axis=-1)  # L_T
-    dh = G @ V  # h̄_T = (∂Y_T/∂h_T)ᵀ g_T
+    carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     D = np.empty_like(H[1:])
     for t in range(T, 0, -1):
-        delta = (1 - H[t] * H[t]) * dh  # δ_t = f'(h_t) ⊙ h̄_t
-        if mask is None:
-            D[t - 1] = delta
-            dh = delta @ W  # (∂a_t/∂h_{t-1})ᵀ δ_t
-        else:  # padding: δ_t = 0 and h̄ passes through the identity step unchanged
-            D[t - 1] = delta = np.where(mask[t - 1], delta, 0)
-            dh = np.where(mask[t - 1], delta @ W, dh)
+        if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
+            valid = mask[t - 1]
+            passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
+        hbar = carry_h  # h̄_t = Wᵀ δ_{t+1}, through step t + 1
+        D[t - 1] = delta = (1 - H[t] * H[t]) * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)
+        carry_h = delta @ W  # ∂L/∂h_{t-1} through step t
+        if mask is not None:
+            carry_h = np.where(valid, carry_h, passed_h)
     grads = {
         "W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1])),
         "U": np.tensordot(D, X, axes=([0, 1], [0, 1])),
         "b": D.sum(axis=(0, 1)),
         "V": G.T @ H[-1],
         "c": G.sum(axis=0),
-        "h0": dh,
+        "h0": carry_h,
     }
     return L.sum(), {name: np.asarray(value, X.dtype) for name, value in grads.items()}
