@@ -140,6 +140,74 @@ def _targets(Z, n_out, T, B, dtype, mask):
     return Z.astype(dtype, copy=False)
 
 
+#: Where each parameter lives in PyTorch's state_dicts: (state dict, its keys (summed), row block, number of blocks).
+TORCH = {'W_ir': ('rnn', ('weight_ih_l0',), 0, 3), 'W_hr': ('rnn', ('weight_hh_l0',), 0, 3), 'b_ir': ('rnn', ('bias_ih_l0',), 0, 3), 'b_hr': ('rnn', ('bias_hh_l0',), 0, 3), 'W_iu': ('rnn', ('weight_ih_l0',), 1, 3), 'W_hu': ('rnn', ('weight_hh_l0',), 1, 3), 'b_iu': ('rnn', ('bias_ih_l0',), 1, 3), 'b_hu': ('rnn', ('bias_hh_l0',), 1, 3), 'W_in': ('rnn', ('weight_ih_l0',), 2, 3), 'W_hn': ('rnn', ('weight_hh_l0',), 2, 3), 'b_in': ('rnn', ('bias_ih_l0',), 2, 3), 'b_hn': ('rnn', ('bias_hh_l0',), 2, 3), 'V': ('head', ('weight',), 0, 1), 'c': ('head', ('bias',), 0, 1)}
+#: The keys of torch.nn.GRU's state_dict() ("rnn") and of the torch.nn.Linear head's ("head"): (row blocks, shape letters).
+TORCH_KEYS = {'rnn': {'weight_ih_l0': (3, ('k', 'm')), 'weight_hh_l0': (3, ('k', 'k')), 'bias_ih_l0': (3, ('k',)), 'bias_hh_l0': (3, ('k',))}, 'head': {'weight': (1, ('o', 'k')), 'bias': (1, ('o',))}}
+
+
+def _tensor_array(value):
+    """A NumPy array of a tensor (detached, on the CPU) or of an array-like, without importing torch."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _fit_blocks(what, array, blocks, letters, sizes):
+    """Check a torch array's shape: its first axis holds `blocks` row blocks of the size letters[0]."""
+    dims = list(array.shape)
+    if array.ndim == len(letters) and dims[0] % blocks == 0:
+        dims[0] //= blocks
+        if all(sizes.setdefault(letter, n) == n for letter, n in zip(letters, dims)):
+            return
+    comma = "," if len(letters) == 1 else ""
+    first = f"{blocks}{letters[0]}" if blocks > 1 else letters[0]
+    named = f"({', '.join((first,) + tuple(letters[1:]))}{comma})"
+    known = [str(sizes[letter]) if letter in sizes else letter for letter in letters]
+    known[0] = str(blocks * sizes[letters[0]]) if letters[0] in sizes else first
+    known = f"({', '.join(known)}{comma})"
+    raise ValueError(f"{what}: expected shape {named}{' = ' + known if known != named else ''}, got {tuple(array.shape)}")
+
+
+def from_torch(rnn_state, head_state):
+    """params from the state_dict() of the matching torch.nn.GRU (one layer, unidirectional, bias=True) and of its torch.nn.Linear head.
+
+    Tensors or arrays; the dtype is kept (float32 stays float32).
+    """
+    given = {"rnn": ("rnn_state", rnn_state), "head": ("head_state", head_state)}
+    arrays, sizes = {}, {}
+    for source in ("head", "rnn"):
+        what, state = given[source]
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{what}: expected a state_dict (a mapping of names to tensors), got {type(state).__name__}")
+        for key, (blocks, letters) in TORCH_KEYS[source].items():
+            if key not in state:
+                raise ValueError(f"{what}: missing key {key!r}; expected the keys {tuple(TORCH_KEYS[source])}")
+            array = arrays[source, key] = _tensor_array(state[key])
+            _floating(f"{what}[{key!r}]", array)
+            _fit_blocks(f"{what}[{key!r}]", array, blocks, letters, sizes)
+    params = {}
+    for name, (source, keys, block, blocks) in TORCH.items():
+        parts = [np.split(arrays[source, key], blocks)[block] for key in keys]
+        params[name] = sum(parts[1:], parts[0].copy())
+    return params
+
+
+def grads_to_torch(grads):
+    """(rnn_grads, head_grads): the gradients under the keys of torch.nn.GRU's and the torch.nn.Linear head's state_dict()."""
+    if not isinstance(grads, Mapping) or any(name not in grads for name in PARAMS):
+        raise ValueError(f"grads: expected a dict with the keys {PARAMS}")
+    out = {"rnn": {}, "head": {}}
+    for source, keys in TORCH_KEYS.items():
+        for key, (blocks, _) in keys.items():
+            parts = [None] * blocks
+            for name, (where, names, block, _) in TORCH.items():
+                if where == source and key in names:
+                    parts[block] = np.asarray(grads[name])
+            out[source][key] = np.concatenate(parts)
+    return out["rnn"], out["head"]
+
+
 def forward(params, X, h0=None, lengths=None):
     """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
     Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths))
