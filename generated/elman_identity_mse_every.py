@@ -77,7 +77,12 @@ def _floating(what, array):
         raise ValueError(f"{what}: expected a floating-point array (float32 or float64), got dtype {array.dtype}")
 
 
-def _prepare(params, X, initial, lengths):
+def _finite(what, array):
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what}: expected finite values, got nan or inf (check_finite=True)")
+
+
+def _prepare(params, X, initial, lengths, check_finite=False):
     """Validated inputs in one floating dtype: (params, X, initial states, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
     if not isinstance(params, Mapping) or any(name not in params for name in PARAMS):
         raise ValueError(f"params: expected a dict with the keys {PARAMS}")
@@ -111,10 +116,16 @@ def _prepare(params, X, initial, lengths):
         if lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
             X = np.where(mask, X, 0)  # padding is inert even when it holds nan or inf
+    if check_finite:  # after masking: padding may hold anything
+        for name in PARAMS:
+            _finite(f"params[{name!r}]", P[name])
+        _finite("X", X)
+        for name, state in initial.items():
+            _finite(name, state)
     return P, X, initial, mask
 
 
-def _targets(Z, n_out, T, B, dtype, mask):
+def _targets(Z, n_out, T, B, dtype, mask, check_finite=False):
     """Validated targets (in the kernel's dtype; padded entries set to 0, which no loss reads)."""
     Z = np.asarray(Z)
     shape = (T, B, n_out)
@@ -122,6 +133,8 @@ def _targets(Z, n_out, T, B, dtype, mask):
         raise ValueError(f"Z: expected a real array of shape {shape} (T, B, n_out), got {Z.dtype} {Z.shape}")
     if mask is not None:
         Z = np.where(mask, Z, 0)
+    if check_finite:
+        _finite("Z", Z)
     return Z.astype(dtype, copy=False)
 
 
@@ -193,9 +206,9 @@ def grads_to_torch(grads):
     return out["rnn"], out["head"]
 
 
-def forward(params, X, h0=None, lengths=None):
+def forward(params, X, h0=None, lengths=None, *, check_finite=False):
     """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
-    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths))
+    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite))
     cache = dict(zip(ARRAYS, arrays))
     cache["hT"] = cache["H"][-1]
     cache["mask"] = mask
@@ -222,13 +235,44 @@ def _forward(P, X, initial, mask):
     return Y, (H, A,), mask
 
 
-def loss_and_grads(params, X, Z, h0=None, lengths=None):
-    """L (summed over steps and examples) and {name: ∂L/∂name} for every name in PARAMS and STATES, by BPTT."""
-    P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths)
+def _training_options(truncate, clip_norm, clip_value):
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)) or truncate < 1):
+        raise ValueError(f"truncate: expected a whole number of steps >= 1 (or None), got {truncate!r}")
+    for what, bound in (("clip_norm", clip_norm), ("clip_value", clip_value)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating))
+                                  or not np.isfinite(bound) or bound <= 0):
+            raise ValueError(f"{what}: expected a finite number > 0 (or None), got {bound!r}")
+
+
+def _clipped(grads, clip_norm, clip_value):
+    """The parameters' gradients clipped element-wise to ±clip_value, then scaled to a global norm <= clip_norm."""
+    if clip_value is not None:
+        for name in PARAMS:
+            np.clip(grads[name], -clip_value, clip_value, out=grads[name])
+    if clip_norm is not None:
+        norm = np.sqrt(sum(float(np.sum(grads[name] * grads[name])) for name in PARAMS))
+        if norm > clip_norm:
+            for name in PARAMS:
+                grads[name] *= clip_norm / norm
+    return grads
+
+
+def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_norm=None, clip_value=None,
+                   check_finite=False):
+    """L (summed over steps and examples) and {name: ∂L/∂name} for every name in PARAMS and STATES, by BPTT.
+
+    Training options, off by default: truncate=K cuts the backward recursion at the start of every K-step chunk
+    (steps 1..K, K+1..2K, …: what the chunk's first state receives is dropped, except at h_0), as running the chunks
+    one after another with the state carried and detached; clip_value clips each parameter's gradient element-wise
+    to ±clip_value, then clip_norm scales them all so that their global norm is at most clip_norm (the initial
+    states' gradients are never clipped); check_finite=True refuses nan or inf in the inputs (padding excepted).
+    """
+    _training_options(truncate, clip_norm, clip_value)
+    P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
     W, U, b, V, c = (P[name] for name in PARAMS)
     Y, (H, A,), mask = _forward(P, X, initial, mask)
     T, B = X.shape[:2]
-    Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask)
+    Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = Y - Z  # g_t = ∂L_t/∂Y_t, every step at once
     L = (1/2)*(Y - Z)**2  # L_t
     if mask is not None:  # padding carries no loss
@@ -246,6 +290,8 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None):
         carry_h = delta @ W  # ∂L/∂h_{t-1} through step t
         if mask is not None:
             carry_h = np.where(valid, carry_h, passed_h)
+        if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
+            carry_h = np.zeros_like(carry_h)
     grads = {
         "W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1])),
         "U": np.tensordot(D, X, axes=([0, 1], [0, 1])),
@@ -254,4 +300,5 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None):
         "c": G.sum(axis=(0, 1)),
         "h0": carry_h,
     }
-    return L.sum(), {name: np.asarray(value, X.dtype) for name, value in grads.items()}
+    grads = {name: np.asarray(value, X.dtype) for name, value in grads.items()}
+    return L.sum(), _clipped(grads, clip_norm, clip_value) if clip_norm or clip_value else grads
