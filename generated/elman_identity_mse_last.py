@@ -214,7 +214,7 @@ def forward(params, X, h0=None, lengths=None, *, check_finite=False):
 
 
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
-ARRAYS = ('H', 'A')
+ARRAYS = ('H',)
 
 
 def _forward(P, X, initial, mask):
@@ -222,15 +222,14 @@ def _forward(P, X, initial, mask):
     T = X.shape[0]
     H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
-    A = np.empty_like(H[1:])
     PRE_A = X @ U.T + b  # the addends of a_t that read no state, every step at once
     for t in range(1, T + 1):
-        A[t - 1] = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b
-        H[t] = A[t - 1]  # h_t = a_t
+        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b
+        H[t] = a  # h_t = a_t
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = H[1:] @ V.T + c
-    return Y, (H, A,), mask
+    return Y, (H,), mask
 
 
 def _training_options(truncate, clip_norm, clip_value):
@@ -268,7 +267,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     _training_options(truncate, clip_norm, clip_value)
     P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
     W, U, b, V, c = (P[name] for name in PARAMS)
-    Y, (H, A,), mask = _forward(P, X, initial, mask)
+    Y, (H,), mask = _forward(P, X, initial, mask)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = Y[-1] - Z  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output

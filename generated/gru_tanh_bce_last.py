@@ -233,7 +233,7 @@ def forward(params, X, h0=None, lengths=None, *, check_finite=False):
 
 
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
-ARRAYS = ('H', 'A_R', 'R', 'A_U', 'U', 'A_N', 'N')
+ARRAYS = ('H', 'R', 'U', 'N', 'HW')
 
 
 def _forward(P, X, initial, mask):
@@ -241,27 +241,28 @@ def _forward(P, X, initial, mask):
     T = X.shape[0]
     H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
-    A_R = np.empty_like(H[1:])
     R = np.empty_like(H[1:])
-    A_U = np.empty_like(H[1:])
     U = np.empty_like(H[1:])
-    A_N = np.empty_like(H[1:])
     N = np.empty_like(H[1:])
+    WT_H = np.concatenate([W_hr.T, W_hu.T, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous
+    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step
+    W_hr_H, W_hu_H, W_hn_H = np.split(HW, 3, axis=2)
     PRE_A_R = X @ W_ir.T + b_ir + b_hr  # the addends of aʳ_t that read no state, every step at once
     PRE_A_U = X @ W_iu.T + b_iu + b_hu  # the addends of aᵘ_t that read no state, every step at once
     PRE_A_N = X @ W_in.T + b_in  # the addends of aⁿ_t that read no state, every step at once
     for t in range(1, T + 1):
-        A_R[t - 1] = H[t - 1] @ W_hr.T + PRE_A_R[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr
-        R[t - 1] = np.exp(-np.logaddexp(0, -A_R[t - 1]))  # r_t = σ(aʳ_t)
-        A_U[t - 1] = H[t - 1] @ W_hu.T + PRE_A_U[t - 1]  # aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
-        U[t - 1] = np.exp(-np.logaddexp(0, -A_U[t - 1]))  # u_t = σ(aᵘ_t)
-        A_N[t - 1] = R[t - 1] * (H[t - 1] @ W_hn.T + b_hn) + PRE_A_N[t - 1]  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
-        N[t - 1] = np.tanh(A_N[t - 1])  # n_t = tanh(aⁿ_t)
+        np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hr, W_hu, W_hn in one product
+        a_r = W_hr_H[t - 1] + PRE_A_R[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr
+        R[t - 1] = np.exp(-np.logaddexp(0, -a_r))  # r_t = σ(aʳ_t)
+        a_u = W_hu_H[t - 1] + PRE_A_U[t - 1]  # aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
+        U[t - 1] = np.exp(-np.logaddexp(0, -a_u))  # u_t = σ(aᵘ_t)
+        a_n = R[t - 1] * (W_hn_H[t - 1] + b_hn) + PRE_A_N[t - 1]  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
+        N[t - 1] = np.tanh(a_n)  # n_t = tanh(aⁿ_t)
         H[t] = (1 - U[t - 1]) * N[t - 1] + U[t - 1] * H[t - 1]  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = H[1:] @ V.T + c
-    return Y, (H, A_R, R, A_U, U, A_N, N,), mask
+    return Y, (H, R, U, N, HW,), mask
 
 
 def _training_options(truncate, clip_norm, clip_value):
@@ -299,7 +300,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     _training_options(truncate, clip_norm, clip_value)
     P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
     W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = (P[name] for name in PARAMS)
-    Y, (H, A_R, R, A_U, U, A_N, N,), mask = _forward(P, X, initial, mask)
+    Y, (H, R, U, N, HW,), mask = _forward(P, X, initial, mask)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = np.exp(-np.logaddexp(0, -Y[-1])) - Z  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
@@ -308,6 +309,10 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     D_N = np.empty_like(H[1:])
     D_U = np.empty_like(H[1:])
     D_R = np.empty_like(H[1:])
+    W_hr_H, W_hu_H, W_hn_H = np.split(HW, 3, axis=2)  # the forward's products, read again
+    WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
+    VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
+    VB_H_0, VB_H_1, VB_H_2 = np.split(VB_H, 3, axis=1)
     for t in range(T, 0, -1):
         if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
             valid = mask[t - 1]
@@ -317,9 +322,12 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         D_N[t - 1] = delta_n = (1 - N[t - 1] * N[t - 1]) * nbar  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ n̄_t, through n_t = tanh(aⁿ_t)
         ubar = (H[t - 1] - N[t - 1]) * hbar  # ū_t = (h_{t-1} - n_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
         D_U[t - 1] = delta_u = U[t - 1] * (1 - U[t - 1]) * ubar  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ ū_t, through u_t = σ(aᵘ_t)
-        rbar = (H[t - 1] @ W_hn.T + b_hn) * delta_n  # r̄_t = (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
+        rbar = (W_hn_H[t - 1] + b_hn) * delta_n  # r̄_t = (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
         D_R[t - 1] = delta_r = R[t - 1] * (1 - R[t - 1]) * rbar  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ r̄_t, through r_t = σ(aʳ_t)
-        carry_h = delta_r @ W_hr + delta_u @ W_hu + (R[t - 1] * delta_n) @ W_hn + U[t - 1] * hbar  # ∂L/∂h_{t-1} through step t
+        VB_H_0[...] = delta_r  # δʳ_t, which W_hrᵀ multiplies
+        VB_H_1[...] = delta_u  # δᵘ_t, which W_huᵀ multiplies
+        VB_H_2[...] = R[t - 1] * delta_n  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
+        carry_h = VB_H @ WB_H + U[t - 1] * hbar  # ∂L/∂h_{t-1} through step t
         if mask is not None:
             carry_h = np.where(valid, carry_h, passed_h)
         if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t

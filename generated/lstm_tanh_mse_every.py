@@ -244,7 +244,7 @@ def forward(params, X, h0=None, lengths=None, c0=None, *, check_finite=False):
 
 
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
-ARRAYS = ('H', 'C', 'A_I', 'I', 'A_F', 'F', 'A_G', 'G', 'A_O', 'O')
+ARRAYS = ('H', 'C', 'I', 'F', 'G', 'O', 'HW')
 
 
 def _forward(P, X, initial, mask):
@@ -254,34 +254,34 @@ def _forward(P, X, initial, mask):
     H[0] = initial["h0"]
     C = np.empty((T + 1,) + initial["c0"].shape, X.dtype)
     C[0] = initial["c0"]
-    A_I = np.empty_like(H[1:])
     I = np.empty_like(H[1:])
-    A_F = np.empty_like(H[1:])
     F = np.empty_like(H[1:])
-    A_G = np.empty_like(H[1:])
     G = np.empty_like(H[1:])
-    A_O = np.empty_like(H[1:])
     O = np.empty_like(H[1:])
+    WT_H = np.concatenate([W_hi.T, W_hf.T, W_hg.T, W_ho.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hgᵀ W_hoᵀ], contiguous
+    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_hg h_{t-1}, W_ho h_{t-1}, every step
+    W_hi_H, W_hf_H, W_hg_H, W_ho_H = np.split(HW, 4, axis=2)
     PRE_A_I = X @ W_ii.T + b_ii + b_hi  # the addends of aⁱ_t that read no state, every step at once
     PRE_A_F = X @ W_if.T + b_if + b_hf  # the addends of aᶠ_t that read no state, every step at once
     PRE_A_G = X @ W_ig.T + b_ig + b_hg  # the addends of aᵍ_t that read no state, every step at once
     PRE_A_O = X @ W_io.T + b_io + b_ho  # the addends of aᵒ_t that read no state, every step at once
     for t in range(1, T + 1):
-        A_I[t - 1] = H[t - 1] @ W_hi.T + PRE_A_I[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi
-        I[t - 1] = np.exp(-np.logaddexp(0, -A_I[t - 1]))  # i_t = σ(aⁱ_t)
-        A_F[t - 1] = H[t - 1] @ W_hf.T + PRE_A_F[t - 1]  # aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf
-        F[t - 1] = np.exp(-np.logaddexp(0, -A_F[t - 1]))  # f_t = σ(aᶠ_t)
-        A_G[t - 1] = H[t - 1] @ W_hg.T + PRE_A_G[t - 1]  # aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
-        G[t - 1] = np.tanh(A_G[t - 1])  # g_t = tanh(aᵍ_t)
-        A_O[t - 1] = H[t - 1] @ W_ho.T + PRE_A_O[t - 1]  # aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho
-        O[t - 1] = np.exp(-np.logaddexp(0, -A_O[t - 1]))  # o_t = σ(aᵒ_t)
+        np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hi, W_hf, W_hg, W_ho in one product
+        a_i = W_hi_H[t - 1] + PRE_A_I[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi
+        I[t - 1] = np.exp(-np.logaddexp(0, -a_i))  # i_t = σ(aⁱ_t)
+        a_f = W_hf_H[t - 1] + PRE_A_F[t - 1]  # aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf
+        F[t - 1] = np.exp(-np.logaddexp(0, -a_f))  # f_t = σ(aᶠ_t)
+        a_g = W_hg_H[t - 1] + PRE_A_G[t - 1]  # aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
+        G[t - 1] = np.tanh(a_g)  # g_t = tanh(aᵍ_t)
+        a_o = W_ho_H[t - 1] + PRE_A_O[t - 1]  # aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho
+        O[t - 1] = np.exp(-np.logaddexp(0, -a_o))  # o_t = σ(aᵒ_t)
         C[t] = F[t - 1] * C[t - 1] + I[t - 1] * G[t - 1]  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         H[t] = O[t - 1] * np.tanh(C[t])  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
             C[t] = np.where(mask[t - 1], C[t], C[t - 1])
     Y = H[1:] @ V.T + c
-    return Y, (H, C, A_I, I, A_F, F, A_G, G, A_O, O,), mask
+    return Y, (H, C, I, F, G, O, HW,), mask
 
 
 def _training_options(truncate, clip_norm, clip_value):
@@ -319,7 +319,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     _training_options(truncate, clip_norm, clip_value)
     P, X, initial, mask = _prepare(params, X, {"h0": h0, "c0": c0}, lengths, check_finite)
     W_ii, W_hi, b_ii, b_hi, W_if, W_hf, b_if, b_hf, W_ig, W_hg, b_ig, b_hg, W_io, W_ho, b_io, b_ho, V, c = (P[name] for name in PARAMS)
-    Y, (H, C, A_I, I, A_F, F, A_G, G, A_O, O,), mask = _forward(P, X, initial, mask)
+    Y, (H, C, I, F, G, O, HW,), mask = _forward(P, X, initial, mask)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     E = Y - Z  # g_t = ∂L_t/∂Y_t, every step at once
@@ -334,6 +334,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     D_G = np.empty_like(H[1:])
     D_F = np.empty_like(H[1:])
     D_I = np.empty_like(H[1:])
+    WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
+    VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
+    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = np.split(VB_H, 4, axis=1)
     for t in range(T, 0, -1):
         if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
             valid = mask[t - 1]
@@ -349,7 +352,11 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
         D_F[t - 1] = delta_f = F[t - 1] * (1 - F[t - 1]) * fbar  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ f̄_t, through f_t = σ(aᶠ_t)
         ibar = G[t - 1] * cbar  # ī_t = g_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         D_I[t - 1] = delta_i = I[t - 1] * (1 - I[t - 1]) * ibar  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ ī_t, through i_t = σ(aⁱ_t)
-        carry_h = delta_i @ W_hi + delta_f @ W_hf + delta_g @ W_hg + delta_o @ W_ho  # ∂L/∂h_{t-1} through step t
+        VB_H_0[...] = delta_i  # δⁱ_t, which W_hiᵀ multiplies
+        VB_H_1[...] = delta_f  # δᶠ_t, which W_hfᵀ multiplies
+        VB_H_2[...] = delta_g  # δᵍ_t, which W_hgᵀ multiplies
+        VB_H_3[...] = delta_o  # δᵒ_t, which W_hoᵀ multiplies
+        carry_h = VB_H @ WB_H  # ∂L/∂h_{t-1} through step t
         carry_c = F[t - 1] * cbar  # ∂L/∂c_{t-1} through step t
         if mask is not None:
             carry_h = np.where(valid, carry_h, passed_h)

@@ -201,3 +201,19 @@ def kernel_passed(state: str) -> str:
 def kernel_final(state: str) -> str:
     """The key of a state's last value in a kernel's cache (each sequence's last valid one): hT, cT."""
     return f"{state}T"
+
+
+def kernel_stacked_weights(state: str, backward: bool = False) -> str:
+    """The matrices that multiply a state, stacked into one contiguous array: WT_H = [W_hrᵀ W_huᵀ …] (forward),
+    WB_H = [W_hr; W_hu; …] (backward, for Σ_j W_jᵀ v_j)."""
+    return f"{'WB' if backward else 'WT'}_{kernel_array(state)}"
+
+
+def kernel_stacked(state: str, backward: bool = False) -> str:
+    """The products of s_{t−1} with the stacked matrices, every step (HW), or the stacked vectors v_j of a step (VB_H)."""
+    return f"VB_{kernel_array(state)}" if backward else f"{kernel_array(state)}W"
+
+
+def kernel_product(param: str, state: str) -> str:
+    """One matrix's block of the stacked products: W_hr_H holds W_hr h_{t−1} for every step."""
+    return f"{param}_{kernel_array(state)}"

@@ -234,8 +234,8 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1})" in text and "#   δ_{T+1} = 0" in text
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
     # the printed statements, from the adjoint program, each citing its equation
-    assert "A[t - 1] = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b" in text
-    assert "PRE_A = X @ U.T + b  #" in text and "H[t] = np.tanh(A[t - 1])  # h_t = tanh(a_t)" in text
+    assert "        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b" in text
+    assert "PRE_A = X @ U.T + b  #" in text and "H[t] = np.tanh(a)  # h_t = tanh(a_t)" in text
     assert "hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1" in text
     assert "D[t - 1] = delta = (1 - H[t] * H[t]) * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)" in text
     assert "carry_h = delta @ W  #" in text and '"W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1]))' in text

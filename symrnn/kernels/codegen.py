@@ -34,7 +34,7 @@ from ..files import check_target, write_atomic
 from .interop import torch_layout, torch_module
 from .printer import PRIMITIVES, BatchSum, LogSumExp, Pick, kernel_code
 from ..certification.matrix import certify_matrix
-from ..ir.nodes import Minus, Neg, Node, SumOver, Vec, addends, neg, plus
+from ..ir.nodes import Mat, MatProd, Minus, Neg, Node, SumOver, Transposed, Vec, addends, is_scalar, matmul, neg, plus
 from ..ir.rules import pullback
 from ..derivation.matrix import derive_matrix, loss_gradient
 from ..derivation.program import CARRY, Adjoint, Step, loss_vector, own_gradient, primal, walk
@@ -163,9 +163,15 @@ def _printable(spec: ModelSpec, e: Node, what: str) -> None:
 class Statement:
     """One line of a loop: `target = code  # comment`."""
 
-    target: str
+    target: str        # "" for a call that writes its result in place (out=)
     code: str
     comment: str
+
+    @property
+    def text(self) -> str:
+        """The statement and its comment, as one line of the module."""
+        line = f"{self.target} = {self.code}" if self.target else self.code
+        return f"{line}  # {self.comment}" if self.comment else line
 
 
 @dataclass(frozen=True)
@@ -183,7 +189,9 @@ class KernelCode:
     """The printed pieces, ready for the template."""
 
     states: tuple[StateCode, ...]
-    arrays: tuple[str, ...]                      # the other vectors of the step, one row per step
+    arrays: tuple[str, ...]                      # the other vectors of the step the backward reads, one row per step
+    products: tuple[str, ...]                    # the stacked products of the states, one row per step
+    setup: tuple[Statement, ...]                 # stacked weights and product buffers, before the forward loop
     hoisted: tuple[Statement, ...]               # before the forward loop
     forward: tuple[Statement, ...]
     output: str
@@ -192,6 +200,7 @@ class KernelCode:
     own: str                                     # (∂Y_t/∂h_t)ᵀ g_t, all steps (every) or at T (last)
     g_array: str                                 # G (E in the LSTM)
     stored: tuple[str, ...]                      # arrays of adjoints kept for the gradient sums
+    back_setup: tuple[Statement, ...]            # stacked weights and vector buffers, before the backward loop
     backward: tuple[Statement, ...]
     carries: tuple[Statement, ...]
     grads: tuple[tuple[str, str], ...]
@@ -256,11 +265,56 @@ def _readers(kp: KernelProgram, lhs: Vec) -> str:
     return "through " + "; ".join(out)
 
 
+# -- optimisations: named, pure transforms of what is printed ------------------------------------
+
+def _is_matrix(spec: ModelSpec, e) -> bool:
+    return isinstance(e, Mat) and not is_scalar(e) and len(spec.cell.param(e.name).shape) == 2
+
+
+def forward_stacks(spec: ModelSpec, step: Step) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Per state s, the matrices M_j with a product M_j s_{t−1} in the step, when there are several: the products
+    become one GEMM per step, s_{t−1} [M_1ᵀ M_2ᵀ …] (the layout BLAS prefers: both operands row-major)."""
+    out = []
+    for s in spec.cell.states:
+        prev, found = Vec(s, naming.t - 1), []
+        for e in step.equations:
+            for node in sp.preorder_traversal(e.rhs):
+                if (isinstance(node, MatProd) and len(node.args) == 2 and node.args[1] == prev
+                        and _is_matrix(spec, node.args[0]) and node.args[0].name not in found):
+                    found.append(node.args[0].name)
+        if len(found) > 1:
+            out.append((s, tuple(found)))
+    return tuple(out)
+
+
+def backward_stack(spec: ModelSpec, carry: Node) -> tuple[tuple[tuple[str, Node], ...], Node | None]:
+    """A carry Σ_j M_jᵀ v_j + rest as ((M_j, v_j), …) and rest, when it has several such terms (one GEMM: [v_1 v_2 …] [M_1; M_2; …])."""
+    stacked, rest = [], []
+    for term in addends(carry):
+        if (isinstance(term, MatProd) and isinstance(term.args[0], Transposed)
+                and _is_matrix(spec, term.args[0].args[0])):
+            stacked.append((term.args[0].args[0].name, matmul(*term.args[1:])))
+        else:
+            rest.append(term)
+    if len(stacked) < 2:
+        return (), carry
+    return tuple(stacked), plus(*rest)
+
+
+def _read_later(kp: KernelProgram) -> set[str]:
+    """The step's vectors the backward loop or the gradient sums read (the rest live one step, as locals)."""
+    exprs = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
+    exprs += [e for _, cell, head in kp.grads for e in (cell, head) if e is not None]
+    return {v.role for e in exprs for v in e.atoms(Vec)}
+
+
 def kernel_code_of(kp: KernelProgram) -> KernelCode:
     """Every statement of `kp` printed as batched, time-major NumPy code."""
     spec, step, t = kp.spec, kp.step, naming.t
     shapes, used = {p.name: p.shape for p in spec.cell.params}, set()
     states = spec.cell.states
+    later = _read_later(kp)
+    local = [e.name for e in step.equations if e.name not in states and e.name not in later]
 
     def pr(e, names):
         code, prims = kernel_code(e, names, shapes)
@@ -268,12 +322,32 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         return code
 
     fwd, bwd, grd = _names(kp, "forward"), _names(kp, "backward"), _names(kp, "grads")
+    for name in local:
+        fwd[Vec(name, t)] = name
+    # forward stacks: M_j s_{t−1} -> a named block of one product per step
+    stacks = forward_stacks(spec, step)
+    products, setup, forward = {}, [], []
+    for s, mats in stacks:
+        arr, weights = naming.kernel_stacked(s), naming.kernel_stacked_weights(s)
+        views = [naming.kernel_product(m, s) for m in mats]
+        setup += [Statement(weights, f"np.concatenate([{', '.join(m + '.T' for m in mats)}], axis=1)",
+                            f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous"),
+                  Statement(arr, f"np.empty((T, X.shape[1], {weights}.shape[1]), X.dtype)",
+                            f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"),
+                  Statement(", ".join(views), f"np.split({arr}, {len(mats)}, axis=2)", "")]
+        forward.append(Statement("", f"np.matmul({naming.kernel_array(s)}[t - 1], {weights}, out={arr}[t - 1])",
+                                 f"{printing.text(Vec(s, t - 1))} times {', '.join(mats)} in one product"))
+        for m, view in zip(mats, views):
+            node = MatProd(Mat(m), Vec(s, t - 1))
+            products[node] = Vec("_" + view, t)
+            fwd[products[node]] = bwd[products[node]] = f"{view}[t - 1]"
     hoisted_of = dict(kp.hoisted)
-    hoisted, forward = [], []
+    hoisted = []
     for e in step.equations:
         lhs = Vec(e.name, t)
         comment = _equation_text(step, e.name)
         rhs = e.rhs
+        names = fwd
         if e.name in hoisted_of:
             pre = hoisted_of[e.name]
             hoisted.append(Statement(naming.kernel_hoisted(e.name), pr(pre, {Vec(naming.INPUT, t): "X"}),
@@ -283,9 +357,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             hname = Vec("_" + naming.kernel_hoisted(e.name), t)
             rhs = plus(*rest, hname)
             names = {**fwd, hname: f"{naming.kernel_hoisted(e.name)}[t - 1]"}
-        else:
-            names = fwd
-        forward.append(Statement(fwd[lhs], pr(rhs, names), comment))
+        forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
     env = {OWN: own_gradient(spec, t)}
     carries_next = dict(kp.adjoint.carry)
     for s in states:
@@ -295,14 +367,36 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     for lhs, body in kp.adjoint.statements:
         target = f"{naming.kernel_array(lhs.role)}[t - 1] = {lhs.role}" if lhs in kp.stored else lhs.role
         math = f"{printing.text(lhs)} = {printing.text(body.xreplace(env))}"
-        backward.append(Statement(target, pr(body, bwd), f"{math}, {_readers(kp, lhs)}"))
-    carries = []
+        backward.append(Statement(target, pr(body.xreplace(products), bwd), f"{math}, {_readers(kp, lhs)}"))
+    carries, back_setup = [], []
+    for s, mats in stacks:
+        views = [naming.kernel_product(m, s) for m in mats]
+        if any(body.has(MatProd(Mat(m), Vec(s, t - 1))) for m in mats for _, body in kp.adjoint.statements):
+            back_setup.append(Statement(", ".join(views), f"np.split({naming.kernel_stacked(s)}, {len(mats)}, axis=2)",
+                                        "the forward's products, read again"))
     for s in states:
         body = carries_next.get(s)
-        code = pr(body, bwd) if body is not None else f"np.zeros_like({naming.kernel_carry(s)})"
-        carries.append(Statement(naming.kernel_carry(s), code,
-                                 f"∂L/∂{printing.text(Vec(s, t - 1))} through step t" if body is not None
-                                 else f"no equation reads {naming.previous(s)}"))
+        what = f"∂L/∂{printing.text(Vec(s, t - 1))} through step t"
+        if body is None:
+            carries.append(Statement(naming.kernel_carry(s), f"np.zeros_like({naming.kernel_carry(s)})",
+                                     f"no equation reads {naming.previous(s)}"))
+            continue
+        stacked, rest = backward_stack(spec, body)
+        if stacked:
+            arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
+            views = [f"{arr}_{j}" for j in range(len(stacked))]
+            back_setup += [Statement(weights, f"np.concatenate([{', '.join(m for m, _ in stacked)}], axis=0)",
+                                     f"[{'; '.join(m for m, _ in stacked)}], contiguous"),
+                           Statement(arr, f"np.empty((X.shape[1], {weights}.shape[0]), X.dtype)",
+                                     f"the vectors the stacked matrices' transposes multiply in {what}"),
+                           Statement(", ".join(views), f"np.split({arr}, {len(stacked)}, axis=1)", "")]
+            for view, (m, v) in zip(views, stacked):
+                carries.append(Statement(f"{view}[...]", pr(v.xreplace(products), bwd),
+                                         f"{printing.text(v)}, which {m}ᵀ multiplies"))
+            code = f"{arr} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
+        else:
+            code = pr(body.xreplace(products), bwd)
+        carries.append(Statement(naming.kernel_carry(s), code, what))
     grads = []
     for name, cell, head in kp.grads:
         parts = [_batch_sum(x) for x in (cell, head) if x is not None]
@@ -313,7 +407,9 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     return KernelCode(
         states=tuple(StateCode(s, naming.kernel_array(s), naming.initial(s), naming.kernel_carry(s),
                                naming.kernel_passed(s), naming.kernel_final(s)) for s in states),
-        arrays=tuple(naming.kernel_array(e.name) for e in step.equations if e.name not in states),
+        arrays=tuple(naming.kernel_array(e.name) for e in step.equations if e.name not in states + tuple(local)),
+        products=tuple(naming.kernel_stacked(s) for s, _ in stacks),
+        setup=tuple(setup),
         hoisted=tuple(hoisted),
         forward=tuple(forward),
         output=pr(spec.cell.output, {Vec(naming.STATE, t): "H[1:]"}),
@@ -322,6 +418,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         own=pr(own, _loss_names(spec)),
         g_array=g_array(spec),
         stored=tuple(naming.kernel_array(v.role) for v, _ in kp.adjoint.statements if v in kp.stored),
+        back_setup=tuple(back_setup),
         backward=tuple(backward),
         carries=tuple(carries),
         grads=tuple(grads),
@@ -421,7 +518,7 @@ def kernel_source(spec: ModelSpec) -> str:
         model=spec.describe(), params=spec.params, shapes=shapes,
         gains=tuple(p for p in spec.params if not shapes[p]),
         ce=spec.loss == "ce", bce=spec.loss == "bce", every=spec.output == "every", code=code,
-        arrays=tuple(s.array for s in code.states) + code.arrays,
+        arrays=tuple(s.array for s in code.states) + code.arrays + code.products,
         extra_args="".join(f", {s.initial}=None" for s in code.states[1:]),
         torch=torch_values(spec),
         initial_dict="{" + ", ".join(f'"{s.initial}": {s.initial}' for s in code.states) + "}")
