@@ -213,6 +213,8 @@ def forward(params, X, h0=None, lengths=None, *, check_finite=False):
     return Y, cache
 
 
+#: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
+BLOCK_BYTES = 131072
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
 ARRAYS = ('H',)
 
@@ -274,17 +276,21 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     L = (1/2)*(Y[-1] - Z)**2  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     D = np.empty_like(H[1:])
-    for t in range(T, 0, -1):
-        if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
-            valid = mask[t - 1]
-            passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-        hbar = carry_h  # h̄_t = Wᵀ δ_{t+1}, through step t + 1
-        D[t - 1] = delta = np.heaviside(H[t], 0) * hbar  # δ_t = H(h_t) ⊙ h̄_t, through h_t = relu(a_t)
-        carry_h = delta @ W  # ∂L/∂h_{t-1} through step t
-        if mask is not None:
-            carry_h = np.where(valid, carry_h, passed_h)
-        if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
-            carry_h = np.zeros_like(carry_h)
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
+        start = max(stop - block, 0)
+        D_F0 = np.heaviside(H[start + 1:stop + 1], 0)  # H(h_t), a factor of δ_t, for the block's steps
+        for t in range(stop, start, -1):
+            if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
+                valid = mask[t - 1]
+                passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
+            hbar = carry_h  # h̄_t = Wᵀ δ_{t+1}, through step t + 1
+            D[t - 1] = delta = D_F0[t - 1 - start] * hbar  # δ_t = H(h_t) ⊙ h̄_t, through h_t = relu(a_t)
+            carry_h = delta @ W  # ∂L/∂h_{t-1} through step t
+            if mask is not None:
+                carry_h = np.where(valid, carry_h, passed_h)
+            if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
+                carry_h = np.zeros_like(carry_h)
     grads = {
         "W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1])),
         "U": np.tensordot(D, X, axes=([0, 1], [0, 1])),

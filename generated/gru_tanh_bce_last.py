@@ -232,6 +232,8 @@ def forward(params, X, h0=None, lengths=None, *, check_finite=False):
     return Y, cache
 
 
+#: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
+BLOCK_BYTES = 131072
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
 ARRAYS = ('H', 'R', 'U', 'N', 'HW')
 
@@ -313,25 +315,34 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
     VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
     VB_H_0, VB_H_1, VB_H_2 = np.split(VB_H, 3, axis=1)
-    for t in range(T, 0, -1):
-        if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
-            valid = mask[t - 1]
-            passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-        hbar = carry_h  # h̄_t = W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}, through step t + 1
-        nbar = (1 - U[t - 1]) * hbar  # n̄_t = (1 - u_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
-        D_N[t - 1] = delta_n = (1 - N[t - 1] * N[t - 1]) * nbar  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ n̄_t, through n_t = tanh(aⁿ_t)
-        ubar = (H[t - 1] - N[t - 1]) * hbar  # ū_t = (h_{t-1} - n_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
-        D_U[t - 1] = delta_u = U[t - 1] * (1 - U[t - 1]) * ubar  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ ū_t, through u_t = σ(aᵘ_t)
-        rbar = (W_hn_H[t - 1] + b_hn) * delta_n  # r̄_t = (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
-        D_R[t - 1] = delta_r = R[t - 1] * (1 - R[t - 1]) * rbar  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ r̄_t, through r_t = σ(aʳ_t)
-        VB_H_0[...] = delta_r  # δʳ_t, which W_hrᵀ multiplies
-        VB_H_1[...] = delta_u  # δᵘ_t, which W_huᵀ multiplies
-        VB_H_2[...] = R[t - 1] * delta_n  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
-        carry_h = VB_H @ WB_H + U[t - 1] * hbar  # ∂L/∂h_{t-1} through step t
-        if mask is not None:
-            carry_h = np.where(valid, carry_h, passed_h)
-        if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
-            carry_h = np.zeros_like(carry_h)
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
+        start = max(stop - block, 0)
+        NBAR_F0 = 1 - U[start:stop]  # 1 - u_t, a factor of n̄_t, for the block's steps
+        D_N_F0 = 1 - N[start:stop] * N[start:stop]  # 1 - n_t ⊙ n_t, a factor of δⁿ_t, for the block's steps
+        UBAR_F0 = H[start:stop] - N[start:stop]  # h_{t-1} - n_t, a factor of ū_t, for the block's steps
+        D_U_F0 = U[start:stop] * (1 - U[start:stop])  # u_t ⊙ (1 - u_t), a factor of δᵘ_t, for the block's steps
+        RBAR_F0 = W_hn_H[start:stop] + b_hn  # W_hn h_{t-1} + b_hn, a factor of r̄_t, for the block's steps
+        D_R_F0 = R[start:stop] * (1 - R[start:stop])  # r_t ⊙ (1 - r_t), a factor of δʳ_t, for the block's steps
+        for t in range(stop, start, -1):
+            if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
+                valid = mask[t - 1]
+                passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
+            hbar = carry_h  # h̄_t = W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}, through step t + 1
+            nbar = NBAR_F0[t - 1 - start] * hbar  # n̄_t = (1 - u_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
+            D_N[t - 1] = delta_n = D_N_F0[t - 1 - start] * nbar  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ n̄_t, through n_t = tanh(aⁿ_t)
+            ubar = UBAR_F0[t - 1 - start] * hbar  # ū_t = (h_{t-1} - n_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
+            D_U[t - 1] = delta_u = D_U_F0[t - 1 - start] * ubar  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ ū_t, through u_t = σ(aᵘ_t)
+            rbar = RBAR_F0[t - 1 - start] * delta_n  # r̄_t = (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
+            D_R[t - 1] = delta_r = D_R_F0[t - 1 - start] * rbar  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ r̄_t, through r_t = σ(aʳ_t)
+            VB_H_0[...] = delta_r  # δʳ_t, which W_hrᵀ multiplies
+            VB_H_1[...] = delta_u  # δᵘ_t, which W_huᵀ multiplies
+            VB_H_2[...] = R[t - 1] * delta_n  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
+            carry_h = VB_H @ WB_H + U[t - 1] * hbar  # ∂L/∂h_{t-1} through step t
+            if mask is not None:
+                carry_h = np.where(valid, carry_h, passed_h)
+            if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
+                carry_h = np.zeros_like(carry_h)
     grads = {
         "W_ir": np.tensordot(D_R, X, axes=([0, 1], [0, 1])),
         "W_hr": np.tensordot(D_R, H[:-1], axes=([0, 1], [0, 1])),

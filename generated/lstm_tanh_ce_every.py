@@ -264,6 +264,8 @@ def forward(params, X, h0=None, lengths=None, c0=None, *, check_finite=False):
     return Y, cache
 
 
+#: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
+BLOCK_BYTES = 131072
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
 ARRAYS = ('H', 'C', 'I', 'F', 'G', 'O', 'HW')
 
@@ -358,33 +360,42 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
     VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
     VB_H_0, VB_H_1, VB_H_2, VB_H_3 = np.split(VB_H, 4, axis=1)
-    for t in range(T, 0, -1):
-        if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
-            valid = mask[t - 1]
-            passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
-        hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
-        cbar = carry_c + (1 - np.tanh(C[t]) * np.tanh(C[t])) * O[t - 1] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
-        obar = np.tanh(C[t]) * hbar  # ō_t = tanh(c_t) ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t)
-        D_O[t - 1] = delta_o = O[t - 1] * (1 - O[t - 1]) * obar  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ ō_t, through o_t = σ(aᵒ_t)
-        gbar = I[t - 1] * cbar  # ḡ_t = i_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        D_G[t - 1] = delta_g = (1 - G[t - 1] * G[t - 1]) * gbar  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ ḡ_t, through g_t = tanh(aᵍ_t)
-        fbar = C[t - 1] * cbar  # f̄_t = c_{t-1} ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        D_F[t - 1] = delta_f = F[t - 1] * (1 - F[t - 1]) * fbar  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ f̄_t, through f_t = σ(aᶠ_t)
-        ibar = G[t - 1] * cbar  # ī_t = g_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        D_I[t - 1] = delta_i = I[t - 1] * (1 - I[t - 1]) * ibar  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ ī_t, through i_t = σ(aⁱ_t)
-        VB_H_0[...] = delta_i  # δⁱ_t, which W_hiᵀ multiplies
-        VB_H_1[...] = delta_f  # δᶠ_t, which W_hfᵀ multiplies
-        VB_H_2[...] = delta_g  # δᵍ_t, which W_hgᵀ multiplies
-        VB_H_3[...] = delta_o  # δᵒ_t, which W_hoᵀ multiplies
-        carry_h = VB_H @ WB_H  # ∂L/∂h_{t-1} through step t
-        carry_c = F[t - 1] * cbar  # ∂L/∂c_{t-1} through step t
-        if mask is not None:
-            carry_h = np.where(valid, carry_h, passed_h)
-            carry_c = np.where(valid, carry_c, passed_c)
-        if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
-            carry_h = np.zeros_like(carry_h)
-            carry_c = np.zeros_like(carry_c)
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
+        start = max(stop - block, 0)
+        CBAR_F0 = (1 - np.tanh(C[start + 1:stop + 1]) * np.tanh(C[start + 1:stop + 1])) * O[start:stop]  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
+        OBAR_F0 = np.tanh(C[start + 1:stop + 1])  # tanh(c_t), a factor of ō_t, for the block's steps
+        D_O_F0 = O[start:stop] * (1 - O[start:stop])  # o_t ⊙ (1 - o_t), a factor of δᵒ_t, for the block's steps
+        D_G_F0 = 1 - G[start:stop] * G[start:stop]  # 1 - g_t ⊙ g_t, a factor of δᵍ_t, for the block's steps
+        D_F_F0 = F[start:stop] * (1 - F[start:stop])  # f_t ⊙ (1 - f_t), a factor of δᶠ_t, for the block's steps
+        D_I_F0 = I[start:stop] * (1 - I[start:stop])  # i_t ⊙ (1 - i_t), a factor of δⁱ_t, for the block's steps
+        for t in range(stop, start, -1):
+            if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
+                valid = mask[t - 1]
+                passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
+                passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
+            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
+            cbar = carry_c + CBAR_F0[t - 1 - start] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
+            obar = OBAR_F0[t - 1 - start] * hbar  # ō_t = tanh(c_t) ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t)
+            D_O[t - 1] = delta_o = D_O_F0[t - 1 - start] * obar  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ ō_t, through o_t = σ(aᵒ_t)
+            gbar = I[t - 1] * cbar  # ḡ_t = i_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            D_G[t - 1] = delta_g = D_G_F0[t - 1 - start] * gbar  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ ḡ_t, through g_t = tanh(aᵍ_t)
+            fbar = C[t - 1] * cbar  # f̄_t = c_{t-1} ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            D_F[t - 1] = delta_f = D_F_F0[t - 1 - start] * fbar  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ f̄_t, through f_t = σ(aᶠ_t)
+            ibar = G[t - 1] * cbar  # ī_t = g_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            D_I[t - 1] = delta_i = D_I_F0[t - 1 - start] * ibar  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ ī_t, through i_t = σ(aⁱ_t)
+            VB_H_0[...] = delta_i  # δⁱ_t, which W_hiᵀ multiplies
+            VB_H_1[...] = delta_f  # δᶠ_t, which W_hfᵀ multiplies
+            VB_H_2[...] = delta_g  # δᵍ_t, which W_hgᵀ multiplies
+            VB_H_3[...] = delta_o  # δᵒ_t, which W_hoᵀ multiplies
+            carry_h = VB_H @ WB_H  # ∂L/∂h_{t-1} through step t
+            carry_c = F[t - 1] * cbar  # ∂L/∂c_{t-1} through step t
+            if mask is not None:
+                carry_h = np.where(valid, carry_h, passed_h)
+                carry_c = np.where(valid, carry_c, passed_c)
+            if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
+                carry_h = np.zeros_like(carry_h)
+                carry_c = np.zeros_like(carry_c)
     grads = {
         "W_ii": np.tensordot(D_I, X, axes=([0, 1], [0, 1])),
         "W_hi": np.tensordot(D_I, H[:-1], axes=([0, 1], [0, 1])),

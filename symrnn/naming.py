@@ -217,3 +217,9 @@ def kernel_stacked(state: str, backward: bool = False) -> str:
 def kernel_product(param: str, state: str) -> str:
     """One matrix's block of the stacked products: W_hr_H holds W_hr h_{t−1} for every step."""
     return f"{param}_{kernel_array(state)}"
+
+
+def kernel_factor(role: str, index: int) -> str:
+    """A factor of an adjoint statement that reads only the forward pass, computed for every step before the
+    backward loop: D_U_F0 (u_t ⊙ (1 − u_t) of δᵘ_t's statement), NBAR_F0."""
+    return f"{kernel_array(role)}_F{index}"

@@ -237,7 +237,8 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b" in text
     assert "PRE_A = X @ U.T + b  #" in text and "H[t] = np.tanh(a)  # h_t = tanh(a_t)" in text
     assert "hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1" in text
-    assert "D[t - 1] = delta = (1 - H[t] * H[t]) * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)" in text
+    assert "D[t - 1] = delta = D_F0[t - 1 - start] * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)" in text
+    assert "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]  # 1 - h_t ⊙ h_t, a factor of δ_t" in text
     assert "carry_h = delta @ W  #" in text and '"W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1]))' in text
 
 
@@ -258,8 +259,10 @@ def test_code_template_is_strict_and_computes_no_math():
         assert not re.search(r"[+*/%@]|\s-\s|\d\s*-", bare), f"arithmetic in the template: {e!r}"
 
 
-@pytest.mark.parametrize("activation,code", [("tanh", "(1 - H[t] * H[t]) * hbar"), ("sigmoid", "H[t] * (1 - H[t]) * hbar"),
-                                              ("relu", "np.heaviside(H[t], 0) * hbar"), ("identity", "delta = hbar  #")])
+@pytest.mark.parametrize("activation,code", [("tanh", "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]"),
+                                              ("sigmoid", "D_F0 = H[start + 1:stop + 1] * (1 - H[start + 1:stop + 1])"),
+                                              ("relu", "D_F0 = np.heaviside(H[start + 1:stop + 1], 0)"),
+                                              ("identity", "delta = hbar  #")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))
 
