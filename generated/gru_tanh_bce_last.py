@@ -255,9 +255,9 @@ def _forward(P, X, initial, mask):
     for t in range(1, T + 1):
         np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hr, W_hu, W_hn in one product
         a_r = W_hr_H[t - 1] + PRE_A_R[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr
-        R[t - 1] = np.exp(-np.logaddexp(0, -a_r))  # r_t = σ(aʳ_t)
+        R[t - 1] = 0.5 * np.tanh(0.5 * a_r) + 0.5  # r_t = σ(aʳ_t)
         a_u = W_hu_H[t - 1] + PRE_A_U[t - 1]  # aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
-        U[t - 1] = np.exp(-np.logaddexp(0, -a_u))  # u_t = σ(aᵘ_t)
+        U[t - 1] = 0.5 * np.tanh(0.5 * a_u) + 0.5  # u_t = σ(aᵘ_t)
         a_n = R[t - 1] * (W_hn_H[t - 1] + b_hn) + PRE_A_N[t - 1]  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
         N[t - 1] = np.tanh(a_n)  # n_t = tanh(aⁿ_t)
         H[t] = (1 - U[t - 1]) * N[t - 1] + U[t - 1] * H[t - 1]  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
@@ -305,7 +305,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     Y, (H, R, U, N, HW,), mask = _forward(P, X, initial, mask)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
-    G = np.exp(-np.logaddexp(0, -Y[-1])) - Z  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
+    G = 0.5 * np.tanh(0.5 * Y[-1]) + 0.5 - Z  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
     L = -Y[-1]*Z + np.logaddexp(0, Y[-1])  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     D_N = np.empty_like(H[1:])

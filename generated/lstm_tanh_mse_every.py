@@ -270,13 +270,13 @@ def _forward(P, X, initial, mask):
     for t in range(1, T + 1):
         np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hi, W_hf, W_hg, W_ho in one product
         a_i = W_hi_H[t - 1] + PRE_A_I[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi
-        I[t - 1] = np.exp(-np.logaddexp(0, -a_i))  # i_t = σ(aⁱ_t)
+        I[t - 1] = 0.5 * np.tanh(0.5 * a_i) + 0.5  # i_t = σ(aⁱ_t)
         a_f = W_hf_H[t - 1] + PRE_A_F[t - 1]  # aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf
-        F[t - 1] = np.exp(-np.logaddexp(0, -a_f))  # f_t = σ(aᶠ_t)
+        F[t - 1] = 0.5 * np.tanh(0.5 * a_f) + 0.5  # f_t = σ(aᶠ_t)
         a_g = W_hg_H[t - 1] + PRE_A_G[t - 1]  # aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
         G[t - 1] = np.tanh(a_g)  # g_t = tanh(aᵍ_t)
         a_o = W_ho_H[t - 1] + PRE_A_O[t - 1]  # aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho
-        O[t - 1] = np.exp(-np.logaddexp(0, -a_o))  # o_t = σ(aᵒ_t)
+        O[t - 1] = 0.5 * np.tanh(0.5 * a_o) + 0.5  # o_t = σ(aᵒ_t)
         C[t] = F[t - 1] * C[t - 1] + I[t - 1] * G[t - 1]  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         H[t] = O[t - 1] * np.tanh(C[t])  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}

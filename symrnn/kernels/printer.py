@@ -5,7 +5,7 @@ them as rows: a vector v_t of size n is an array (B, n) at one step, or (T, B, n
 at once, so every product turns around:
 
     W v            ->  v @ W.T          Wᵀ v        ->  v @ W          g W v  ->  g * (v @ W.T)
-    u ⊙ v          ->  u * v            1 − h ⊙ h   ->  1 - h * h      σ(v)   ->  np.exp(-np.logaddexp(0, -v))
+    u ⊙ v          ->  u * v            1 − h ⊙ h   ->  1 - h * h      σ(v)   ->  0.5 * np.tanh(0.5 * v) + 0.5
     Σ_b u vᵀ       ->  u.T @ v          Σ_{t,b} u vᵀ ->  np.tensordot(u, v, axes=([0, 1], [0, 1]))
     Σ_b v          ->  v.sum(axis=0)    Σ_b uᵀ A v  ->  np.sum(u * (v @ A.T))
 
