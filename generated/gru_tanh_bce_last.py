@@ -247,17 +247,16 @@ def _forward(P, X, initial, mask):
     U = np.empty_like(H[1:])
     N = np.empty_like(H[1:])
     WT_H = np.concatenate([W_hr.T, W_hu.T, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous
-    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step
-    W_hr_H, W_hu_H, W_hn_H = np.split(HW, 3, axis=2)
-    PRE_A_R = X @ W_ir.T + b_ir + b_hr  # the addends of aʳ_t that read no state, every step at once
-    PRE_A_U = X @ W_iu.T + b_iu + b_hu  # the addends of aᵘ_t that read no state, every step at once
+    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
+    A_R, A_U, W_hn_H = np.split(HW, 3, axis=2)
+    HW_IN = HW[:, :, :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+    PRE_H = np.concatenate([X @ W_ir.T + b_ir + b_hr, X @ W_iu.T + b_iu + b_hu], axis=2)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
     PRE_A_N = X @ W_in.T + b_in  # the addends of aⁿ_t that read no state, every step at once
     for t in range(1, T + 1):
         np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hr, W_hu, W_hn in one product
-        a_r = W_hr_H[t - 1] + PRE_A_R[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr
-        R[t - 1] = 0.5 * np.tanh(0.5 * a_r) + 0.5  # r_t = σ(aʳ_t)
-        a_u = W_hu_H[t - 1] + PRE_A_U[t - 1]  # aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
-        U[t - 1] = 0.5 * np.tanh(0.5 * a_u) + 0.5  # u_t = σ(aᵘ_t)
+        HW_IN[t - 1] += PRE_H[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
+        R[t - 1] = 0.5 * np.tanh(0.5 * A_R[t - 1]) + 0.5  # r_t = σ(aʳ_t)
+        U[t - 1] = 0.5 * np.tanh(0.5 * A_U[t - 1]) + 0.5  # u_t = σ(aᵘ_t)
         a_n = R[t - 1] * (W_hn_H[t - 1] + b_hn) + PRE_A_N[t - 1]  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
         N[t - 1] = np.tanh(a_n)  # n_t = tanh(aⁿ_t)
         H[t] = (1 - U[t - 1]) * N[t - 1] + U[t - 1] * H[t - 1]  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
@@ -311,7 +310,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     D_N = np.empty_like(H[1:])
     D_U = np.empty_like(H[1:])
     D_R = np.empty_like(H[1:])
-    W_hr_H, W_hu_H, W_hn_H = np.split(HW, 3, axis=2)  # the forward's products, read again
+    A_R, A_U, W_hn_H = np.split(HW, 3, axis=2)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
     VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
     VB_H_0, VB_H_1, VB_H_2 = np.split(VB_H, 3, axis=1)

@@ -259,22 +259,16 @@ def _forward(P, X, initial, mask):
     G = np.empty_like(H[1:])
     O = np.empty_like(H[1:])
     WT_H = np.concatenate([W_hi.T, W_hf.T, W_hg.T, W_ho.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hgᵀ W_hoᵀ], contiguous
-    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_hg h_{t-1}, W_ho h_{t-1}, every step
-    W_hi_H, W_hf_H, W_hg_H, W_ho_H = np.split(HW, 4, axis=2)
-    PRE_A_I = X @ W_ii.T + b_ii + b_hi  # the addends of aⁱ_t that read no state, every step at once
-    PRE_A_F = X @ W_if.T + b_if + b_hf  # the addends of aᶠ_t that read no state, every step at once
-    PRE_A_G = X @ W_ig.T + b_ig + b_hg  # the addends of aᵍ_t that read no state, every step at once
-    PRE_A_O = X @ W_io.T + b_io + b_ho  # the addends of aᵒ_t that read no state, every step at once
+    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_hg h_{t-1}, W_ho h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵍ_t, aᵒ_t that read no state: those vectors themselves)
+    A_I, A_F, A_G, A_O = np.split(HW, 4, axis=2)
+    PRE_H = np.concatenate([X @ W_ii.T + b_ii + b_hi, X @ W_if.T + b_if + b_hf, X @ W_ig.T + b_ig + b_hg, X @ W_io.T + b_io + b_ho], axis=2)  # the addends of aⁱ_t, aᶠ_t, aᵍ_t, aᵒ_t that read no state, every step at once
     for t in range(1, T + 1):
         np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hi, W_hf, W_hg, W_ho in one product
-        a_i = W_hi_H[t - 1] + PRE_A_I[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi
-        I[t - 1] = 0.5 * np.tanh(0.5 * a_i) + 0.5  # i_t = σ(aⁱ_t)
-        a_f = W_hf_H[t - 1] + PRE_A_F[t - 1]  # aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf
-        F[t - 1] = 0.5 * np.tanh(0.5 * a_f) + 0.5  # f_t = σ(aᶠ_t)
-        a_g = W_hg_H[t - 1] + PRE_A_G[t - 1]  # aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
-        G[t - 1] = np.tanh(a_g)  # g_t = tanh(aᵍ_t)
-        a_o = W_ho_H[t - 1] + PRE_A_O[t - 1]  # aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho
-        O[t - 1] = 0.5 * np.tanh(0.5 * a_o) + 0.5  # o_t = σ(aᵒ_t)
+        HW[t - 1] += PRE_H[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho
+        I[t - 1] = 0.5 * np.tanh(0.5 * A_I[t - 1]) + 0.5  # i_t = σ(aⁱ_t)
+        F[t - 1] = 0.5 * np.tanh(0.5 * A_F[t - 1]) + 0.5  # f_t = σ(aᶠ_t)
+        G[t - 1] = np.tanh(A_G[t - 1])  # g_t = tanh(aᵍ_t)
+        O[t - 1] = 0.5 * np.tanh(0.5 * A_O[t - 1]) + 0.5  # o_t = σ(aᵒ_t)
         C[t] = F[t - 1] * C[t - 1] + I[t - 1] * G[t - 1]  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         H[t] = O[t - 1] * np.tanh(C[t])  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
@@ -330,6 +324,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     D_G = np.empty_like(H[1:])
     D_F = np.empty_like(H[1:])
     D_I = np.empty_like(H[1:])
+    A_I, A_F, A_G, A_O = np.split(HW, 4, axis=2)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
     VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
     VB_H_0, VB_H_1, VB_H_2, VB_H_3 = np.split(VB_H, 4, axis=1)

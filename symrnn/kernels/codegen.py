@@ -338,6 +338,26 @@ def _unproducts(products: dict) -> dict:
     return {v: k for k, v in products.items()}
 
 
+def absorbed_blocks(kp: KernelProgram, stacks) -> dict:
+    """(state, M) -> the equation a^e = M s_{t−1} + (addends that read no state) whose whole value a block of the
+    stacked product becomes, its hoisted addends added to the block row in one call; the product must be read
+    nowhere else. The LSTM's four pre-activations, the GRU's aʳ and aᵘ (not aⁿ, whose W_hn h_{t−1} r multiplies)."""
+    t, out = naming.t, {}
+    hoisted_of = dict(kp.hoisted)
+    bodies = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
+    for s, mats in stacks:
+        for m in mats:
+            node = MatProd(Mat(m), Vec(s, t - 1))
+            users = [e for e in kp.step.equations if e.rhs.has(node)]
+            if len(users) != 1 or any(b.has(node) for b in bodies):
+                continue
+            e = users[0]
+            if (e.name in hoisted_of and e.name not in kp.spec.cell.states
+                    and set(addends(e.rhs)) == {node} | set(addends(hoisted_of[e.name]))):
+                out[s, m] = e.name
+    return out
+
+
 def _read_later(kp: KernelProgram) -> set[str]:
     """The step's vectors the backward loop or the gradient sums read (the rest live one step, as locals)."""
     exprs = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
@@ -351,7 +371,11 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     shapes, used = {p.name: p.shape for p in spec.cell.params}, set()
     states = spec.cell.states
     later = _read_later(kp)
-    local = [e.name for e in step.equations if e.name not in states and e.name not in later]
+    stacks = forward_stacks(spec, step)
+    absorbed = absorbed_blocks(kp, stacks)
+    stacks = tuple((s, tuple(sorted(mats, key=lambda m: (s, m) not in absorbed))) for s, mats in stacks)
+    absorbed_eqs = set(absorbed.values())
+    local = [e.name for e in step.equations if e.name not in states and e.name not in later | absorbed_eqs]
 
     def pr(e, names):
         code, prims = kernel_code(e, names, shapes)
@@ -361,26 +385,47 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     fwd, bwd, grd = _names(kp, "forward"), _names(kp, "backward"), _names(kp, "grads")
     for name in local:
         fwd[Vec(name, t)] = name
-    # forward stacks: M_j s_{t−1} -> a named block of one product per step
-    stacks = forward_stacks(spec, step)
-    products, setup, forward = {}, [], []
+    # forward stacks: M_j s_{t−1} -> a named block of one product per step; a block that is a whole pre-activation
+    # (M s_{t−1} + hoisted addends) takes the hoisted addends in one add per step and is that vector's array
+    products, setup, forward, back_setup = {}, [], [], []
+    hoisted_of = dict(kp.hoisted)
     for s, mats in stacks:
         arr, weights = naming.kernel_stacked(s), naming.kernel_stacked_weights(s)
-        views = [naming.kernel_product(m, s) for m in mats]
+        views = [naming.kernel_array(absorbed[s, m]) if (s, m) in absorbed else naming.kernel_product(m, s)
+                 for m in mats]
+        whole = [absorbed[s, m] for m in mats if (s, m) in absorbed]
         setup += [Statement(weights, f"np.concatenate([{', '.join(m + '.T' for m in mats)}], axis=1)",
                             f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous"),
                   Statement(arr, f"np.empty((T, X.shape[1], {weights}.shape[1]), X.dtype)",
-                            f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"),
-                  Statement(", ".join(views), f"np.split({arr}, {len(mats)}, axis=2)", "")]
+                            f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"
+                            + (f" (with the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read "
+                               f"no state: those vectors themselves)" if whole else ""))]
+        split = Statement(", ".join(views), f"np.split({arr}, {len(mats)}, axis=2)", "")
+        setup.append(split)
+        back_setup.append(Statement(split.target, split.code, "the forward's stacked products, read again"))
         forward.append(Statement("", f"np.matmul({naming.kernel_array(s)}[t - 1], {weights}, out={arr}[t - 1])",
                                  f"{printing.text(Vec(s, t - 1))} times {', '.join(mats)} in one product"))
+        if whole:
+            pre, into = naming.kernel_hoisted(s), arr
+            if len(whole) < len(mats):
+                into = f"{arr}_IN"
+                setup.append(Statement(into, f"{arr}[:, :, :{len(whole)} * {naming.kernel_array(s)}.shape[2]]",
+                                       f"the blocks of {', '.join(printing.text(Vec(e, t)) for e in whole)}"))
+            setup.append(Statement(pre, f"np.concatenate([{', '.join(pr(hoisted_of[e], {Vec(naming.INPUT, t): 'X'}) for e in whole)}], axis=2)",
+                                   f"the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read no "
+                                   f"state, every step at once"))
+            forward.append(Statement("", f"{into}[t - 1] += {pre}[t - 1]",
+                                     "; ".join(_equation_text(step, e) for e in whole)))
         for m, view in zip(mats, views):
+            if (s, m) in absorbed:
+                continue
             node = MatProd(Mat(m), Vec(s, t - 1))
             products[node] = Vec("_" + view, t)
             fwd[products[node]] = bwd[products[node]] = f"{view}[t - 1]"
-    hoisted_of = dict(kp.hoisted)
     hoisted = []
     for e in step.equations:
+        if e.name in absorbed_eqs:
+            continue
         lhs = Vec(e.name, t)
         comment = _equation_text(step, e.name)
         rhs = e.rhs
@@ -400,16 +445,11 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     for s in states:
         env[carry_placeholder(s)] = (carries_next[s].xreplace({t: t + 1}) if s in carries_next
                                      else Vec(naming.bar(s), t + 1))
-    backward, back_setup = [], []
+    backward = []
     adjoints = {lhs for lhs, _ in kp.adjoint.statements} | {OWN} | {carry_placeholder(s) for s in states}
     in_block = _names(kp, "block")
     in_block.update({p: bwd[p].replace("[t - 1]", "[start:stop]") for p in products.values()})
     block = []
-    for s, mats in stacks:
-        views = [naming.kernel_product(m, s) for m in mats]
-        if any(body.has(MatProd(Mat(m), Vec(s, t - 1))) for m in mats for _, body in kp.adjoint.statements):
-            back_setup.append(Statement(", ".join(views), f"np.split({naming.kernel_stacked(s)}, {len(mats)}, axis=2)",
-                                        "the forward's products, read again"))
     for lhs, body in kp.adjoint.statements:
         target = f"{naming.kernel_array(lhs.role)}[t - 1] = {lhs.role}" if lhs in kp.stored else lhs.role
         math = f"{printing.text(lhs)} = {printing.text(body.xreplace(env))}"
@@ -455,7 +495,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     return KernelCode(
         states=tuple(StateCode(s, naming.kernel_array(s), naming.initial(s), naming.kernel_carry(s),
                                naming.kernel_passed(s), naming.kernel_final(s)) for s in states),
-        arrays=tuple(naming.kernel_array(e.name) for e in step.equations if e.name not in states + tuple(local)),
+        arrays=tuple(naming.kernel_array(e.name) for e in step.equations
+                     if e.name not in states + tuple(local) and e.name not in absorbed_eqs),
         products=tuple(naming.kernel_stacked(s) for s, _ in stacks),
         setup=tuple(setup),
         hoisted=tuple(hoisted),
