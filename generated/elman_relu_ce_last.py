@@ -245,13 +245,13 @@ def _forward(P, X, initial, mask):
     T = X.shape[0]
     H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
-    PRE_A = X @ U.T + b  # the addends of a_t that read no state, every step at once
+    PRE_A = (X.reshape(-1, X.shape[2]) @ U.T + b).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
     for t in range(1, T + 1):
         a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b
         H[t] = np.maximum(a, 0)  # h_t = relu(a_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
-    Y = H[1:] @ V.T + c
+    Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
     return Y, (H,), mask
 
 

@@ -252,19 +252,21 @@ def _forward(P, X, initial, mask):
     HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
     A_R, A_U, W_hn_H = np.split(HW, 3, axis=2)
     HW_IN = HW[:, :, :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
-    PRE_H = np.concatenate([X @ W_ir.T + b_ir + b_hr, X @ W_iu.T + b_iu + b_hu], axis=2)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
-    PRE_A_N = X @ W_in.T + b_in  # the addends of aⁿ_t that read no state, every step at once
+    WX_H = np.concatenate([W_ir.T, W_iu.T], axis=1)  # [W_irᵀ W_iuᵀ], contiguous
+    BX_H = np.concatenate([b_ir + b_hr, b_iu + b_hu])  # their biases, stacked
+    PRE_H = (X.reshape(-1, X.shape[2]) @ WX_H + BX_H).reshape(T, X.shape[1], -1)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
+    PRE_A_N = (X.reshape(-1, X.shape[2]) @ W_in.T + b_in).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
     for t in range(1, T + 1):
         np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hr, W_hu, W_hn in one product
         HW_IN[t - 1] += PRE_H[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
-        R[t - 1] = 0.5 * np.tanh(0.5 * A_R[t - 1]) + 0.5  # r_t = σ(aʳ_t)
-        U[t - 1] = 0.5 * np.tanh(0.5 * A_U[t - 1]) + 0.5  # u_t = σ(aᵘ_t)
+        R[t - 1] = (0.5 * np.tanh(0.5 * A_R[t - 1]) + 0.5)  # r_t = σ(aʳ_t)
+        U[t - 1] = (0.5 * np.tanh(0.5 * A_U[t - 1]) + 0.5)  # u_t = σ(aᵘ_t)
         a_n = R[t - 1] * (W_hn_H[t - 1] + b_hn) + PRE_A_N[t - 1]  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
         N[t - 1] = np.tanh(a_n)  # n_t = tanh(aⁿ_t)
         H[t] = (1 - U[t - 1]) * N[t - 1] + U[t - 1] * H[t - 1]  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
-    Y = H[1:] @ V.T + c
+    Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
     return Y, (H, R, U, N, HW,), mask
 
 
@@ -306,12 +308,12 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     Y, (H, R, U, N, HW,), mask = _forward(P, X, initial, mask)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
-    G = 0.5 * np.tanh(0.5 * Y) + 0.5 - Z  # g_t = ∂L_t/∂Y_t, every step at once
+    G = (0.5 * np.tanh(0.5 * Y) + 0.5) - Z  # g_t = ∂L_t/∂Y_t, every step at once
     L = -Y*Z + np.logaddexp(0, Y)  # L_t
     if mask is not None:  # padding carries no loss
         G = np.where(mask, G, 0)
         L = np.where(mask, L, 0)
-    DH = G @ V  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = (G.reshape(-1, G.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     D_N = np.empty_like(H[1:])
     D_U = np.empty_like(H[1:])

@@ -261,20 +261,22 @@ def _forward(P, X, initial, mask):
     WT_H = np.concatenate([W_hi.T, W_hf.T, W_hg.T, W_ho.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hgᵀ W_hoᵀ], contiguous
     HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_hg h_{t-1}, W_ho h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵍ_t, aᵒ_t that read no state: those vectors themselves)
     A_I, A_F, A_G, A_O = np.split(HW, 4, axis=2)
-    PRE_H = np.concatenate([X @ W_ii.T + b_ii + b_hi, X @ W_if.T + b_if + b_hf, X @ W_ig.T + b_ig + b_hg, X @ W_io.T + b_io + b_ho], axis=2)  # the addends of aⁱ_t, aᶠ_t, aᵍ_t, aᵒ_t that read no state, every step at once
+    WX_H = np.concatenate([W_ii.T, W_if.T, W_ig.T, W_io.T], axis=1)  # [W_iiᵀ W_ifᵀ W_igᵀ W_ioᵀ], contiguous
+    BX_H = np.concatenate([b_ii + b_hi, b_if + b_hf, b_ig + b_hg, b_io + b_ho])  # their biases, stacked
+    PRE_H = (X.reshape(-1, X.shape[2]) @ WX_H + BX_H).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵍ_t, aᵒ_t that read no state, every step at once
     for t in range(1, T + 1):
         np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hi, W_hf, W_hg, W_ho in one product
         HW[t - 1] += PRE_H[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho
-        I[t - 1] = 0.5 * np.tanh(0.5 * A_I[t - 1]) + 0.5  # i_t = σ(aⁱ_t)
-        F[t - 1] = 0.5 * np.tanh(0.5 * A_F[t - 1]) + 0.5  # f_t = σ(aᶠ_t)
+        I[t - 1] = (0.5 * np.tanh(0.5 * A_I[t - 1]) + 0.5)  # i_t = σ(aⁱ_t)
+        F[t - 1] = (0.5 * np.tanh(0.5 * A_F[t - 1]) + 0.5)  # f_t = σ(aᶠ_t)
         G[t - 1] = np.tanh(A_G[t - 1])  # g_t = tanh(aᵍ_t)
-        O[t - 1] = 0.5 * np.tanh(0.5 * A_O[t - 1]) + 0.5  # o_t = σ(aᵒ_t)
+        O[t - 1] = (0.5 * np.tanh(0.5 * A_O[t - 1]) + 0.5)  # o_t = σ(aᵒ_t)
         C[t] = F[t - 1] * C[t - 1] + I[t - 1] * G[t - 1]  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         H[t] = O[t - 1] * np.tanh(C[t])  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
             C[t] = np.where(mask[t - 1], C[t], C[t - 1])
-    Y = H[1:] @ V.T + c
+    Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
     return Y, (H, C, I, F, G, O, HW,), mask
 
 

@@ -203,10 +203,15 @@ def kernel_final(state: str) -> str:
     return f"{state}T"
 
 
-def kernel_stacked_weights(state: str, backward: bool = False) -> str:
+def kernel_stacked_weights(state: str, backward: bool = False, inputs: bool = False) -> str:
     """The matrices that multiply a state, stacked into one contiguous array: WT_H = [W_hrᵀ W_huᵀ …] (forward),
-    WB_H = [W_hr; W_hu; …] (backward, for Σ_j W_jᵀ v_j)."""
-    return f"{'WB' if backward else 'WT'}_{kernel_array(state)}"
+    WB_H = [W_hr; W_hu; …] (backward, for Σ_j W_jᵀ v_j); WX_H = [W_irᵀ W_iuᵀ …], the input matrices of the same blocks."""
+    return f"{'WX' if inputs else 'WB' if backward else 'WT'}_{kernel_array(state)}"
+
+
+def kernel_stacked_bias(state: str) -> str:
+    """The biases of the stacked blocks' input projections: BX_H = [b_ir + b_hr, b_iu + b_hu, …]."""
+    return f"BX_{kernel_array(state)}"
 
 
 def kernel_stacked(state: str, backward: bool = False) -> str:

@@ -235,7 +235,7 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
     # the printed statements, from the adjoint program, each citing its equation
     assert "        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b" in text
-    assert "PRE_A = X @ U.T + b  #" in text and "H[t] = np.tanh(a)  # h_t = tanh(a_t)" in text
+    assert "PRE_A = (X.reshape(-1, X.shape[2]) @ U.T + b).reshape(T, X.shape[1], -1)  #" in text and "H[t] = np.tanh(a)  # h_t = tanh(a_t)" in text
     assert "hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1" in text
     assert "D[t - 1] = delta = D_F0[t - 1 - start] * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)" in text
     assert "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]  # 1 - h_t ⊙ h_t, a factor of δ_t" in text
@@ -268,7 +268,7 @@ def test_activation_derivative_is_in_terms_of_the_output(activation, code):
 
 
 @pytest.mark.parametrize("loss,code", [("mse", "G = Y - Z"), ("ce", "G = _softmax(Y) - _onehot(Z, Y)"),
-                                        ("bce", "G = 0.5 * np.tanh(0.5 * Y) + 0.5 - Z")])
+                                        ("bce", "G = (0.5 * np.tanh(0.5 * Y) + 0.5) - Z")])
 def test_loss_gradient(loss, code):
     assert code in kernel_source(symrnn.cells.elman(loss=loss))
 

@@ -287,3 +287,17 @@ def test_spec_file_cells_by_central_differences(tmp_path, example):
             ld = k.loss_and_grads({n: down[n] for n in k.PARAMS}, X, Z, down["h0"], lengths)[0]
             num = (lu - ld) / (2 * eps)
             assert abs(g[name][idx] - num) <= 1e-7 * max(1.0, abs(num)), (name, idx, g[name][idx], num)
+
+
+@pytest.mark.parametrize("cell,activation", [("gru", "relu"), ("lstm", "sigmoid"), ("gru", "identity")])
+def test_other_activations_match_the_independent_bptt(tmp_path, cell, activation):
+    """The activation replaces the GRU's candidate tanh and both of the LSTM's (tests/numpy_gated.py's convention)."""
+    spec = symrnn.cells.build(cell, activation=activation, loss="bce", output="last")
+    k = load(symrnn.codegen(spec, tmp_path))
+    p, X, Z, states, lengths = point(cell, "bce", "last", seed=8)
+    L, g = k.loss_and_grads(p, X, Z, lengths=lengths, **states)
+    want_L, want = numpy_gated.loss_and_grads(cell, p, X, Z, states["h0"], states.get("c0"), lengths, "bce", "last",
+                                              activation)
+    assert L == pytest.approx(want_L, rel=1e-12)
+    for name in names(cell):
+        np.testing.assert_allclose(g[name], want[name], rtol=1e-10, atol=1e-13, err_msg=name)

@@ -56,6 +56,18 @@ PRIMITIVES = {
 _COMPOUND = (Plus, Minus, Neg, Hadamard, MatProd, BatchSum)
 
 
+def _one_call(form: str) -> bool:
+    """Whether a registry NumPy form is a single call np.f(…) (its first parenthesis closes at the end)."""
+    if not form.startswith("np.") or "(" not in form:
+        return False
+    depth = 0
+    for i, ch in enumerate(form[form.index("("):], form.index("(")):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return i == len(form) - 1
+    return False
+
+
 def _split_gains(factors) -> tuple[list, list]:
     """(scalar factors, the other factors in order): gains (and 1 − α) commute with everything, so they lead."""
     return [f for f in factors if is_scalar(f)], [f for f in factors if not is_scalar(f)]
@@ -141,8 +153,12 @@ class KernelPrinter(NumPyPrinter):
         return f"{self._operand(e.args[0])}**2"
 
     def _print_Map(self, e):
-        """The registry's NumPy form of the function: {v} its argument, {o} the argument as an operand."""
-        return e.function.numpy.format(v=self._print(e.arg), o=self._operand(e.arg))
+        """The registry's NumPy form of the function: {v} its argument, {o} the argument as an operand.
+
+        A form that is more than one call (σ's 0.5 * np.tanh(0.5 * v) + 0.5) is parenthesised: it may be a factor."""
+        form = e.function.numpy
+        code = form.format(v=self._print(e.arg), o=self._operand(e.arg))
+        return code if form == "{v}" or _one_call(form) else f"({code})"
 
     def _print_Softmax(self, e):
         self.primitives.add("_softmax")
