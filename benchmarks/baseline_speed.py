@@ -13,7 +13,8 @@ Contenders, interleaved (each repetition times every contender once): the median
   torch        torch.nn.GRU/LSTM/RNN + nn.Linear, weights from the same parameters (state_dict),
                the summed loss, loss.backward();
   kernel       optional, a generated module per cell (--kernel CELL=PATH) with
-               loss_and_grads(params, X, Z, h0=None, lengths=None) (lstm: c0=None), same parameter names.
+               loss_and_grads(params, X, Z, h0=None, lengths=None) (lstm: c0=None), same parameter names;
+               its paired ratio to handwritten is reported too (benchmarks/kernel_speed.py --cells runs this).
 Before timing, each contender's loss and gradients are checked against torch's.
 
 Each thread setting runs in its own subprocess, since BLAS and OpenMP read their thread counts once
@@ -190,6 +191,8 @@ def measure(cell, T, B, H, dtype, threads, reps, kernels):
     # Ratios of the same repetition pair contenders timed moments apart: steadier than a ratio of medians
     # on a machine whose load drifts.
     ratios = {n: [a / b for a, b in zip(v, times["torch"])] for n, v in times.items() if n != "torch"}
+    if "kernel" in times and "handwritten" in times:  # the generated kernel's target: <= 1.05 x the hand-written
+        ratios["kernel/handwritten"] = [a / b for a, b in zip(times["kernel"], times["handwritten"])]
     return {"cell": cell, "T": T, "B": B, "H": H, "dtype": np.dtype(dtype).name, "threads": threads,
             "flops": model_flops(cell, T, B, H, H), "median": {n: statistics.median(v) for n, v in times.items()},
             "ratio": {n: [statistics.median(v)] + quartiles(v) for n, v in ratios.items()}, "notes": notes}
@@ -220,7 +223,10 @@ def table(rows, gemm):
     """The Markdown table: medians, paired ratios to torch (IQR), and each contender's share of the GEMM rate."""
     names = ["handwritten", "torch"] + (["kernel"] if any("kernel" in r["median"] for r in rows) else [])
     head = ["cell", "T", "B", "H", "dtype", "threads"] + [f"{n} ms" for n in names]
-    head += [f"{n}/torch (IQR)" for n in names if n != "torch"] + [f"{n} % GEMM" for n in names]
+    head += [f"{n}/torch (IQR)" for n in names if n != "torch"]
+    if "kernel" in names:
+        head.append("kernel/handwritten (IQR)")
+    head += [f"{n} % GEMM" for n in names]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         med, ratio = r["median"], r["ratio"]
@@ -228,6 +234,9 @@ def table(rows, gemm):
         cells = [r["cell"], r["T"], r["B"], r["H"], r["dtype"], r["threads"]]
         cells += [f"{1e3 * med[n]:.2f}" if n in med else "–" for n in names]
         cells += ["{:.2f} ({:.2f}–{:.2f})".format(*ratio[n]) if n in ratio else "–" for n in names if n != "torch"]
+        if "kernel" in names:
+            cells.append("{:.2f} ({:.2f}–{:.2f})".format(*ratio["kernel/handwritten"])
+                         if "kernel/handwritten" in ratio else "–")
         cells += [f"{100 * r['flops'] / med[n] / 1e9 / rate:.0f}" if n in med else "–" for n in names]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)

@@ -1,6 +1,14 @@
 """Speed of a generated kernel's loss_and_grads against PyTorch autograd and a naive NumPy BPTT (a benchmark, not a test).
 
     python benchmarks/kernel_speed.py [--reps 15] [--T 50 --B 32 --m 16 --k 64 --o 10] [--model elman_tanh_mse_every]
+    python benchmarks/kernel_speed.py --cells gru,lstm,elman [--sizes 100x1x32,100x32x64] [--dtypes float64]
+                                      [--threads 1] [--reps 15]
+
+With --cells, the generated generated/<cell>_tanh_mse_every.py kernels are timed against torch.nn.GRU/LSTM/RNN
+(+ Linear, summed loss, forward + backward) and the hand-written NumPy BPTT of benchmarks/handwritten.py, at the
+issue's sizes (T, B, H) = (100, 1, 32), (100, 32, 64), (100, 64, 256), (1000, 16, 128) unless --sizes says
+otherwise, float64 and float32, one thread and default threads: benchmarks/baseline_speed.py's machinery
+(interleaved, paired ratios, the fraction of the machine's GEMM rate), with its kernel contender.
 
 Contenders, interleaved in one loop (each repetition times every contender once; median reported):
   kernel   generated/<model>.py, loss_and_grads (forward + loss + BPTT), float64 and float32;
@@ -112,13 +120,29 @@ def torch_step(torch, model, p, X, Z, h0, dtype):
     return step
 
 
+def by_cell(a) -> None:
+    """The generated kernels of the cells in a.cells against torch and the hand-written BPTT (baseline_speed's run)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import baseline_speed
+    args = ["--cells", a.cells, "--reps", str(a.reps), "--dtypes", a.dtypes, "--threads", a.threads]
+    args += ["--sizes", a.sizes] if a.sizes else []
+    args += [f"--kernel={cell}={ROOT / 'generated' / f'{cell}_tanh_mse_every.py'}" for cell in a.cells.split(",")]
+    baseline_speed.main(args)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="elman_tanh_mse_every")
     ap.add_argument("--reps", type=int, default=15)
     for name, default in (("T", 50), ("B", 32), ("m", 16), ("k", 64), ("o", 10)):
         ap.add_argument(f"--{name}", type=int, default=default)
+    ap.add_argument("--cells", help="comma-separated of elman,gru,lstm: their kernels against torch and handwritten")
+    ap.add_argument("--sizes", help="with --cells: TxBxH,... (default: the four of benchmarks/baseline_speed.py)")
+    ap.add_argument("--dtypes", default="float64,float32", help="with --cells")
+    ap.add_argument("--threads", default="1,default", help="with --cells: 1, default, or both")
     a = ap.parse_args(argv)
+    if a.cells:
+        return by_cell(a)
     kernel = load_kernel(a.model)
     p, X, Z, h0 = problem(kernel, a.T, a.B, a.m, a.k, a.o)
     runs = contenders(kernel, p, X, Z, h0)

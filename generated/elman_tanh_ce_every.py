@@ -5,9 +5,11 @@
 # Model: elman cell, activation tanh, loss ce, output every.
 # The derivation this kernel implements (column vectors, t = 1..T, the loss summed over steps and the batch):
 #
-#   a_t = W h_{t-1} + U x_t + b    h_t = tanh(a_t)    Y_t = V h_t + c
-#   L = Σ_{t=1..T} L_t,    g_t = ∂L_t/∂Y_t = softmax(Y_t) - onehot(z_t)
-#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}),    δ_{T+1} = 0
+#   a_t = W h_{t-1} + U x_t + b
+#   h_t = tanh(a_t)
+#   Y_t = V h_t + c,    L = Σ_{t=1..T} L_t,    g_t = ∂L_t/∂Y_t = softmax(Y_t) - onehot(z_t)
+#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1})
+#   δ_{T+1} = 0
 #   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ
 #   ∂L/∂U = Σ_{t=1..T} δ_t x_tᵀ
 #   ∂L/∂b = Σ_{t=1..T} δ_t
@@ -15,19 +17,22 @@
 #   ∂L/∂c = Σ_{t=1..T} g_t
 #   ∂L/∂h0 = Wᵀ δ1
 #
-# In the code each vector is one row per example, time-major: H[t] holds h_t (H[0] = h0),
-# X[t - 1] holds x_t, D[t - 1] holds δ_t, G holds g_t; W h_{t-1} reads H[t - 1] @ W.T.
+# In the code each vector is one row per example, time-major: a state's array holds s_0..s_T
+# (H; H[t] is h_t), every other vector of the step one row per step (row t - 1 is step t),
+# X[t - 1] holds x_t, G holds g_t; W h_{t-1} reads H[t - 1] @ W.T.
 """BPTT for the elman RNN (tanh, ce, output every): forward pass, loss, gradients.
 
     init_params(n_in, n_hidden, n_out, *, seed=0, dtype=np.float64) -> params
     forward(params, X, h0=None, lengths=None) -> (Y, cache)
     loss_and_grads(params, X, Z, h0=None, lengths=None) -> (loss, grads)
 
-X is (T, B, n_in), time-major; h0 is (B, n_hidden), zeros when None; Y is (T, B, n_out).
+X is (T, B, n_in), time-major; h0 (B, n_hidden), zeros when None; Y is (T, B, n_out).
 lengths (B,) ints, 1 <= lengths[i] <= T: steps at or past lengths[i] are padding, where the
 state is carried unchanged and nothing adds to the loss or a gradient.
 Z holds class indices: ints (T, B).
-The loss is a sum over steps and examples; grads has a key per name in PARAMS and "h0".
+The loss is a sum over steps and examples; grads has a key per name in PARAMS and 'h0'.
+forward's cache holds every state's array (cache["H"] is h_0..h_T) and the final states ('hT'),
+each sequence's last valid one, to carry into the next batch.
 """
 from collections.abc import Mapping
 
@@ -35,6 +40,8 @@ import numpy as np
 
 MODEL = {'cell': 'elman', 'activation': 'tanh', 'loss': 'ce', 'output': 'every', 'params': ['W', 'U', 'b', 'V', 'c']}
 PARAMS = ('W', 'U', 'b', 'V', 'c')
+#: The initial states a caller may give (zeros when None), in the order of the cell's states.
+STATES = ['h0']
 #: Each parameter's shape in the sizes k (state, n_hidden), m (input, n_in), o (output, n_out); () is a scalar.
 SHAPES = {'W': ('k', 'k'), 'U': ('k', 'm'), 'b': ('k',), 'V': ('o', 'k'), 'c': ('o',)}
 
@@ -91,8 +98,13 @@ def _floating(what, array):
         raise ValueError(f"{what}: expected a floating-point array (float32 or float64), got dtype {array.dtype}")
 
 
-def _prepare(params, X, h0, lengths):
-    """Validated inputs in one floating dtype: (params, X, h0, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
+def _finite(what, array):
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what}: expected finite values, got nan or inf (check_finite=True)")
+
+
+def _prepare(params, X, initial, lengths, check_finite=False):
+    """Validated inputs in one floating dtype: (params, X, initial states, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
     if not isinstance(params, Mapping) or any(name not in params for name in PARAMS):
         raise ValueError(f"params: expected a dict with the keys {PARAMS}")
     P = {name: np.asarray(params[name]) for name in PARAMS}
@@ -106,14 +118,15 @@ def _prepare(params, X, h0, lengths):
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
     T, B = X.shape[:2]
-    if h0 is not None:
-        h0 = np.asarray(h0)
-        _floating("h0", h0)
-        _fit("h0", h0, ("B", "k"), sizes)
-    dtype = np.result_type(X, *P.values(), *(() if h0 is None else (h0,)))
+    given = {name: np.asarray(state) for name, state in initial.items() if state is not None}
+    for name, state in given.items():
+        _floating(name, state)
+        _fit(name, state, ("B", "k"), sizes)
+    dtype = np.result_type(X, *P.values(), *given.values())
     P = {name: v.astype(dtype, copy=False) for name, v in P.items()}
     X = X.astype(dtype, copy=False)
-    h0 = np.zeros((B, sizes["k"]), dtype) if h0 is None else h0.astype(dtype, copy=False)
+    initial = {name: given[name].astype(dtype, copy=False) if name in given else np.zeros((B, sizes["k"]), dtype)
+               for name in STATES}
     mask = None
     if lengths is not None:
         lengths = np.asarray(lengths)
@@ -124,10 +137,16 @@ def _prepare(params, X, h0, lengths):
         if lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
             X = np.where(mask, X, 0)  # padding is inert even when it holds nan or inf
-    return P, X, h0, mask
+    if check_finite:  # after masking: padding may hold anything
+        for name in PARAMS:
+            _finite(f"params[{name!r}]", P[name])
+        _finite("X", X)
+        for name, state in initial.items():
+            _finite(name, state)
+    return P, X, initial, mask
 
 
-def _targets(Z, n_out, T, B, dtype, mask):
+def _targets(Z, n_out, T, B, dtype, mask, check_finite=False):
     """Validated targets (class indices; padded entries set to 0, which no loss reads)."""
     Z = np.asarray(Z)
     shape = (T, B)
@@ -140,56 +159,172 @@ def _targets(Z, n_out, T, B, dtype, mask):
     return Z
 
 
-def forward(params, X, h0=None, lengths=None):
-    """Y_t for t = 1..T as (T, B, n_out), and a cache {"H": h_0..h_T (T+1, B, n_hidden), "mask"}; padding repeats the last valid output."""
-    return _forward(*_prepare(params, X, h0, lengths))
+#: Where each parameter lives in PyTorch's state_dicts: (state dict, its keys (summed), row block, number of blocks).
+TORCH = {'W': ('rnn', ('weight_hh_l0',), 0, 1), 'U': ('rnn', ('weight_ih_l0',), 0, 1), 'b': ('rnn', ('bias_ih_l0', 'bias_hh_l0'), 0, 1), 'V': ('head', ('weight',), 0, 1), 'c': ('head', ('bias',), 0, 1)}
+#: The keys of torch.nn.RNN's state_dict() ("rnn") and of the torch.nn.Linear head's ("head"): (row blocks, shape letters).
+TORCH_KEYS = {'rnn': {'weight_hh_l0': (1, ('k', 'k')), 'weight_ih_l0': (1, ('k', 'm')), 'bias_ih_l0': (1, ('k',)), 'bias_hh_l0': (1, ('k',))}, 'head': {'weight': (1, ('o', 'k')), 'bias': (1, ('o',))}}
 
 
-def _forward(P, X, h0, mask):
+def _tensor_array(value):
+    """A NumPy array of a tensor (detached, on the CPU) or of an array-like, without importing torch."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _fit_blocks(what, array, blocks, letters, sizes):
+    """Check a torch array's shape: its first axis holds `blocks` row blocks of the size letters[0]."""
+    dims = list(array.shape)
+    if array.ndim == len(letters) and dims[0] % blocks == 0:
+        dims[0] //= blocks
+        if all(sizes.setdefault(letter, n) == n for letter, n in zip(letters, dims)):
+            return
+    comma = "," if len(letters) == 1 else ""
+    first = f"{blocks}{letters[0]}" if blocks > 1 else letters[0]
+    named = f"({', '.join((first,) + tuple(letters[1:]))}{comma})"
+    known = [str(sizes[letter]) if letter in sizes else letter for letter in letters]
+    known[0] = str(blocks * sizes[letters[0]]) if letters[0] in sizes else first
+    known = f"({', '.join(known)}{comma})"
+    raise ValueError(f"{what}: expected shape {named}{' = ' + known if known != named else ''}, got {tuple(array.shape)}")
+
+
+def from_torch(rnn_state, head_state):
+    """params from the state_dict() of the matching torch.nn.RNN (one layer, unidirectional, bias=True) and of its torch.nn.Linear head.
+
+    Tensors or arrays; the dtype is kept (float32 stays float32). b = bias_ih_l0 + bias_hh_l0.
+    """
+    given = {"rnn": ("rnn_state", rnn_state), "head": ("head_state", head_state)}
+    arrays, sizes = {}, {}
+    for source in ("head", "rnn"):
+        what, state = given[source]
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{what}: expected a state_dict (a mapping of names to tensors), got {type(state).__name__}")
+        for key, (blocks, letters) in TORCH_KEYS[source].items():
+            if key not in state:
+                raise ValueError(f"{what}: missing key {key!r}; expected the keys {tuple(TORCH_KEYS[source])}")
+            array = arrays[source, key] = _tensor_array(state[key])
+            _floating(f"{what}[{key!r}]", array)
+            _fit_blocks(f"{what}[{key!r}]", array, blocks, letters, sizes)
+    params = {}
+    for name, (source, keys, block, blocks) in TORCH.items():
+        parts = [np.split(arrays[source, key], blocks)[block] for key in keys]
+        params[name] = sum(parts[1:], parts[0].copy())
+    return params
+
+
+def grads_to_torch(grads):
+    """(rnn_grads, head_grads): the gradients under the keys of torch.nn.RNN's and the torch.nn.Linear head's state_dict(); both bias gradients are grads['b']."""
+    if not isinstance(grads, Mapping) or any(name not in grads for name in PARAMS):
+        raise ValueError(f"grads: expected a dict with the keys {PARAMS}")
+    out = {"rnn": {}, "head": {}}
+    for source, keys in TORCH_KEYS.items():
+        for key, (blocks, _) in keys.items():
+            parts = [None] * blocks
+            for name, (where, names, block, _) in TORCH.items():
+                if where == source and key in names:
+                    parts[block] = np.asarray(grads[name])
+            out[source][key] = np.concatenate(parts)
+    return out["rnn"], out["head"]
+
+
+def forward(params, X, h0=None, lengths=None, *, check_finite=False):
+    """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
+    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite))
+    cache = dict(zip(ARRAYS, arrays))
+    cache["hT"] = cache["H"][-1]
+    cache["mask"] = mask
+    return Y, cache
+
+
+#: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
+BLOCK_BYTES = 131072
+#: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
+ARRAYS = ('H',)
+
+
+def _forward(P, X, initial, mask):
     W, U, b, V, c = (P[name] for name in PARAMS)
     T = X.shape[0]
-    H = np.empty((T + 1,) + h0.shape, h0.dtype)
-    H[0] = h0
-    pre = X @ U.T + b  # the part of a_t without h_{t-1}, every step at once
+    H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
+    H[0] = initial["h0"]
+    PRE_A = (X.reshape(-1, X.shape[2]) @ U.T + b).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
     for t in range(1, T + 1):
-        a = H[t - 1] @ W.T + pre[t - 1]
-        H[t] = np.tanh(a)
-        if mask is not None:  # padding: h_t = h_{t-1}
+        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b
+        H[t] = np.tanh(a)  # h_t = tanh(a_t)
+        if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
-    Y = H[1:] @ V.T + c
-    return Y, {"H": H, "mask": mask}
+    Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
+    return Y, (H,), mask
 
 
-def loss_and_grads(params, X, Z, h0=None, lengths=None):
-    """L (summed over steps and examples) and {name: ∂L/∂name} for every name in PARAMS and h0, by BPTT."""
-    P, X, h0, mask = _prepare(params, X, h0, lengths)
+def _training_options(truncate, clip_norm, clip_value):
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)) or truncate < 1):
+        raise ValueError(f"truncate: expected a whole number of steps >= 1 (or None), got {truncate!r}")
+    for what, bound in (("clip_norm", clip_norm), ("clip_value", clip_value)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating))
+                                  or not np.isfinite(bound) or bound <= 0):
+            raise ValueError(f"{what}: expected a finite number > 0 (or None), got {bound!r}")
+
+
+def _clipped(grads, clip_norm, clip_value):
+    """The parameters' gradients clipped element-wise to ±clip_value, then scaled to a global norm <= clip_norm."""
+    if clip_value is not None:
+        for name in PARAMS:
+            np.clip(grads[name], -clip_value, clip_value, out=grads[name])
+    if clip_norm is not None:
+        norm = np.sqrt(sum(float(np.sum(grads[name] * grads[name])) for name in PARAMS))
+        if norm > clip_norm:
+            for name in PARAMS:
+                grads[name] *= clip_norm / norm
+    return grads
+
+
+def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_norm=None, clip_value=None,
+                   check_finite=False):
+    """L (summed over steps and examples) and {name: ∂L/∂name} for every name in PARAMS and STATES, by BPTT.
+
+    Training options, off by default: truncate=K cuts the backward recursion at the start of every K-step chunk
+    (steps 1..K, K+1..2K, …: what the chunk's first state receives is dropped, except at h_0), as running the chunks
+    one after another with the state carried and detached; clip_value clips each parameter's gradient element-wise
+    to ±clip_value, then clip_norm scales them all so that their global norm is at most clip_norm (the initial
+    states' gradients are never clipped); check_finite=True refuses nan or inf in the inputs (padding excepted).
+    """
+    _training_options(truncate, clip_norm, clip_value)
+    P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
     W, U, b, V, c = (P[name] for name in PARAMS)
-    Y, cache = _forward(P, X, h0, mask)
-    H, (T, B) = cache["H"], X.shape[:2]
-    Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask)
+    Y, (H,), mask = _forward(P, X, initial, mask)
+    T, B = X.shape[:2]
+    Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = _softmax(Y) - _onehot(Z, Y)  # g_t = ∂L_t/∂Y_t, every step at once
     L = _logsumexp(Y) - np.take_along_axis(Y, Z[..., None], axis=-1)  # L_t
     if mask is not None:  # padding carries no loss
         G = np.where(mask, G, 0)
         L = np.where(mask, L, 0)
-    dH = G @ V  # (∂Y_t/∂h_t)ᵀ g_t
-    dh = np.zeros_like(h0)  # h̄_{T+1}: nothing after the last step
+    DH = (G.reshape(-1, G.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     D = np.empty_like(H[1:])
-    for t in range(T, 0, -1):
-        dh = dh + dH[t - 1]  # h̄_t = (∂Y_t/∂h_t)ᵀ g_t + (∂a_{t+1}/∂h_t)ᵀ δ_{t+1}
-        delta = (1 - H[t] * H[t]) * dh  # δ_t = f'(h_t) ⊙ h̄_t
-        if mask is None:
-            D[t - 1] = delta
-            dh = delta @ W  # (∂a_t/∂h_{t-1})ᵀ δ_t
-        else:  # padding: δ_t = 0 and h̄ passes through the identity step unchanged
-            D[t - 1] = delta = np.where(mask[t - 1], delta, 0)
-            dh = np.where(mask[t - 1], delta @ W, dh)
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
+        start = max(stop - block, 0)
+        D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]  # 1 - h_t ⊙ h_t, a factor of δ_t, for the block's steps
+        for t in range(stop, start, -1):
+            if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
+                valid = mask[t - 1]
+                passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
+            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1
+            D[t - 1] = delta = D_F0[t - 1 - start] * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)
+            carry_h = delta @ W  # ∂L/∂h_{t-1} through step t
+            if mask is not None:
+                carry_h = np.where(valid, carry_h, passed_h)
+            if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
+                carry_h = np.zeros_like(carry_h)
     grads = {
         "W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1])),
         "U": np.tensordot(D, X, axes=([0, 1], [0, 1])),
         "b": D.sum(axis=(0, 1)),
         "V": np.tensordot(G, H[1:], axes=([0, 1], [0, 1])),
         "c": G.sum(axis=(0, 1)),
-        "h0": dh,
+        "h0": carry_h,
     }
-    return L.sum(), {name: np.asarray(value, X.dtype) for name, value in grads.items()}
+    grads = {name: np.asarray(value, X.dtype) for name, value in grads.items()}
+    return L.sum(), _clipped(grads, clip_norm, clip_value) if clip_norm or clip_value else grads

@@ -172,3 +172,59 @@ def param(name: str) -> sp.Symbol:
 def kernel_module(cell: str, activation: str, loss: str, output: str) -> str:
     """File name of a generated kernel: `<cell>_<activation>_<loss>_<output>.py`."""
     return f"{cell}_{activation}_{loss}_{output}.py"
+
+
+# -- the names a generated kernel gives its arrays ---------------------------------------------
+
+def kernel_array(role: str) -> str:
+    """The array holding a vector at every step in a kernel: H (h_0..h_T), A_R (aʳ_1..aʳ_T), D_R (δʳ_1..δʳ_T)."""
+    if role == DELTA or role.startswith(DELTA + "_"):
+        return "D" + role[len(DELTA):].upper()
+    return role.upper()
+
+
+def kernel_hoisted(role: str) -> str:
+    """The part of an equation that reads no state, computed for every step at once before the loop: PRE_A_R."""
+    return "PRE_" + kernel_array(role)
+
+
+def kernel_carry(state: str) -> str:
+    """What step t + 1 sends back to the state s_t in the kernel's backward loop: carry_h, carry_c."""
+    return f"carry_{state}"
+
+
+def kernel_passed(state: str) -> str:
+    """The carry into a padded step, passed through it unchanged: passed_h."""
+    return f"passed_{state}"
+
+
+def kernel_final(state: str) -> str:
+    """The key of a state's last value in a kernel's cache (each sequence's last valid one): hT, cT."""
+    return f"{state}T"
+
+
+def kernel_stacked_weights(state: str, backward: bool = False, inputs: bool = False) -> str:
+    """The matrices that multiply a state, stacked into one contiguous array: WT_H = [W_hrᵀ W_huᵀ …] (forward),
+    WB_H = [W_hr; W_hu; …] (backward, for Σ_j W_jᵀ v_j); WX_H = [W_irᵀ W_iuᵀ …], the input matrices of the same blocks."""
+    return f"{'WX' if inputs else 'WB' if backward else 'WT'}_{kernel_array(state)}"
+
+
+def kernel_stacked_bias(state: str) -> str:
+    """The biases of the stacked blocks' input projections: BX_H = [b_ir + b_hr, b_iu + b_hu, …]."""
+    return f"BX_{kernel_array(state)}"
+
+
+def kernel_stacked(state: str, backward: bool = False) -> str:
+    """The products of s_{t−1} with the stacked matrices, every step (HW), or the stacked vectors v_j of a step (VB_H)."""
+    return f"VB_{kernel_array(state)}" if backward else f"{kernel_array(state)}W"
+
+
+def kernel_product(param: str, state: str) -> str:
+    """One matrix's block of the stacked products: W_hr_H holds W_hr h_{t−1} for every step."""
+    return f"{param}_{kernel_array(state)}"
+
+
+def kernel_factor(role: str, index: int) -> str:
+    """A factor of an adjoint statement that reads only the forward pass, computed for every step before the
+    backward loop: D_U_F0 (u_t ⊙ (1 − u_t) of δᵘ_t's statement), NBAR_F0."""
+    return f"{kernel_array(role)}_F{index}"

@@ -17,7 +17,9 @@ from symrnn.errors import SymrnnError
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
 REFRESH = "symrnn codegen --all -o generated"
-SPECS = {s.name: s for s in catalogue_specs()}
+ALL_SPECS = {s.name: s for s in catalogue_specs()}
+#: This file tests the Elman kernels; the gated cells' kernels are tests/test_gated_kernels.py's.
+SPECS = {name: s for name, s in ALL_SPECS.items() if s.cell.name == "elman"}
 COMBOS = sorted(SPECS)
 NAMES = ("W", "U", "b", "V", "c", "h0")
 
@@ -216,7 +218,7 @@ def test_module_imports_only_numpy_and_stdlib(path):
 
 def test_generated_kernels_are_up_to_date():
     """The committed kernels are exactly what symrnn prints today; refresh them with the command in the message."""
-    want = {file_name(spec): kernel_source(spec) for spec in SPECS.values()}
+    want = {file_name(spec): kernel_source(spec) for spec in ALL_SPECS.values()}
     stale = [name for name, text in want.items()
              if not (GENERATED / name).is_file() or (GENERATED / name).read_text(encoding="utf-8") != text]
     extra = sorted(p.name for p in GENERATED.glob("*.py") if p.name not in want)
@@ -229,11 +231,15 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     text = kernel_source(spec)
     assert text == kernel_source(spec)
     assert "symrnn codegen --cell elman --activation tanh --loss mse --output every" in text
-    assert "#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}),    δ_{T+1} = 0" in text
+    assert "#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1})" in text and "#   δ_{T+1} = 0" in text
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
-    # the printed per-step code, from the IR
-    assert "a = H[t - 1] @ W.T + pre[t - 1]" in text and "delta = (1 - H[t] * H[t]) * dh" in text
-    assert "dh = delta @ W" in text and '"W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1]))' in text
+    # the printed statements, from the adjoint program, each citing its equation
+    assert "        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b" in text
+    assert "PRE_A = (X.reshape(-1, X.shape[2]) @ U.T + b).reshape(T, X.shape[1], -1)  #" in text and "H[t] = np.tanh(a)  # h_t = tanh(a_t)" in text
+    assert "hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1" in text
+    assert "D[t - 1] = delta = D_F0[t - 1 - start] * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)" in text
+    assert "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]  # 1 - h_t ⊙ h_t, a factor of δ_t" in text
+    assert "carry_h = delta @ W  #" in text and '"W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1]))' in text
 
 
 def test_code_template_is_strict_and_computes_no_math():
@@ -253,14 +259,16 @@ def test_code_template_is_strict_and_computes_no_math():
         assert not re.search(r"[+*/%@]|\s-\s|\d\s*-", bare), f"arithmetic in the template: {e!r}"
 
 
-@pytest.mark.parametrize("activation,code", [("tanh", "(1 - H[t] * H[t]) * dh"), ("sigmoid", "H[t] * (1 - H[t]) * dh"),
-                                              ("relu", "np.heaviside(H[t], 0) * dh"), ("identity", "delta = dh  #")])
+@pytest.mark.parametrize("activation,code", [("tanh", "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]"),
+                                              ("sigmoid", "D_F0 = H[start + 1:stop + 1] * (1 - H[start + 1:stop + 1])"),
+                                              ("relu", "D_F0 = np.heaviside(H[start + 1:stop + 1], 0)"),
+                                              ("identity", "delta = hbar  #")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))
 
 
 @pytest.mark.parametrize("loss,code", [("mse", "G = Y - Z"), ("ce", "G = _softmax(Y) - _onehot(Z, Y)"),
-                                        ("bce", "G = np.exp(-np.logaddexp(0, -Y)) - Z")])
+                                        ("bce", "G = (0.5 * np.tanh(0.5 * Y) + 0.5) - Z")])
 def test_loss_gradient(loss, code):
     assert code in kernel_source(symrnn.cells.elman(loss=loss))
 
@@ -329,12 +337,25 @@ def test_affine_user_cells(tmp_path, cell):
     _check_by_central_differences(k, p, X, Z, h0, lengths)
 
 
-def test_non_affine_cell_is_refused(tmp_path):
+def test_elementwise_products_of_the_state_get_kernels(tmp_path):
+    """a_t = (W h_{t−1}) ⊙ h_{t−1} + U x_t is no affine map of h_{t−1}; the adjoint program prints it all the same."""
     cell = tmp_path / "square.toml"
     cell.write_text('name = "square"\nactivation = "tanh"\npreactivation = "W*h_prev*h_prev + U*x"\n'
                     'output_map = "V*h"\n[params.W]\nshape = ["k", "k"]\n[params.U]\nshape = ["k", "m"]\n'
                     '[params.V]\nshape = ["o", "k"]\n', encoding="utf-8")
-    with pytest.raises(SymrnnError, match="affine"):
+    k = load(symrnn.codegen(symrnn.load_spec(cell), tmp_path))
+    rng = np.random.default_rng(3)
+    p = {n: rng.normal(0, 0.5, v.shape) for n, v in k.init_params(2, 3, 2).items()}
+    X, h0, Z = rng.normal(size=(4, 3, 2)), rng.normal(size=(3, 3)), rng.normal(size=(4, 3, 2))
+    _check_by_central_differences(k, p, X, Z, h0, np.array([4, 2, 1]))
+
+
+def test_cell_of_mismatched_shapes_is_refused(tmp_path):
+    cell = tmp_path / "odd.toml"
+    cell.write_text('name = "odd"\nactivation = "tanh"\npreactivation = "W*h_prev + U"\n'
+                    'output_map = "V*h"\n[params.W]\nshape = ["k", "k"]\n[params.U]\nshape = ["k", "m"]\n'
+                    '[params.V]\nshape = ["o", "k"]\n', encoding="utf-8")
+    with pytest.raises(SymrnnError, match="U"):
         symrnn.codegen(symrnn.load_spec(cell), tmp_path)
     assert not list(tmp_path.glob("*.py"))
 

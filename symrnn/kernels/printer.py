@@ -5,7 +5,7 @@ them as rows: a vector v_t of size n is an array (B, n) at one step, or (T, B, n
 at once, so every product turns around:
 
     W v            ->  v @ W.T          Wᵀ v        ->  v @ W          g W v  ->  g * (v @ W.T)
-    u ⊙ v          ->  u * v            1 − h ⊙ h   ->  1 - h * h      σ(v)   ->  np.exp(-np.logaddexp(0, -v))
+    u ⊙ v          ->  u * v            1 − h ⊙ h   ->  1 - h * h      σ(v)   ->  0.5 * np.tanh(0.5 * v) + 0.5
     Σ_b u vᵀ       ->  u.T @ v          Σ_{t,b} u vᵀ ->  np.tensordot(u, v, axes=([0, 1], [0, 1]))
     Σ_b v          ->  v.sum(axis=0)    Σ_b uᵀ A v  ->  np.sum(u * (v @ A.T))
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from sympy.printing.numpy import NumPyPrinter
 
 from ..errors import SymrnnError
-from ..ir.nodes import Diag, Gain, Hadamard, Mat, MatProd, Minus, Node, Plus, SumOver, Transposed
+from ..ir.nodes import Diag, Hadamard, Mat, MatProd, Minus, Neg, Node, Num, Plus, SumOver, Transposed, is_scalar
 from ..printers import lecture as printing
 
 
@@ -53,12 +53,24 @@ PRIMITIVES = {
         "    return out\n"),
 }
 
-_COMPOUND = (Plus, Minus, Hadamard, MatProd, BatchSum)
+_COMPOUND = (Plus, Minus, Neg, Hadamard, MatProd, BatchSum)
+
+
+def _one_call(form: str) -> bool:
+    """Whether a registry NumPy form is a single call np.f(…) (its first parenthesis closes at the end)."""
+    if not form.startswith("np.") or "(" not in form:
+        return False
+    depth = 0
+    for i, ch in enumerate(form[form.index("("):], form.index("(")):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return i == len(form) - 1
+    return False
 
 
 def _split_gains(factors) -> tuple[list, list]:
-    """(scalar gains, the other factors in order): gains commute with everything, so they lead."""
-    return [f for f in factors if isinstance(f, Gain)], [f for f in factors if not isinstance(f, Gain)]
+    """(scalar factors, the other factors in order): gains (and 1 − α) commute with everything, so they lead."""
+    return [f for f in factors if is_scalar(f)], [f for f in factors if not is_scalar(f)]
 
 
 class KernelPrinter(NumPyPrinter):
@@ -92,7 +104,7 @@ class KernelPrinter(NumPyPrinter):
             return self._is_matrix(e.args[0])
         if isinstance(e, Diag):
             return True
-        return isinstance(e, Mat) and not isinstance(e, Gain) and len(self._settings["shapes"][e.name]) == 2
+        return isinstance(e, Mat) and not is_scalar(e) and len(self._settings["shapes"][e.name]) == 2
 
     def _unsupported(self, e):
         raise SymrnnError(f"codegen cannot print {printing.text(e)} as batched NumPy; the kernel supports affine cells "
@@ -117,8 +129,17 @@ class KernelPrinter(NumPyPrinter):
     def _print_Zeros(self, e):
         return "0"
 
+    def _print_Num(self, e):
+        return self._print(e.value)
+
+    def _print_Neg(self, e):
+        return f"-{self._operand(e.args[0])}"
+
     def _print_Plus(self, e):
-        return " + ".join(self._print(a) for a in e.args)
+        out = self._print(e.args[0])
+        for a in e.args[1:]:
+            out += f" - {self._operand(a.args[0])}" if isinstance(a, Neg) else f" + {self._print(a)}"
+        return out
 
     def _print_Minus(self, e):
         a, b = e.args
@@ -132,8 +153,12 @@ class KernelPrinter(NumPyPrinter):
         return f"{self._operand(e.args[0])}**2"
 
     def _print_Map(self, e):
-        """The registry's NumPy form of the function: {v} its argument, {o} the argument as an operand."""
-        return e.function.numpy.format(v=self._print(e.arg), o=self._operand(e.arg))
+        """The registry's NumPy form of the function: {v} its argument, {o} the argument as an operand.
+
+        A form that is more than one call (σ's 0.5 * np.tanh(0.5 * v) + 0.5) is parenthesised: it may be a factor."""
+        form = e.function.numpy
+        code = form.format(v=self._print(e.arg), o=self._operand(e.arg))
+        return code if form == "{v}" or _one_call(form) else f"({code})"
 
     def _print_Softmax(self, e):
         self.primitives.add("_softmax")
@@ -170,7 +195,7 @@ class KernelPrinter(NumPyPrinter):
             else:
                 self._unsupported(e)
         for g in reversed(gains):
-            out, compound = f"{g.name} * {f'({out})' if compound else out}", True
+            out, compound = f"{self._operand(g)} * {f'({out})' if compound else out}", True
         return out
 
     # -- sums over the batch (and time) ------------------------------------------------------------
@@ -183,7 +208,7 @@ class KernelPrinter(NumPyPrinter):
         gains, args = _split_gains(body.args) if isinstance(body, MatProd) else ([], [body])
         if not args:  # Σ g: only a gain left
             self._unsupported(body)
-        scale = "".join(f"{g.name} * " for g in gains)
+        scale = "".join(f"{self._operand(g)} * " for g in gains)
         last = args[-1]
         if isinstance(last, Transposed) and not self._is_matrix(last):      # Σ u vᵀ: a matrix gradient
             u = args[0] if len(args) == 2 else MatProd(*args[:-1])
