@@ -25,8 +25,7 @@ from .. import __version__
 from ..certification import certify
 from ..certification.certificate import DIGITS
 from ..derivation import derive_pure
-from ..derivation.matrix import vec
-from ..ir.nodes import Map, Mat, MatProd, addends
+from ..ir.nodes import Map, addends
 from ..printers import matrix as matrix_printing
 from .. import naming
 from ..printers import lecture as printing
@@ -34,6 +33,7 @@ from ..derivation.scalar import Term, ordered
 from ..errors import BuildFailed, SymrnnError
 from ..files import check_target, write_atomic
 from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
+from . import pictures
 from .report import model_equations
 from .templating import render_latex
 from ..derivation.unroll import step
@@ -163,16 +163,6 @@ def _param_symbol(name: str) -> sp.Expr:
     return naming.at(split[0], 0) if split and split[1] == "0" else naming.param(name)
 
 
-def _edge_labels(exprs, var) -> str:
-    """The parameters that multiply the vector `var` in the expressions (W on the recurrent edge of W h + U x + b)."""
-    found = []
-    for e in exprs:
-        for prod in e.atoms(MatProd):
-            if var in prod.args:
-                found += [m.name for m in prod.args if isinstance(m, Mat) and m.name not in found]
-    return ", ".join(_tex(naming.param(p)) for p in found)
-
-
 def _shape(shape, dims) -> str:
     if not shape:
         return "scalar"
@@ -203,6 +193,16 @@ def _function_of(spec, symbol):
     return None
 
 
+def _unrolled_rows(spec, k) -> list[str]:
+    """Step k's equations (and Y_k) side by side, as many to an align* row as fit ROW_BUDGET (a wide gated
+    cell gets one or two a row, the lecture's three fit on one)."""
+    eqs = model_equations(spec, k)[:-1]
+    widest = max(len(printing.text(l)) + 3 + len(printing.text(r)) for l, r in eqs)
+    per_row = max(1, min(len(eqs), int(ROW_BUDGET // (widest + 4))))
+    cells = [f"{_tex(l)} &= {_tex(r)}" for l, r in eqs]
+    return [" & ".join(cells[j:j + per_row]) for j in range(0, len(cells), per_row)]
+
+
 def _model(d) -> dict:
     spec, T = d.spec, d.steps
     t = naming.t
@@ -221,8 +221,8 @@ def _model(d) -> dict:
         "params": [{"symbol": _tex(naming.param(p.name)), "role": p.role, "shape": _shape(p.shape, dims)}
                    for p in spec.cell.params],
         "dims": "scalar" if dims == "scalar" else "sizes " + ", ".join(f"${n} = {v}$" for n, v in zip("kmo", dims)),
-        "unrolled": [" & ".join(f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, k)[:-1])
-                     for k in range(1, T + 1)],
+        "unrolled": [_unrolled_rows(spec, k) for k in range(1, T + 1)],
+        "initial": ", ".join(_tex(naming.at(st, 0)) for st in spec.cell.states),
         "loss_rows": rows(naming.TOTAL_LOSS,
                           [Terms(*(naming.at(naming.LOSS, k) for k in loss_steps)),
                            Terms(*(step(spec, k).L_def for k in loss_steps))]
@@ -232,27 +232,8 @@ def _model(d) -> dict:
 
 
 def _pictures(d) -> dict:
-    """Node names, positions and edge labels of the circuit and of the graph unfolded over T steps."""
-    spec, T = d.spec, d.steps
-    cell = spec.cell
-    rhs = [e.rhs for e in cell.equations]
-    dx = round(min(2.4, 15.0 / T), 2)
-    loss_steps = set(spec.loss_steps(T))
-    return {
-        "recurrent": _edge_labels(rhs, vec(naming.STATE, naming.t - 1)),
-        "input": _edge_labels(rhs, vec(naming.INPUT, naming.t)),
-        "output": _edge_labels([cell.output], vec(naming.STATE, naming.t)),
-        "dx": dx,
-        "small": T > 6,
-        "side_by_side": dx * T <= 7.5,
-        "loss_label": r"L_{t}" if spec.output == "every" else r"L_{T}",
-        "target_label": r"z_{t}" if spec.output == "every" else r"z_{T}",
-        "steps": [{"t": k, "x": round(k * dx, 2), "h": _tex(naming.at(naming.STATE, k)),
-                   "h_prev": f"h{k - 1}", "x_in": _tex(naming.at(naming.INPUT, k)),
-                   "Y": _tex(naming.at(naming.OUTPUT, k)), "L": _tex(naming.at(naming.LOSS, k)),
-                   "loss": k in loss_steps} for k in range(1, T + 1)],
-        "h0": _tex(naming.at(naming.STATE, 0)),
-    }
+    """The circuit and the unfolded graph, drawn from the cell's equation list (`pictures.py`)."""
+    return pictures.pictures(d.spec, d.steps)
 
 
 def _through(g) -> list[dict]:
@@ -295,17 +276,30 @@ def _factors(d) -> dict:
             "rows": [rows(f.symbol, f.steps) for f in fs]}
 
 
-def _certificate(g) -> list[dict]:
+def _legend(gradients) -> list[dict]:
+    """The checks every gradient went through, numbered, each stated once: [{number, name, points, digits}]."""
+    names: list[str] = []
+    points = 0
+    for g in gradients:
+        for c in g.certificate.checks if g.certificate else ():
+            names += [c.name] if c.name not in names else []
+            points = max(points, c.points)
+    return [{"number": k + 1, "name": n, "points": points, "digits": DIGITS} for k, n in enumerate(names)]
+
+
+def _certificate(g, legend) -> list[dict]:
+    """g's checks as marks: the legend's number, passed, exact, the error as a phrase (the name for a failure)."""
     if g.certificate is None:
         return []
-    return [{"name": c.name, "passed": c.passed, "exact": c.exact, "points": c.points,
-             "digits": DIGITS, "error": _sci(c.max_error)} for c in g.certificate.checks]
+    number = {entry["name"]: entry["number"] for entry in legend}
+    return [{"number": number[c.name], "name": c.name, "passed": c.passed, "exact": c.exact,
+             "error": _sci(c.max_error)} for c in g.certificate.checks]
 
 
-def _result(d, g) -> dict:
+def _result(d, g, legend) -> dict:
     lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
     return {"wrt": _tex(_param_symbol(g.wrt)), "rows": rows(lhs, [g.leibniz, g.shown]),
-            "checks": _certificate(g),
+            "checks": _certificate(g, legend),
             "certified": g.certificate is not None and g.certificate.ok}
 
 
@@ -376,16 +370,35 @@ FORM_TITLES = {
 }
 
 
-def _matrix_checks(g) -> list[dict]:
-    """The checks grouped by how they were made: [{how, names, passed, error}] (one certificate line each)."""
+def _matrix_legend(gradients) -> list[dict]:
+    """The kinds of check the matrix forms went through (which forms, how), numbered, each stated once."""
+    kinds: list[tuple] = []
+    for g in gradients:
+        for kind in _check_kinds(g):
+            kinds += [kind] if kind not in kinds else []
+    return [{"number": k + 1, "name": f"{', '.join(names)}: {how}"} for k, (how, names) in enumerate(kinds)]
+
+
+def _check_kinds(g) -> list[tuple]:
+    """g's checks grouped by how they were made: [(how, (names…))], in the order made."""
+    groups: dict[str, list] = {}
+    for c in g.certificate.checks if g.certificate else ():
+        groups.setdefault(c.how, []).append(c.name)
+    return [(how, tuple(names)) for how, names in groups.items()]
+
+
+def _matrix_checks(g, legend) -> list[dict]:
+    """g's checks as marks, one per kind: the legend's number, passed, the worst error (the failed forms named)."""
     if g.certificate is None:
         return []
-    groups: dict[str, list] = {}
-    for c in g.certificate.checks:
-        groups.setdefault(c.how, []).append(c)
-    return [{"how": how, "names": [c.name for c in cs], "passed": all(c.passed for c in cs),
-             "failed": [c.name for c in cs if not c.passed], "error": _sci(max(c.max_error for c in cs))}
-            for how, cs in groups.items()]
+    number = {entry["name"]: entry["number"] for entry in legend}
+    out = []
+    for how, names in _check_kinds(g):
+        cs = [c for c in g.certificate.checks if c.how == how]
+        failed = [c.name for c in cs if not c.passed]
+        out.append({"number": number[f"{', '.join(names)}: {how}"], "passed": not failed, "exact": False,
+                    "name": "failed: " + ", ".join(failed), "error": _sci(max(c.max_error for c in cs))})
+    return out
 
 
 def _matrix(d, md) -> dict:
@@ -405,7 +418,7 @@ def _matrix(d, md) -> dict:
                 group.append(row)
         if group:
             recursions.append(group)
-    grads = []
+    grads, legend = [], _matrix_legend(md.gradients)
     for g in md.gradients:
         lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
         forms, shown = [], set()
@@ -416,7 +429,7 @@ def _matrix(d, md) -> dict:
             shown.add(tex)
             forms.append({"title": FORM_TITLES.get(f.name), "title_text": f.title, "rows": rows(lhs, [_mpieces(f.expr)])})
         grads.append({"wrt": _tex(_param_symbol(g.wrt)), "forms": forms,
-                      "at_T": rows(lhs, [_mpieces(g.at_T)]), "checks": _matrix_checks(g),
+                      "at_T": rows(lhs, [_mpieces(g.at_T)]), "checks": _matrix_checks(g, legend),
                       "certified": g.certificate is not None and g.certificate.ok})
     k, m, o = md.dims
     return {
@@ -432,6 +445,7 @@ def _matrix(d, md) -> dict:
         "jacobian": f"{_mtex(md.jacobian[0])} = {_mtex(md.jacobian[1])}",
         "deltas": [rows(sym, [_mpieces(body)]) for sym, body in md.deltas],
         "gradients": grads,
+        "legend": legend,
         "certified": md.certified,
     }
 
@@ -476,7 +490,10 @@ def document(d, md=None) -> dict:
         "scalar": scalar,
         "model": _model(d),
         "pictures": _pictures(d),
+        "states": [_tex(naming.at(s, naming.t)) for s in spec.cell.states],
+        "notes": list(spec.cell.notes),
         "has_h0": "h0" in d.names,
+        "initial_gradients": [_tex(_param_symbol(n)) for n in spec.cell.initial if n in d.names],
         "matrix": _matrix(d, md) if md is not None else None,
         "certified": d.certified and (md is None or isinstance(md, str) or md.certified),
         "uncertified": not (d.matrix.gradients if d.matrix is not None else d.gradients)
@@ -486,7 +503,8 @@ def document(d, md=None) -> dict:
         doc.update({
             "chain": [_chain(d, g) for g in d.gradients],
             "factors": _factors(d),
-            "results": [_result(d, g) for g in d.gradients],
+            "check_legend": _legend(d.gradients),
+            "results": [_result(d, g, _legend(d.gradients)) for g in d.gradients],
             "delta": _delta(d),
             "general": [rows(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)), [g.general_leibniz, g.general])
                         for g in d.gradients],
