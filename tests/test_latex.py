@@ -266,7 +266,7 @@ def test_templates_compute_no_math():
 def test_repr_latex():
     r = lecture()._repr_latex_()
     assert r.startswith("$$\\begin{aligned}") and r.endswith("\\end{aligned}$$")
-    assert r"\frac{\partial L}{\partial W} &= (Y_{1} - z_{1}) \, V \, (1 - h_{1}^{2}) \, h_{0}" in r
+    assert r"= (Y_{1} - z_{1}) \, V \, (1 - h_{1}^{2}) \, h_{0}" in r and r"\text{The gradients, assembled}" in r
     m = symrnn.derive(symrnn.cells.elman(), steps=2, dims=(2, 2, 2), certify=False)._repr_latex_()
     assert r"\delta_{1} h_{0}^{\top}" in m
 

@@ -5,7 +5,8 @@
 `document` is pure: every piece of math is printed by `printing.py`, user text is escaped by
 the template's `tex` filter, and long sums are broken into rows here (by an estimate of their
 width) so the template only places strings. `build_pdf` is the only function that touches
-disk or runs a program.
+disk or runs a program. Figure 1 is placed [H] (float.sty): where it is written, never in the middle
+of the next section's unrolled rows.
 """
 from __future__ import annotations
 
@@ -517,17 +518,6 @@ def render(d, with_matrix: bool = True) -> str:
     gets the matrix form of the same model as its last section unless with_matrix is False."""
     md = companion_matrix(d) if with_matrix and d.matrix is None else None
     return render_latex("derivation.tex.jinja", doc=document(d, md))
-
-
-def repr_latex(d) -> str:
-    """The assembled gradients as display math for Jupyter (MathJax): one aligned row per gradient."""
-    if d.matrix is not None:
-        body = r" \\ ".join(f"{_tex(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)))} &= {_mtex(g.at_T)}"
-                             for g in d.matrix.gradients)
-        return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"
-    body = r" \\ ".join(
-        f"{_tex(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)))} &= {_tex(g.shown)}" for g in d.gradients)
-    return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"
 
 
 # -- files: the only I/O ---------------------------------------------------------------------

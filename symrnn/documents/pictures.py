@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sympy as sp
+
 from .. import naming
 from ..ir.nodes import Map, Mat, MatProd, Node, Vec
 from ..printers import lecture as printing
@@ -48,7 +50,7 @@ def _labels(rhs: Node, v: Vec) -> list[str]:
                 if v in a.atoms(Vec) if isinstance(a, Node) else False:
                     for other in node.args[:k] + node.args[k + 1:]:
                         if isinstance(other, Node):
-                            found.extend(m.name for m in sorted(other.atoms(Mat), key=str) if m.name not in found)
+                            found.extend(m.name for m in sorted(other.atoms(Mat), key=lambda m: m.name) if m.name not in found)
         for a in node.args:
             if isinstance(a, Node):
                 walk(a)
@@ -93,7 +95,7 @@ def graph(cell) -> Graph:
         # an equation's own reads, then those of the equations drawn inside it (their labels)
         inside = [e.name] + [f for f, into in folded.items() if into == e.name]
         for name in inside:
-            for v in sorted(rhs[name].atoms(Vec), key=str):
+            for v in sorted(rhs[name].atoms(Vec), key=lambda v: (v.role, sp.default_sort_key(v.step))):
                 if v.role in folded:
                     continue
                 key = (naming.INPUT if v.role == naming.INPUT else ("prev", v.role) if v.step == t - 1 else v.role)

@@ -18,7 +18,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import naming
-from ..ir.nodes import Block, Hadamard, Mat, MatProd, Minus, Neg, Plus, ProdOver, Square, SumOver, Transposed, Vec
+from ..ir.nodes import Node, Block, Hadamard, Mat, MatProd, Minus, Neg, Plus, ProdOver, Square, SumOver, Transposed, Vec
 
 
 
@@ -254,5 +254,9 @@ def parseable(expr) -> str:
     from . import lecture as printing
     return printing.parseable(expr)
 
+
+import sys  # noqa: E402  (the registration below is this module's last act)
+
+Node.printers = sys.modules[__name__]   # str(node), repr(node) and Jupyter print with the functions above
 
 __all__ = ["MatrixText", "MatrixLatex", "MatrixParseable", "text", "latex", "parseable"]
