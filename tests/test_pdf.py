@@ -149,3 +149,15 @@ def test_any_cell_builds_a_pdf(tmp_path, args, monkeypatch):
     assert cli.main(["derive", *args, "--pdf", str(pdf)]) == 0
     text = pdf_text(pdf)
     assert "Figure1:" in text and "FAILED" not in text and "passedallofitschecks" in text
+
+
+@pytest.mark.parametrize("cell,steps,dims", [("gru", 2, "scalar"), ("lstm", 3, (3, 2, 2)), ("mgu.toml", 3, (3, 2, 2))])
+def test_gated_documents_stay_inside_the_page(tmp_path, cell, steps, dims):
+    """A gated cell's ∂h_t/∂h_{t−1} is one factor wider than a row, its γ_t a sum wider than the page: the
+    rows break and what cannot break is scaled to the line (no overfull box)."""
+    from pathlib import Path
+    spec = (symrnn.load_spec(Path(__file__).resolve().parent.parent / "docs" / "examples" / cell)
+            if cell.endswith(".toml") else symrnn.cells.CELLS[cell]())
+    d = symrnn.derive(spec, steps=steps, dims=dims, certify=False)
+    log = latex.build_pdf(d.latex(), tmp_path / "doc.pdf")
+    assert _overfull(log) == []

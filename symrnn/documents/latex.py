@@ -106,7 +106,7 @@ def rows(lhs: sp.Expr, forms, budget: float = ROW_BUDGET) -> list[str]:
     out: list[str] = []
     row, used = _tex(lhs) + " &= ", 0.0
     for k, form in enumerate(forms):
-        terms = form if isinstance(form, list) else pieces(form)
+        terms = [[_fitted(tex, w, budget) for tex, w in term] for term in (form if isinstance(form, list) else pieces(form))]
         total = sum(w for term in terms for _, w in term) + 3 * (len(terms) - 1) + (len(terms[0]) - 1)
         if k > 0:
             if used + 3 + total <= budget:
@@ -132,6 +132,17 @@ def rows(lhs: sp.Expr, forms, budget: float = ROW_BUDGET) -> list[str]:
                 row, used = row + tex, used + w
     out.append(row)
     return out
+
+
+SHRUNK = 0.75   # of the line width: a factor no row can hold is scaled to this (a gated cell's ∂h_t/∂h_{t−1})
+
+
+def _fitted(tex: str, w: float, budget: float) -> tuple[str, float]:
+    """A factor wider than a continuation row (`&\\qquad …`) can hold is scaled down to SHRUNK of the line, the
+    only way to show an unbreakable \\left( … \\right) whole; any other piece as it is."""
+    if w <= budget - 6:
+        return tex, w
+    return rf"\resizebox{{{SHRUNK}\linewidth}}{{!}}{{$\displaystyle {tex}$}}", SHRUNK * budget
 
 
 # -- the document model ----------------------------------------------------------------------
@@ -228,7 +239,7 @@ def _model(d) -> dict:
                           [Terms(*(naming.at(naming.LOSS, k) for k in loss_steps)),
                            Terms(*(step(spec, k).L_def for k in loss_steps))]
                           if len(loss_steps) > 1 else [step(spec, T).L_def]),
-        "gradient_list": ", ".join(_tex(_d(naming.TOTAL_LOSS, naming.param(p))) for p in spec.params),
+        "gradient_list": [_tex(_d(naming.TOTAL_LOSS, naming.param(p))) for p in spec.params],
     }
 
 
@@ -325,6 +336,7 @@ def _delta(d) -> dict:
 
 # -- the matrix form (symrnn.matrix) --------------------------------------------------------
 
+MATRIX_SLACK = 1.2          # a matrix addend's estimated width may exceed a row by this much and still fit
 COMPANION_DIMS = (3, 2, 2)   # sizes at which a scalar document's matrix section is certified entry-wise
 COMPANION_STEPS = 2          # the matrix forms hold for every T; certified entry-wise here, numerically at T = 20
 
@@ -345,8 +357,16 @@ def _mpieces(node) -> list[list[tuple[str, float]]]:
     pr = printing.DocumentLatexPrinter()
     parts = addends(node)
     if len(parts) == 1:
-        return [[(pr.doprint(node), _mwidth(node))]]
-    return [[(pr.parenthesize(a, PRECEDENCE["Add"], strict=False), _mwidth(a))] for a in parts]
+        return [[_matrix_piece(pr.doprint(node), _mwidth(node))]]
+    return [[_matrix_piece(pr.parenthesize(a, PRECEDENCE["Add"], strict=False), _mwidth(a))] for a in parts]
+
+
+def _matrix_piece(tex: str, w: float) -> tuple[str, float]:
+    """A matrix addend for `rows`: its text width overstates the typeset one (ᵀ, diag, Π's limits), so it is
+    scaled down only when well over a row (MATRIX_SLACK); else placed as it is, however long."""
+    if w > MATRIX_SLACK * ROW_BUDGET:
+        return _fitted(tex, w, ROW_BUDGET)
+    return tex, min(w, ROW_BUDGET - 6)
 
 
 def companion_matrix(d):
@@ -412,11 +432,11 @@ def _matrix(d, md) -> dict:
     seen, recursions = set(), []
     for r in md.recursions:   # each recursion once, each start once (the two δ forms share δ_{T+1} = 0)
         group = []
-        for row in ([f"{_mtex(lhs)} &= {_mtex(body)}" for lhs, body in r.equations]
-                    + [rf"{_mtex(lhs)} &= {_mtex(body)}" for lhs, body in r.starts]):
-            if row not in seen:
-                seen.add(row)
-                group.append(row)
+        for lhs, body in r.equations + r.starts:
+            written = rows(lhs, [_mpieces(body)])     # a gated cell's γ_t is a sum wider than the page
+            if written[0] not in seen:
+                seen.add(written[0])
+                group += written
         if group:
             recursions.append(group)
     grads, legend = [], _matrix_legend(md.gradients)
@@ -443,7 +463,7 @@ def _matrix(d, md) -> dict:
                       rf"{_tex(g_sym)} = {_tex(_d(naming.at(naming.LOSS, t), naming.at(naming.OUTPUT, t)))} &= {_mtex(st.g)}"]
                      + _derivative_rows(st),
         "recursions": recursions,
-        "jacobian": f"{_mtex(md.jacobian[0])} = {_mtex(md.jacobian[1])}",
+        "jacobian": f"{_mtex(md.jacobian[0])} = {_matrix_piece(_mtex(md.jacobian[1]), _mwidth(md.jacobian[1]))[0]}",
         "deltas": [rows(sym, [_mpieces(body)]) for sym, body in md.deltas],
         "gradients": grads,
         "legend": legend,
