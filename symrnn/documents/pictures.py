@@ -21,7 +21,7 @@ from ..ir.nodes import Map, Mat, MatProd, Node, Vec
 from ..printers import lecture as printing
 
 ROW = 1.5          # vertical distance between rows (cm)
-CIRCUIT_DX = 1.9   # horizontal distance between the circuit's columns (cm)
+CIRCUIT_DX = 2.2   # horizontal distance between the circuit's columns (cm)
 UNFOLDED_WIDTH = 15.0   # the unfolded graph's width budget (cm)
 CLEARANCE = 0.45   # a straight edge passing closer than this to another node's centre is bent (units of a column)
 
@@ -146,8 +146,9 @@ def _edge(src: str, dst: str, pos: dict, label: str) -> dict:
     """An edge with its label placed beside it: above a horizontal edge, right of a vertical one; bent when blocked."""
     a, b = pos[src], pos[dst]
     bend = _blocked(a, b, [p for k, p in pos.items() if k not in (src, dst)])
-    # a slanted label lies along its arrow, so that the labels of arrows fanning into one node stay apart
-    side = "above" if abs(b[1] - a[1]) < 1e-9 else "right" if abs(b[0] - a[0]) < 1e-9 else "pos=0.4, sloped, above"
+    # a slanted label lies along its arrow near the node it enters, so that the labels of arrows fanning
+    # out of one source (x_t, h_{t-1} into every gate) sit apart, each beside its gate
+    side = "above" if abs(b[1] - a[1]) < 1e-9 else "right" if abs(b[0] - a[0]) < 1e-9 else "pos=0.7, sloped, above"
     return {"src": src, "dst": dst, "label": label, "side": side, "bend": "bend left=30" if bend else ""}
 
 
@@ -205,7 +206,7 @@ def circuit(cell, output: str) -> dict:
             y = (top + 2.4 + 0.9 * k) * ROW
         loops.append({"src": s, "dst": f"{s}prev", "id": f"delay{s}", "x": _num(-0.7 * dx), "y": _num(y),
                       "below": k == 0})
-    return {"nodes": nodes, "edges": edges, "loops": loops}
+    return {"nodes": nodes, "edges": edges, "loops": loops, "small": len(g.nodes) > 1}
 
 
 def unfolded(cell, steps: int, loss_steps) -> dict:
