@@ -354,9 +354,22 @@ def test_pictures_are_drawn_from_the_equation_list():
     elman = pictures.graph(symrnn.cells.elman().cell)
     assert elman.nodes == ("h",) and dict(elman.reads["h"]) == {"x": ("U",), ("prev", "h"): ("W",)}
     tex = latex.render(symrnn.derive(symrnn.cells.lstm(), steps=2, certify=False), with_matrix=False)
-    for node in (r"(c1) at", r"(f2) at", r"(c0) at", r"(cprev) at", r"(delayc)", r"(delayh)"):
+    for node in (r"(c1) at", r"(f2) at", r"(c0) at", r"(c-prev) at", r"(delay-c)", r"(delay-h)"):
         assert node in tex
     assert r"\draw[->] (c0)" in tex and r"\draw[->] (h1)" in tex   # both states carried to the next step
+
+
+def test_picture_ids_cannot_collide_with_equation_names(tmp_path):
+    """An equation may be called hprev or delayh (letters only): the circuit's own nodes carry a hyphen."""
+    spec = tmp_path / "odd.toml"
+    spec.write_text('name = "odd"\nactivation = "tanh"\noutput_map = "V @ h + c"\n[equations]\n'
+                    'hprev = "sigmoid(W @ h_prev + U @ x)"\ndelayh = "act(W @ h_prev)"\nh = "hprev * delayh"\n'
+                    '[params.W]\nshape = ["k", "k"]\n[params.U]\nshape = ["k", "m"]\n'
+                    '[params.V]\nshape = ["o", "k"]\n[params.c]\nshape = ["o"]\n')
+    from symrnn.documents import pictures
+    c = pictures.circuit(symrnn.load_spec(spec).cell, "every")
+    ids = [n["id"] for n in c["nodes"]] + [loop["id"] for loop in c["loops"]]
+    assert len(ids) == len(set(ids)) and {"hprev", "delayh", "h-prev", "delay-h"} <= set(ids)
 
 
 def test_a_toml_cell_is_drawn_from_its_equations():

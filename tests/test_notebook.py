@@ -2,8 +2,8 @@
 notation and Jupyter views that render the derivation; docs/notebook.ipynb runs.
 
 The example notebook is our own file: its code cells are executed here in one namespace (as a kernel
-would, the value of a cell's last expression is what Jupyter displays), and with nbclient when it is
-installed (python -m pip install nbclient ipykernel).
+would, the value of a cell's last expression is what Jupyter displays), and with nbclient in a real
+kernel when it is installed (python -m pip install ".[notebook]").
 """
 from __future__ import annotations
 

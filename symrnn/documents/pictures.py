@@ -9,6 +9,8 @@ depth d an equation reading depth ≤ d − 1), the states on fixed rows; the ci
 state's loop through a delay, the unfolded graph chains T copies of the step.
 
 Pure: the values are node ids, positions and LaTeX labels; `templates/macros/pictures.jinja` draws them.
+Node ids are the equations' names (letters only, by the cell grammar) with the step in the unfolded
+graph; the circuit's own nodes carry a hyphen (h-prev, delay-h), which no equation name has.
 """
 from __future__ import annotations
 
@@ -174,8 +176,8 @@ def circuit(cell, output: str) -> dict:
     dx = CIRCUIT_DX
     pos, nodes = {}, []
     for s in g.states:
-        pos[f"{s}prev"] = (0.0, g.row[("prev", s)])
-        nodes.append(_node(f"{s}prev", 0, g.row[("prev", s)] * ROW, _tex(s, t - 1)))
+        pos[f"{s}-prev"] = (0.0, g.row[("prev", s)])
+        nodes.append(_node(f"{s}-prev", 0, g.row[("prev", s)] * ROW, _tex(s, t - 1)))
     # x_t beside the previous states (all of them are what the step reads), level with the lowest node when
     # that row is free; the equations half a column further right, so that the arrows fanning out of x_t
     # and h_{t-1} into a column of gates pass between the gates; the loops enter from the left
@@ -194,7 +196,7 @@ def circuit(cell, output: str) -> dict:
     edges = []
     for n in g.nodes:
         for src, labels in g.reads[n]:
-            ident = src if isinstance(src, str) else f"{src[1]}prev"
+            ident = src if isinstance(src, str) else f"{src[1]}-prev"
             edges.append(_edge(ident, n, pos, _tex_params(labels)))
     edges += [_edge(naming.STATE, "Y", pos, _tex_params(g.output_labels)), _edge("Y", "L", pos, ""),
               {"src": "z", "dst": "L", "label": "", "side": "above", "bend": ""}]
@@ -204,7 +206,7 @@ def circuit(cell, output: str) -> dict:
         y = (x_row - 1.0 if k == 0 else top + 0.9 * k) * ROW
         if k and g.column[s] + 0.5 >= hx:   # a state drawn in h's column would run into Y_t: go above the loss
             y = (top + 2.4 + 0.9 * k) * ROW
-        loops.append({"src": s, "dst": f"{s}prev", "id": f"delay{s}", "x": _num(-0.7 * dx), "y": _num(y),
+        loops.append({"src": s, "dst": f"{s}-prev", "id": f"delay-{s}", "x": _num(-0.7 * dx), "y": _num(y),
                       "below": k == 0})
     return {"nodes": nodes, "edges": edges, "loops": loops, "small": len(g.nodes) > 1}
 
