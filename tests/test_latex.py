@@ -380,6 +380,17 @@ def test_a_toml_cell_is_drawn_from_its_equations():
     assert leaky.nodes == ("h",) and set(dict(leaky.reads["h"])[("prev", "h")]) == {"W", "alpha"}
 
 
+def test_activations_of_activations_are_drawn_in_one_node(tmp_path):
+    """a = W h_prev + U x, b = act(a), h = act(b): a inside b inside h, W and U still on h's arrows."""
+    spec = tmp_path / "nest.toml"
+    spec.write_text('name = "nest"\nactivation = "tanh"\noutput_map = "V @ h + c"\n[equations]\n'
+                    'a = "W @ h_prev + U @ x"\nb = "act(a)"\nh = "act(b)"\n[params.W]\nshape = ["k", "k"]\n'
+                    '[params.U]\nshape = ["k", "m"]\n[params.V]\nshape = ["o", "k"]\n[params.c]\nshape = ["o"]\n')
+    from symrnn.documents import pictures
+    g = pictures.graph(symrnn.load_spec(spec).cell)
+    assert g.nodes == ("h",) and dict(g.reads["h"]) == {"x": ("U",), ("prev", "h"): ("W",)}
+
+
 def test_gru_document_says_pytorch_calls_u_z():
     tex = latex.render(symrnn.derive(symrnn.cells.gru(), steps=2, certify=False), with_matrix=False)
     assert "PyTorch calls the update gate z" in tex

@@ -71,17 +71,25 @@ def _folded(cell) -> dict[str, str]:
         if len(readers) != 1 or v in cell.output.atoms(Vec):
             continue
         uses = [m for m in readers[0].rhs.atoms(Map) if m.arg == v]
-        occurrences = sum(1 for node in sp_preorder(readers[0].rhs) if node == v)
+        occurrences = sum(1 for node in _preorder(readers[0].rhs) if node == v)
         if uses and occurrences == len(uses):
             out[e.name] = readers[0].name
     return out
 
 
-def sp_preorder(node: Node):
+def _preorder(node: Node):
+    """Every node of the tree, parents first (repeated subtrees counted each time, unlike `atoms`)."""
     yield node
     for a in node.args:
         if isinstance(a, Node):
-            yield from sp_preorder(a)
+            yield from _preorder(a)
+
+
+def _drawn_in(name: str, folded: dict) -> str:
+    """The node an equation is drawn in: itself, or (following the folds) the first one not folded."""
+    while name in folded:
+        name = folded[name]
+    return name
 
 
 def graph(cell) -> Graph:
@@ -94,8 +102,8 @@ def graph(cell) -> Graph:
         if e.name in folded:
             continue
         sources: dict = {}
-        # an equation's own reads, then those of the equations drawn inside it (their labels)
-        inside = [e.name] + [f for f, into in folded.items() if into == e.name]
+        # an equation's own reads, then those of the equations drawn inside it, however deep (their labels)
+        inside = [e.name] + [f for f in folded if _drawn_in(f, folded) == e.name]
         for name in inside:
             for v in sorted(rhs[name].atoms(Vec), key=lambda v: (v.role, sp.default_sort_key(v.step))):
                 if v.role in folded:
@@ -256,7 +264,8 @@ def pictures(spec, steps: int) -> dict:
     cell = spec.cell
     c = circuit(cell, spec.output)
     u = unfolded(cell, steps, set(spec.loss_steps(steps)))
-    circuit_width = (max(float(n["x"]) for n in c["nodes"]) + 1.5 * CIRCUIT_DX)
+    xs = [float(n["x"]) for n in c["nodes"]] + [float(loop["x"]) for loop in c["loops"]]
+    circuit_width = max(xs) - min(xs) + 1.0            # the nodes' centres, plus one node's diameter
     return {"circuit": c, "unfolded": u, "side_by_side": u["width"] + circuit_width <= 13.5,
             "loss_label": _tex(naming.LOSS, naming.t if spec.output == "every" else naming.T),
             "gates": len(graph(cell).nodes) > 1}
