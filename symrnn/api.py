@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from .certification import certify as run_checks
 from .derivation import MatrixDerivation, ScalarDerivation, derive_pure
 from .documents import latex as latex_document
-from .documents import report
+from .documents import notebook, report
 
 
 class Derivation:
@@ -34,9 +34,15 @@ class Derivation:
     def json(self) -> str:
         return report.to_json(self)
 
+    def __str__(self) -> str:
+        return self.text()
+
     def _repr_latex_(self) -> str:
-        """Jupyter shows a derivation as its assembled gradients, in the lecture's notation."""
-        return latex_document.repr_latex(self)
+        """Jupyter shows a derivation as the document does: expansion, local factors, results, certificate."""
+        return notebook.repr_latex(self)
+
+    def _repr_html_(self) -> str:
+        return notebook.repr_html(self)
 
     def __repr__(self) -> str:
         form = "scalar" if self.dims == "scalar" else f"matrix (k, m, o) = {self.dims}"

@@ -145,12 +145,14 @@ def text_name(name: str) -> str:
     split = split_symbol(name)
     if split and decorated(split[0]):
         return text_role(split[0]) + split[1]
+    if decorated(name):   # a role at a symbolic step (the base of δᵘ_t): before the Greek words, or delta_u -> δ_u
+        return text_role(name)
     for word, letter in GREEK.items():
         if name.startswith(word) and (name[len(word):].isdigit() or not name[len(word):]):
             return letter + name[len(word):]
     if name.startswith("delta"):
         return "δ" + name[len("delta"):]
-    return text_role(name) if decorated(name) else name
+    return name
 
 
 def latex_role(role: str, plain) -> str:

@@ -89,8 +89,9 @@ def test_lecture_document_has_every_step_in_order():
         r"\operatorname{sech}^{2}{\left(a_{1} \right)} \, \frac{\partial a_{1}}{\partial W}",  # sech²
         r"(1 - \tanh^{2}{\left(a_{1} \right)}) \, h_{0} = (1 - h_{1}^{2}) \, h_{0}",            # → 1 − tanh² → 1 − h²
         r"(1 - h_{2}^{2}) \, W",                                                 # ∂h2/∂h1
+        r"(1)~equals sympy.diff",                                                # the checks, stated once
         r"(Y_{1} - z_{1}) \, V \, (1 - h_{1}^{2}) \, h_{0} + (Y_{2} - z_{2}) \, V \, (1 - h_{2}^{2}) \, W \, (1 - h_{1}^{2}) \, h_{0}",
-        r"\certpass equals sympy.diff",                                          # certified
+        r"\certpass(1) exact identity, error",                                   # then a ✓ per check
         r"\section{The $\delta$-recursion}",
         r"\section{Any number of steps $T$}",
         r"\sum_{t=1}^{T} \sum_{s=1}^{t}",
@@ -114,8 +115,15 @@ def test_failed_certification_is_visible():
     bad = Certificate((Check("equals sympy.diff of the substituted loss", False, 6, 0.5, False),))
     broken = replace(d, gradients=(replace(d.gradients[0], certificate=bad),) + d.gradients[1:])
     tex = latex.render(broken, with_matrix=False)
-    assert r"\certfail equals sympy.diff" in tex
+    assert r"\certfail(1) equals sympy.diff" in tex
     assert "Certification failed for at least one result" in tex
+
+
+def test_certificate_sentence_is_stated_once():
+    tex = lecture().latex()
+    assert tex.count("equals sympy.diff of the substituted loss") == 1
+    scalar_part = tex.split(r"\section{The matrix form}")[0]
+    assert scalar_part.count(r"\certpass(1)") == len(lecture().gradients)
 
 
 def test_switched_off_certification_is_said():
@@ -198,11 +206,12 @@ def test_symbol_names_cannot_inject():
 
 
 def _evil_spec():
-    W, g = sp.Symbol("W"), sp.Symbol(EVIL)
-    from symrnn import naming
-    cell = symrnn.cells.from_preactivation(
-        EVIL, "tanh", (Param("W", EVIL, ("k", "k")), Param(EVIL, "gain }\\end{document}", ())),
-        W * naming.PREV + g * naming.X, naming.CUR)
+    """A cell whose name, parameter roles and note are LaTeX commands (equation and parameter names are
+    identifiers by the cell grammar, so only free text can carry them)."""
+    from symrnn.model.cells import define
+    cell = define(EVIL, (Param("W", EVIL, ("k", "k")), Param("U", "input }\\end{document}", ("k", "m")),
+                         Param("g", EVIL, ())),
+                  [("a", "W @ h_prev + U @ x"), ("h", "act(g * a)")], "h", "tanh", notes=(EVIL + " $&%#_^~",))
     return ModelSpec(cell)
 
 
@@ -257,7 +266,7 @@ def test_templates_compute_no_math():
 def test_repr_latex():
     r = lecture()._repr_latex_()
     assert r.startswith("$$\\begin{aligned}") and r.endswith("\\end{aligned}$$")
-    assert r"\frac{\partial L}{\partial W} &= (Y_{1} - z_{1}) \, V \, (1 - h_{1}^{2}) \, h_{0}" in r
+    assert r"= (Y_{1} - z_{1}) \, V \, (1 - h_{1}^{2}) \, h_{0}" in r and r"\text{The gradients, assembled}" in r
     m = symrnn.derive(symrnn.cells.elman(), steps=2, dims=(2, 2, 2), certify=False)._repr_latex_()
     assert r"\delta_{1} h_{0}^{\top}" in m
 
@@ -326,3 +335,79 @@ def test_log_excerpt_shows_the_error_lines():
     log = "This is pdfTeX\n(./doc.tex\n./doc.tex:7: Undefined control sequence.\nl.7 \\oops\n\nmore\n" + "x\n" * 50
     ex = latex.log_excerpt(log)
     assert "./doc.tex:7: Undefined control sequence." in ex and "l.7 \\oops" in ex and "x\nx\nx\nx" not in ex
+
+
+# -- documents for any cell: pictures from the equation list, notes, the general-T names ------------
+
+def test_pictures_are_drawn_from_the_equation_list():
+    """A node per equation and an arrow per quantity read: GRU's r, u, n, h; LSTM's gates and both states."""
+    from symrnn.documents import pictures
+    g = pictures.graph(symrnn.cells.gru().cell)
+    assert g.nodes == ("r", "u", "n", "h")
+    reads = {n: [k for k, _ in g.reads[n]] for n in g.nodes}
+    assert reads["n"] == ["x", ("prev", "h"), "r"] and reads["h"] == [("prev", "h"), "u", "n"]
+    assert dict(g.reads["r"]) == {"x": ("W_ir",), ("prev", "h"): ("W_hr",)}
+    lstm = pictures.graph(symrnn.cells.lstm().cell)
+    assert lstm.nodes == ("i", "f", "g", "o", "c", "h") and lstm.states == ("h", "c")
+    assert [k for k, _ in lstm.reads["c"]] == [("prev", "c"), "i", "f", "g"]
+    # Elman's a_t is the argument of h_t = f(a_t): drawn inside h_t, with W and U on its arrows
+    elman = pictures.graph(symrnn.cells.elman().cell)
+    assert elman.nodes == ("h",) and dict(elman.reads["h"]) == {"x": ("U",), ("prev", "h"): ("W",)}
+    tex = latex.render(symrnn.derive(symrnn.cells.lstm(), steps=2, certify=False), with_matrix=False)
+    for node in (r"(c1) at", r"(f2) at", r"(c0) at", r"(c-prev) at", r"(delay-c)", r"(delay-h)"):
+        assert node in tex
+    assert r"\draw[->] (c0)" in tex and r"\draw[->] (h1)" in tex   # both states carried to the next step
+
+
+def test_picture_ids_cannot_collide_with_equation_names(tmp_path):
+    """An equation may be called hprev or delayh (letters only): the circuit's own nodes carry a hyphen."""
+    spec = tmp_path / "odd.toml"
+    spec.write_text('name = "odd"\nactivation = "tanh"\noutput_map = "V @ h + c"\n[equations]\n'
+                    'hprev = "sigmoid(W @ h_prev + U @ x)"\ndelayh = "act(W @ h_prev)"\nh = "hprev * delayh"\n'
+                    '[params.W]\nshape = ["k", "k"]\n[params.U]\nshape = ["k", "m"]\n'
+                    '[params.V]\nshape = ["o", "k"]\n[params.c]\nshape = ["o"]\n')
+    from symrnn.documents import pictures
+    c = pictures.circuit(symrnn.load_spec(spec).cell, "every")
+    ids = [n["id"] for n in c["nodes"]] + [loop["id"] for loop in c["loops"]]
+    assert len(ids) == len(set(ids)) and {"hprev", "delayh", "h-prev", "delay-h"} <= set(ids)
+
+
+def test_a_toml_cell_is_drawn_from_its_equations():
+    from symrnn.documents import pictures
+    mgu = pictures.graph(symrnn.load_spec(ROOT / "docs" / "examples" / "mgu.toml").cell)
+    assert mgu.nodes == ("f", "n", "h") and dict(mgu.reads["n"])["f"] == ("W_n",)
+    leaky = pictures.graph(symrnn.load_spec(ROOT / "docs" / "examples" / "leaky.toml").cell)
+    assert leaky.nodes == ("h",) and set(dict(leaky.reads["h"])[("prev", "h")]) == {"W", "alpha"}
+
+
+def test_activations_of_activations_are_drawn_in_one_node(tmp_path):
+    """a = W h_prev + U x, b = act(a), h = act(b): a inside b inside h, W and U still on h's arrows."""
+    spec = tmp_path / "nest.toml"
+    spec.write_text('name = "nest"\nactivation = "tanh"\noutput_map = "V @ h + c"\n[equations]\n'
+                    'a = "W @ h_prev + U @ x"\nb = "act(a)"\nh = "act(b)"\n[params.W]\nshape = ["k", "k"]\n'
+                    '[params.U]\nshape = ["k", "m"]\n[params.V]\nshape = ["o", "k"]\n[params.c]\nshape = ["o"]\n')
+    from symrnn.documents import pictures
+    g = pictures.graph(symrnn.load_spec(spec).cell)
+    assert g.nodes == ("h",) and dict(g.reads["h"]) == {"x": ("U",), ("prev", "h"): ("W",)}
+
+
+def test_gru_document_says_pytorch_calls_u_z():
+    tex = latex.render(symrnn.derive(symrnn.cells.gru(), steps=2, certify=False), with_matrix=False)
+    assert "PyTorch calls the update gate z" in tex
+    assert r"\begin{figure}[H]" in tex    # the figure stays before the unrolled rows
+
+
+def test_wide_steps_unroll_one_equation_a_row():
+    tex = latex.render(symrnn.derive(symrnn.cells.gru(), steps=2, certify=False), with_matrix=False)
+    unrolled = tex.split(r"\section{Unrolled over $T = 2$ steps}")[1].split(r"\end{align*}")[0]
+    assert unrolled.count(r"\\") == 9 and r"r_{2} &= \sigma" in unrolled
+
+
+def test_general_t_names_print_like_the_step_names():
+    """δᵘ_T, not δ_u_T: a decorated role at a symbolic step prints as at a numbered one (δᵘ2)."""
+    from symrnn import naming
+    from symrnn.printers import lecture
+    assert lecture.text(naming.at("delta_u", naming.T)) == "δᵘ_T"
+    assert lecture.text(naming.at("delta_u", 2)) == "δᵘ2"
+    assert lecture.text(naming.at("gamma_c", naming.t)) == "γᶜ_t"
+    assert lecture.text(naming.at("delta", naming.t)) == "δ_t"

@@ -114,3 +114,50 @@ def test_pdf_is_reproducible(tmp_path):
     latex.build_pdf(tex, tmp_path / "a.pdf")
     latex.build_pdf(tex, tmp_path / "b.pdf")
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+
+
+def _page_of(text_pages: list[str], needle: str) -> int:
+    return next(k for k, page in enumerate(text_pages) if needle in page)
+
+
+def test_gru_pdf_has_pictures_notes_and_every_section(tmp_path):
+    pdf = tmp_path / "gru.pdf"
+    assert cli.main(["derive", "--cell", "gru", "--pdf", str(pdf)]) == 0
+    text = pdf_text(pdf)
+    assert "PyTorchcallstheupdategatez" in text
+    order = ["1Themodel", "2Twopicturesofthenetwork", "Figure1:", "3UnrolledoverT=2steps",
+             "4Thechainruleovertheunrolledgraph", "5Localfactors", "6Thegradients,assembled", "δ-recursion",
+             "Thematrixform", "Everyresultinthisdocumentpassedallofitschecks"]
+    at = 0
+    for s in order:
+        found = text.find(s, at)
+        assert found >= 0, f"not in the GRU PDF (or out of order): {s}"
+        at = found
+    assert "FAILED" not in text and text.count("statedhereonce") == 2   # once for the scalar part, once for the matrix
+    # the figure is never inside §3: every unrolled row comes after the caption
+    pages = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split("\f")
+    pages = [re.sub(r"\s+", "", p) for p in pages]
+    assert _page_of(pages, "Figure1:") <= _page_of(pages, "3UnrolledoverT=2steps")
+
+
+@pytest.mark.parametrize("args", [["--cell", "lstm", "--dims", "3,2,2", "--steps", "3"],
+                                  ["--cell", "docs/examples/leaky.toml"],
+                                  ["--cell", "docs/examples/mgu.toml", "--dims", "3,2,2", "--steps", "3"]])
+def test_any_cell_builds_a_pdf(tmp_path, args, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    pdf = tmp_path / "cell.pdf"
+    assert cli.main(["derive", *args, "--pdf", str(pdf)]) == 0
+    text = pdf_text(pdf)
+    assert "Figure1:" in text and "FAILED" not in text and "passedallofitschecks" in text
+
+
+@pytest.mark.parametrize("cell,steps,dims", [("gru", 2, "scalar"), ("lstm", 3, (3, 2, 2)), ("mgu.toml", 3, (3, 2, 2))])
+def test_gated_documents_stay_inside_the_page(tmp_path, cell, steps, dims):
+    """A gated cell's ∂h_t/∂h_{t−1} is one factor wider than a row, its γ_t a sum wider than the page: the
+    rows break and what cannot break is scaled to the line (no overfull box)."""
+    from pathlib import Path
+    spec = (symrnn.load_spec(Path(__file__).resolve().parent.parent / "docs" / "examples" / cell)
+            if cell.endswith(".toml") else symrnn.cells.CELLS[cell]())
+    d = symrnn.derive(spec, steps=steps, dims=dims, certify=False)
+    log = latex.build_pdf(d.latex(), tmp_path / "doc.pdf")
+    assert _overfull(log) == []

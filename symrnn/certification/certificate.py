@@ -33,4 +33,8 @@ class Certificate:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
     def __str__(self):
-        return "; ".join(map(str, self.checks))
+        return "\n".join(("✓ " if c.passed else "✗ ") + str(c) for c in self.checks)
+
+    def __repr__(self):
+        failed = sum(not c.passed for c in self.checks)
+        return f"<Certificate: {len(self.checks)} checks, {'all passed' if not failed else f'{failed} FAILED'}>"

@@ -33,6 +33,8 @@ from ..model.spec import ModelSpec, param_node
 from .program import CARRY, Step, primal, walk
 from ..ir.nodes import addends
 from .shapes import check_cell
+from ..printers import lecture as printing
+from ..printers import show
 
 
 # -- the pieces of one step ------------------------------------------------------------------
@@ -155,6 +157,37 @@ class MatrixGradient:
     @property
     def terms(self) -> tuple[Node, ...]:
         return addends(self.at_T)
+
+    # -- how it shows itself (terminal, Jupyter) --
+
+    def _checks(self) -> list[str]:
+        if self.certificate is None:
+            return ["✗ not certified (derived with certification switched off)"]
+        return [("✓ " if c.passed else "✗ ") + str(c) for c in self.certificate.checks]
+
+    def __str__(self) -> str:
+        """∂L/∂W = Σ_t δ_t h_{t-1}ᵀ (each form), written out at T, and the checks."""
+        lhs = f"∂L/∂{self.wrt}"
+        lines = [f"{lhs} = {printing.text(f.expr)}    ({f.title})" for f in self.forms]
+        lines.append(f"{lhs} = {printing.text(self.at_T)}    (written out at the given T)")
+        return "\n".join(lines + [f"  {c}" for c in self._checks()])
+
+    def __repr__(self) -> str:
+        state = ("not certified" if self.certificate is None else
+                 "certified" if self.certificate.ok else "CERTIFICATION FAILED")
+        return f"<MatrixGradient ∂L/∂{self.wrt} = {show.brief(printing.text(self.general), 60)}, {state}>"
+
+    def _sections(self) -> list[tuple[str, object]]:
+        lhs = printing.latex(Partial(naming.TOTAL_LOSS, naming.param(self.wrt)))
+        return [("For any T", [rf"{lhs} &= {printing.latex(f.expr)}" for f in self.forms]),
+                ("Written out at the given T", [rf"{lhs} &= {printing.latex(self.at_T)}"]),
+                ("Certificate", " · ".join(self._checks()))]
+
+    def _repr_latex_(self) -> str:
+        return show.latex_page(self._sections())
+
+    def _repr_html_(self) -> str:
+        return show.html_page(self._sections())
 
 
 @dataclass(frozen=True)

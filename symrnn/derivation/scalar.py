@@ -28,6 +28,8 @@ from ..ir.nodes import Map, Vec
 from ..ir.primitives import FUNCTIONS
 from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
 from ..model.spec import ModelSpec
+from ..printers import lecture as printing
+from ..printers import show
 from .program import primal
 from .unroll import Unrolled, step
 from .matrix import _delta_keep
@@ -84,6 +86,16 @@ class Factor:
     def value(self) -> sp.Expr:
         return self.steps[-1].doit()
 
+    def __str__(self) -> str:
+        """∂⁺h1/∂W = sech²(a1) ∂a1/∂W = … = (1 - h1²) h0: the factor and its simplification steps."""
+        return " = ".join(printing.text(x) for x in (self.symbol, *self.steps))
+
+    def __repr__(self) -> str:
+        return f"<Factor {show.brief(printing.text(self.symbol) + ' = ' + printing.text(self.shown))}>"
+
+    def _repr_latex_(self) -> str:
+        return f"${' = '.join(printing.latex(x) for x in (self.symbol, *self.steps))}$"
+
 
 @dataclass(frozen=True)
 class Term:
@@ -103,6 +115,16 @@ class Term:
     @property
     def value(self) -> sp.Expr:
         return sp.Mul(*(f.value for f in self.factors))
+
+    def __str__(self) -> str:
+        """∂L2/∂h2 ∂h2/∂h1 ∂⁺h1/∂W = (Y2 - z2) V (1 - h2²) W (1 - h1²) h0."""
+        return f"{printing.text(self.leibniz)} = {printing.text(self.shown)}"
+
+    def __repr__(self) -> str:
+        return f"<Term of L{self.loss_step}: {show.brief(printing.text(self.leibniz))}>"
+
+    def _repr_latex_(self) -> str:
+        return f"${printing.latex(self.leibniz)} = {printing.latex(self.shown)}$"
 
 
 # -- local factors, at a numeric step or a symbolic one ------------------------------------
@@ -276,6 +298,60 @@ class Gradient:
     @property
     def leibniz(self) -> sp.Expr:
         return in_order(term.leibniz for term in self.terms) if self.terms else self.delta_form
+
+    # -- how it shows itself (terminal, Jupyter) --
+
+    @property
+    def _lhs(self) -> Partial:
+        return Partial(naming.TOTAL_LOSS, naming.param(self.wrt))   # h0 and c0 are their own symbols too
+
+    def _factors(self) -> list[Factor]:
+        seen: list[Factor] = []
+        for term in self.terms:
+            seen += [f for f in term.factors if f not in seen]
+        return seen
+
+    def _checks(self) -> list[str]:
+        if self.certificate is None:
+            return ["✗ not certified (derived with certification switched off)"]
+        return [("✓ " if c.passed else "✗ FAILED ") + str(c) for c in self.certificate.checks]
+
+    def __str__(self) -> str:
+        """The gradient as the lecture writes it: chain rule, local factors, result, certificate."""
+        lhs = printing.text(self._lhs)
+        lines = [f"{lhs} = {printing.text(self.leibniz)}"] if self.terms else []
+        lines += [f"  {f}" for f in self._factors()]
+        lines.append(f"{lhs} = {printing.text(self.shown)}")
+        if self.terms:
+            lines.append(f"  δ-form: {printing.text(self.delta_form)}")
+        if self.general is not None:
+            lines.append(f"  any T: {printing.text(self.general)}")
+        lines += [f"  {c}" for c in self._checks()]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        state = ("not certified" if self.certificate is None else
+                 "certified" if self.certificate.ok else "CERTIFICATION FAILED")
+        paths = f"{len(self.terms)} chain-rule term{'s' * (len(self.terms) != 1)}" if self.terms else "δ-form"
+        return f"<Gradient {printing.text(self._lhs)}: {paths}, {state}>"
+
+    def _sections(self) -> list[tuple[str, object]]:
+        lhs = printing.latex(self._lhs)
+        out = []
+        if self.terms:
+            out.append(("The chain rule over the unrolled graph", [f"{lhs} &= {printing.latex(self.leibniz)}"]))
+            out.append(("Local factors", [" &= ".join([printing.latex(f.symbol), " = ".join(printing.latex(x)
+                                                       for x in f.steps)]) for f in self._factors()]))
+        out.append(("Result", [f"{lhs} &= {printing.latex(self.shown)}"]
+                    + ([rf"&= {printing.latex(self.general)} \quad \text{{(any $T$)}}"] if self.general is not None
+                       else [])))
+        return out + [("Certificate", " · ".join(self._checks()))]
+
+    def _repr_latex_(self) -> str:
+        return show.latex_page(self._sections())
+
+    def _repr_html_(self) -> str:
+        return show.html_page(self._sections())
 
 
 @dataclass(frozen=True)

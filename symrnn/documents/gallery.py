@@ -25,6 +25,7 @@ from .latex import build_pdf, written_by_symrnn
 class Example:
     name: str
     title: str
+    cell: str = "elman"
     activation: str = "tanh"
     loss: str = "mse"
     output: str = "every"
@@ -32,13 +33,13 @@ class Example:
     dims: object = "scalar"
 
     def derive(self) -> Derivation:
-        spec = cells.elman(activation=self.activation, loss=self.loss, output=self.output)
+        spec = cells.build(self.cell, activation=self.activation, loss=self.loss, output=self.output)
         return derive(spec, steps=self.steps, dims=self.dims)
 
     @property
     def command(self) -> str:
         dims = self.dims if self.dims == "scalar" else ",".join(map(str, self.dims))
-        return (f"symrnn derive --activation {self.activation} --loss {self.loss} --output {self.output} "
+        return (f"symrnn derive --cell {self.cell} --activation {self.activation} --loss {self.loss} --output {self.output} "
                 f"--steps {self.steps} --dims {dims} --pdf {self.name}.pdf")
 
 
@@ -48,6 +49,8 @@ GALLERY = (
     Example("matrix", "The matrix form: k = 4, m = 3, o = 2, T = 3", steps=3, dims=(4, 3, 2)),
     Example("review_classifier", "The review classifier: softmax cross-entropy on the last step only, T = 3",
             loss="ce", output="last", steps=3),
+    Example("gru", "PyTorch's GRU (its update gate z written u), scalar, T = 2, with the matrix form", cell="gru"),
+    Example("lstm", "PyTorch's LSTM (two states h and c), scalar, T = 2, with the matrix form", cell="lstm"),
 )
 
 

@@ -5,7 +5,8 @@
 `document` is pure: every piece of math is printed by `printing.py`, user text is escaped by
 the template's `tex` filter, and long sums are broken into rows here (by an estimate of their
 width) so the template only places strings. `build_pdf` is the only function that touches
-disk or runs a program.
+disk or runs a program. Figure 1 is placed [H] (float.sty): where it is written, never in the middle
+of the next section's unrolled rows.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from ..derivation.scalar import Term, ordered
 from ..errors import BuildFailed, SymrnnError
 from ..files import check_target, write_atomic
 from ..ir.scalar import Chain, DerivativeOf, Partial, Terms
+from . import pictures
 from .report import model_equations
 from .templating import render_latex
 from . import flow_chapter
@@ -106,7 +108,7 @@ def rows(lhs: sp.Expr, forms, budget: float = ROW_BUDGET) -> list[str]:
     out: list[str] = []
     row, used = _tex(lhs) + " &= ", 0.0
     for k, form in enumerate(forms):
-        terms = form if isinstance(form, list) else pieces(form)
+        terms = [[_fitted(tex, w, budget) for tex, w in term] for term in (form if isinstance(form, list) else pieces(form))]
         total = sum(w for term in terms for _, w in term) + 3 * (len(terms) - 1) + (len(terms[0]) - 1)
         if k > 0:
             if used + 3 + total <= budget:
@@ -132,6 +134,17 @@ def rows(lhs: sp.Expr, forms, budget: float = ROW_BUDGET) -> list[str]:
                 row, used = row + tex, used + w
     out.append(row)
     return out
+
+
+SHRUNK = 0.75   # of the line width: a factor no row can hold is scaled to this (a gated cell's ∂h_t/∂h_{t−1})
+
+
+def _fitted(tex: str, w: float, budget: float) -> tuple[str, float]:
+    """A factor wider than a continuation row (`&\\qquad …`) can hold is scaled down to SHRUNK of the line, the
+    only way to show an unbreakable \\left( … \\right) whole; any other piece as it is."""
+    if w <= budget - 6:
+        return tex, w
+    return rf"\resizebox{{{SHRUNK}\linewidth}}{{!}}{{$\displaystyle {tex}$}}", SHRUNK * budget
 
 
 # -- the document model ----------------------------------------------------------------------
@@ -164,16 +177,6 @@ def _param_symbol(name: str) -> sp.Expr:
     return naming.at(split[0], 0) if split and split[1] == "0" else naming.param(name)
 
 
-def _edge_labels(exprs, var) -> str:
-    """The parameters that multiply the vector `var` in the expressions (W on the recurrent edge of W h + U x + b)."""
-    found = []
-    for e in exprs:
-        for prod in e.atoms(MatProd):
-            if var in prod.args:
-                found += [m.name for m in prod.args if isinstance(m, Mat) and m.name not in found]
-    return ", ".join(_tex(naming.param(p)) for p in found)
-
-
 def _shape(shape, dims) -> str:
     if not shape:
         return "scalar"
@@ -203,6 +206,16 @@ def _function_of(spec, symbol):
     return None
 
 
+def _unrolled_rows(spec, k) -> list[str]:
+    """Step k's equations (and Y_k) side by side, as many to an align* row as fit ROW_BUDGET (a wide gated
+    cell gets one or two a row, the lecture's three fit on one)."""
+    eqs = model_equations(spec, k)[:-1]
+    widest = max(len(printing.text(l)) + 3 + len(printing.text(r)) for l, r in eqs)
+    per_row = max(1, min(len(eqs), int(ROW_BUDGET // (widest + 4))))
+    cells = [f"{_tex(l)} &= {_tex(r)}" for l, r in eqs]
+    return [" & ".join(cells[j:j + per_row]) for j in range(0, len(cells), per_row)]
+
+
 def _model(d) -> dict:
     spec, T = d.spec, d.steps
     t = naming.t
@@ -221,38 +234,19 @@ def _model(d) -> dict:
         "params": [{"symbol": _tex(naming.param(p.name)), "role": p.role, "shape": _shape(p.shape, dims)}
                    for p in spec.cell.params],
         "dims": "scalar" if dims == "scalar" else "sizes " + ", ".join(f"${n} = {v}$" for n, v in zip("kmo", dims)),
-        "unrolled": [" & ".join(f"{_tex(l)} &= {_tex(r)}" for l, r in model_equations(spec, k)[:-1])
-                     for k in range(1, T + 1)],
+        "unrolled": [_unrolled_rows(spec, k) for k in range(1, T + 1)],
+        "initial": ", ".join(_tex(naming.at(st, 0)) for st in spec.cell.states),
         "loss_rows": rows(naming.TOTAL_LOSS,
                           [Terms(*(naming.at(naming.LOSS, k) for k in loss_steps)),
                            Terms(*(step(spec, k).L_written for k in loss_steps))]
                           if len(loss_steps) > 1 else [step(spec, T).L_written]),
-        "gradient_list": ", ".join(_tex(_d(naming.TOTAL_LOSS, naming.param(p))) for p in spec.params),
+        "gradient_list": [_tex(_d(naming.TOTAL_LOSS, naming.param(p))) for p in spec.params],
     }
 
 
 def _pictures(d) -> dict:
-    """Node names, positions and edge labels of the circuit and of the graph unfolded over T steps."""
-    spec, T = d.spec, d.steps
-    cell = spec.cell
-    rhs = [e.rhs for e in cell.equations]
-    dx = round(min(2.4, 15.0 / T), 2)
-    loss_steps = set(spec.loss_steps(T))
-    return {
-        "recurrent": _edge_labels(rhs, vec(naming.STATE, naming.t - 1)),
-        "input": _edge_labels(rhs, vec(naming.INPUT, naming.t)),
-        "output": _edge_labels([cell.output], vec(naming.STATE, naming.t)),
-        "dx": dx,
-        "small": T > 6,
-        "side_by_side": dx * T <= 7.5,
-        "loss_label": r"L_{t}" if spec.output == "every" else r"L_{T}",
-        "target_label": r"z_{t}" if spec.output == "every" else r"z_{T}",
-        "steps": [{"t": k, "x": round(k * dx, 2), "h": _tex(naming.at(naming.STATE, k)),
-                   "h_prev": f"h{k - 1}", "x_in": _tex(naming.at(naming.INPUT, k)),
-                   "Y": _tex(naming.at(naming.OUTPUT, k)), "L": _tex(naming.at(naming.LOSS, k)),
-                   "loss": k in loss_steps} for k in range(1, T + 1)],
-        "h0": _tex(naming.at(naming.STATE, 0)),
-    }
+    """The circuit and the unfolded graph, drawn from the cell's equation list (`pictures.py`)."""
+    return pictures.pictures(d.spec, d.steps)
 
 
 def _through(g) -> list[dict]:
@@ -295,17 +289,30 @@ def _factors(d) -> dict:
             "rows": [rows(f.symbol, f.steps) for f in fs]}
 
 
-def _certificate(g) -> list[dict]:
+def _legend(gradients) -> list[dict]:
+    """The checks every gradient went through, numbered, each stated once: [{number, name, points, digits}]."""
+    names: list[str] = []
+    points = 0
+    for g in gradients:
+        for c in g.certificate.checks if g.certificate else ():
+            names += [c.name] if c.name not in names else []
+            points = max(points, c.points)
+    return [{"number": k + 1, "name": n, "points": points, "digits": DIGITS} for k, n in enumerate(names)]
+
+
+def _certificate(g, legend) -> list[dict]:
+    """g's checks as marks: the legend's number, passed, exact, the error as a phrase (the name for a failure)."""
     if g.certificate is None:
         return []
-    return [{"name": c.name, "passed": c.passed, "exact": c.exact, "points": c.points,
-             "digits": DIGITS, "error": _sci(c.max_error)} for c in g.certificate.checks]
+    number = {entry["name"]: entry["number"] for entry in legend}
+    return [{"number": number[c.name], "name": c.name, "passed": c.passed, "exact": c.exact,
+             "error": _sci(c.max_error)} for c in g.certificate.checks]
 
 
-def _result(d, g) -> dict:
+def _result(d, g, legend) -> dict:
     lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
     return {"wrt": _tex(_param_symbol(g.wrt)), "rows": rows(lhs, [g.leibniz, g.shown]),
-            "checks": _certificate(g),
+            "checks": _certificate(g, legend),
             "certified": g.certificate is not None and g.certificate.ok}
 
 
@@ -330,6 +337,7 @@ def _delta(d) -> dict:
 
 # -- the matrix form (symrnn.matrix) --------------------------------------------------------
 
+MATRIX_SLACK = 1.2          # a matrix addend's estimated width may exceed a row by this much and still fit
 COMPANION_DIMS = (3, 2, 2)   # sizes at which a scalar document's matrix section is certified entry-wise
 COMPANION_STEPS = 2          # the matrix forms hold for every T; certified entry-wise here, numerically at T = 20
 
@@ -350,8 +358,16 @@ def _mpieces(node) -> list[list[tuple[str, float]]]:
     pr = printing.DocumentLatexPrinter()
     parts = addends(node)
     if len(parts) == 1:
-        return [[(pr.doprint(node), _mwidth(node))]]
-    return [[(pr.parenthesize(a, PRECEDENCE["Add"], strict=False), _mwidth(a))] for a in parts]
+        return [[_matrix_piece(pr.doprint(node), _mwidth(node))]]
+    return [[_matrix_piece(pr.parenthesize(a, PRECEDENCE["Add"], strict=False), _mwidth(a))] for a in parts]
+
+
+def _matrix_piece(tex: str, w: float) -> tuple[str, float]:
+    """A matrix addend for `rows`: its text width overstates the typeset one (ᵀ, diag, Π's limits), so it is
+    scaled down only when well over a row (MATRIX_SLACK); else placed as it is, however long."""
+    if w > MATRIX_SLACK * ROW_BUDGET:
+        return _fitted(tex, w, ROW_BUDGET)
+    return tex, min(w, ROW_BUDGET - 6)
 
 
 def companion_matrix(d):
@@ -376,16 +392,35 @@ FORM_TITLES = {
 }
 
 
-def _matrix_checks(g) -> list[dict]:
-    """The checks grouped by how they were made: [{how, names, passed, error}] (one certificate line each)."""
+def _matrix_legend(gradients) -> list[dict]:
+    """The kinds of check the matrix forms went through (which forms, how), numbered, each stated once."""
+    kinds: list[tuple] = []
+    for g in gradients:
+        for kind in _check_kinds(g):
+            kinds += [kind] if kind not in kinds else []
+    return [{"number": k + 1, "name": f"{', '.join(names)}: {how}"} for k, (how, names) in enumerate(kinds)]
+
+
+def _check_kinds(g) -> list[tuple]:
+    """g's checks grouped by how they were made: [(how, (names…))], in the order made."""
+    groups: dict[str, list] = {}
+    for c in g.certificate.checks if g.certificate else ():
+        groups.setdefault(c.how, []).append(c.name)
+    return [(how, tuple(names)) for how, names in groups.items()]
+
+
+def _matrix_checks(g, legend) -> list[dict]:
+    """g's checks as marks, one per kind: the legend's number, passed, the worst error (the failed forms named)."""
     if g.certificate is None:
         return []
-    groups: dict[str, list] = {}
-    for c in g.certificate.checks:
-        groups.setdefault(c.how, []).append(c)
-    return [{"how": how, "names": [c.name for c in cs], "passed": all(c.passed for c in cs),
-             "failed": [c.name for c in cs if not c.passed], "error": _sci(max(c.max_error for c in cs))}
-            for how, cs in groups.items()]
+    number = {entry["name"]: entry["number"] for entry in legend}
+    out = []
+    for how, names in _check_kinds(g):
+        cs = [c for c in g.certificate.checks if c.how == how]
+        failed = [c.name for c in cs if not c.passed]
+        out.append({"number": number[f"{', '.join(names)}: {how}"], "passed": not failed, "exact": False,
+                    "name": "failed: " + ", ".join(failed), "error": _sci(max(c.max_error for c in cs))})
+    return out
 
 
 def _matrix(d, md) -> dict:
@@ -398,14 +433,14 @@ def _matrix(d, md) -> dict:
     seen, recursions = set(), []
     for r in md.recursions:   # each recursion once, each start once (the two δ forms share δ_{T+1} = 0)
         group = []
-        for row in ([f"{_mtex(lhs)} &= {_mtex(body)}" for lhs, body in r.equations]
-                    + [rf"{_mtex(lhs)} &= {_mtex(body)}" for lhs, body in r.starts]):
-            if row not in seen:
-                seen.add(row)
-                group.append(row)
+        for lhs, body in r.equations + r.starts:
+            written = rows(lhs, [_mpieces(body)])     # a gated cell's γ_t is a sum wider than the page
+            if written[0] not in seen:
+                seen.add(written[0])
+                group += written
         if group:
             recursions.append(group)
-    grads = []
+    grads, legend = [], _matrix_legend(md.gradients)
     for g in md.gradients:
         lhs = _d(naming.TOTAL_LOSS, _param_symbol(g.wrt))
         forms, shown = [], set()
@@ -416,7 +451,7 @@ def _matrix(d, md) -> dict:
             shown.add(tex)
             forms.append({"title": FORM_TITLES.get(f.name), "title_text": f.title, "rows": rows(lhs, [_mpieces(f.expr)])})
         grads.append({"wrt": _tex(_param_symbol(g.wrt)), "forms": forms,
-                      "at_T": rows(lhs, [_mpieces(g.at_T)]), "checks": _matrix_checks(g),
+                      "at_T": rows(lhs, [_mpieces(g.at_T)]), "checks": _matrix_checks(g, legend),
                       "certified": g.certificate is not None and g.certificate.ok})
     k, m, o = md.dims
     return {
@@ -429,9 +464,10 @@ def _matrix(d, md) -> dict:
                       rf"{_tex(g_sym)} = {_tex(_d(naming.at(naming.LOSS, t), naming.at(naming.OUTPUT, t)))} &= {_mtex(st.g)}"]
                      + _derivative_rows(st),
         "recursions": recursions,
-        "jacobian": f"{_mtex(md.jacobian[0])} = {_mtex(md.jacobian[1])}",
+        "jacobian": f"{_mtex(md.jacobian[0])} = {_matrix_piece(_mtex(md.jacobian[1]), _mwidth(md.jacobian[1]))[0]}",
         "deltas": [rows(sym, [_mpieces(body)]) for sym, body in md.deltas],
         "gradients": grads,
+        "legend": legend,
         "certified": md.certified,
     }
 
@@ -477,7 +513,10 @@ def document(d, md=None, flow=None) -> dict:
         "scalar": scalar,
         "model": _model(d),
         "pictures": _pictures(d),
+        "states": [_tex(naming.at(s, naming.t)) for s in spec.cell.states],
+        "notes": list(spec.cell.notes),
         "has_h0": "h0" in d.names,
+        "initial_gradients": [_tex(_param_symbol(n)) for n in spec.cell.initial if n in d.names],
         "matrix": _matrix(d, md) if md is not None else None,
         "flow": flow_chapter.chapter(flow) if flow is not None else None,
         "certified": d.certified and (md is None or isinstance(md, str) or md.certified),
@@ -488,7 +527,8 @@ def document(d, md=None, flow=None) -> dict:
         doc.update({
             "chain": [_chain(d, g) for g in d.gradients],
             "factors": _factors(d),
-            "results": [_result(d, g) for g in d.gradients],
+            "check_legend": _legend(d.gradients),
+            "results": [_result(d, g, _legend(d.gradients)) for g in d.gradients],
             "delta": _delta(d),
             "general": [rows(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)), [g.general_leibniz, g.general])
                         for g in d.gradients],
@@ -504,17 +544,6 @@ def render(d, with_matrix: bool = True, flow=None) -> str:
     if flow is not None and flow.spec != d.spec:
         raise SymrnnError(f"the flow is of {flow.spec.name}, the derivation of {d.spec.name}")
     return render_latex("derivation.tex.jinja", doc=document(d, md, flow))
-
-
-def repr_latex(d) -> str:
-    """The assembled gradients as display math for Jupyter (MathJax): one aligned row per gradient."""
-    if d.matrix is not None:
-        body = r" \\ ".join(f"{_tex(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)))} &= {_mtex(g.at_T)}"
-                             for g in d.matrix.gradients)
-        return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"
-    body = r" \\ ".join(
-        f"{_tex(_d(naming.TOTAL_LOSS, _param_symbol(g.wrt)))} &= {_tex(g.shown)}" for g in d.gradients)
-    return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"
 
 
 # -- files: the only I/O ---------------------------------------------------------------------

@@ -25,9 +25,26 @@ class Node(sp.Expr):
 
     is_commutative = False
     precedence = PRECEDENCE["Atom"]
+    #: the module that prints nodes (`text`, `latex`): symrnn.printers.lecture sets itself here when imported,
+    #: since the printers know the nodes and not the other way round
+    printers = None
 
     def __new__(cls, *args):
         return super().__new__(cls, *map(sp.sympify, args))
+
+    def __str__(self) -> str:
+        """The lecture's notation, W h_{t-1} + U x_t + b (not SymPy's constructor tree)."""
+        return self.printers.text(self) if self.printers else super().__str__()
+
+    def __repr__(self) -> str:
+        """Short: <Plus: W h_{t-1} + U x_t + b>, cut at 100 characters."""
+        if not self.printers:
+            return super().__repr__()
+        shown = str(self)
+        return f"<{type(self).__name__}: {shown if len(shown) <= 100 else shown[:99] + '…'}>"
+
+    def _repr_latex_(self) -> str:
+        return f"${self.printers.latex(self)}$"
 
 
 class Vec(Node):

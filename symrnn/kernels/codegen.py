@@ -32,7 +32,7 @@ from ..printers import lecture as printing
 from ..errors import CheckFailed, SymrnnError
 from ..files import check_target, write_atomic
 from .interop import torch_layout, torch_module
-from .printer import PRIMITIVES, BatchSum, LogSumExp, Pick, kernel_code
+from .printer import PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code
 from ..certification.matrix import certify_matrix
 from ..ir.nodes import (Hadamard, Mat, MatProd, Minus, Neg, Node, Plus, SumOver, Transposed, Vec, addends, hadamard,
                         is_scalar, matmul, neg, plus)
@@ -154,7 +154,6 @@ def _check_kernel_cell(spec: ModelSpec) -> None:
 
 
 def _printable(spec: ModelSpec, e: Node, what: str) -> None:
-    from .printer import KernelPrinter
     names = {v: "v" for v in e.atoms(Vec)}
     try:
         KernelPrinter({"names": names, "shapes": {p.name: p.shape for p in spec.cell.params}}).doprint(e)

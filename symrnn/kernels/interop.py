@@ -10,6 +10,7 @@ the head is a torch.nn.Linear(k, o):
 """
 from __future__ import annotations
 
+from ..model.cells import CELLS
 from ..model.spec import ModelSpec
 
 #: The torch module of each catalogue cell and its gates in torch's row-block order ("" for the one block of elman).
@@ -23,7 +24,6 @@ def torch_layout(spec: ModelSpec) -> dict | None:
 
     A user cell (a spec file) may reuse a catalogue name but not its equations, so only the catalogue's own count.
     """
-    from ..model.cells import CELLS
     name = spec.cell.name
     if name not in MODULES or CELLS[name](activation=spec.cell.activation).cell.equations != spec.cell.equations:
         return None

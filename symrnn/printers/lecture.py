@@ -5,6 +5,8 @@ conventions SymPy does not know (Leibniz partials, σ, h_{t−1}, products in wr
 """
 from __future__ import annotations
 
+import sys
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
@@ -13,6 +15,7 @@ from sympy.printing.str import StrPrinter
 from .. import naming
 from . import texescape
 from .matrix import MatrixLatex, MatrixParseable, MatrixText
+from ..ir.nodes import Node
 from ..ir.scalar import Chain, Terms
 
 SUPERSCRIPTS = str.maketrans("0123456789+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺")
@@ -218,5 +221,9 @@ def latex_pieces(expr, printer: type = LectureLatexPrinter) -> list[list[str]]:
 def parseable(expr) -> str:
     return ParseablePrinter().doprint(expr)
 
+
+# str(node), repr(node) and Jupyter print the IR's nodes with the functions above (the nodes do not import
+# their printers: this module knows them, not the other way round)
+Node.printers = sys.modules[__name__]
 
 __all__ = ["text", "latex", "document_latex", "latex_pieces", "parseable"]

@@ -18,7 +18,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import naming
-from ..ir.nodes import Block, Hadamard, Mat, MatProd, Minus, Neg, Plus, ProdOver, Square, SumOver, Transposed, Vec
+from ..ir.nodes import Node, Block, Hadamard, Mat, MatProd, Minus, Neg, Plus, ProdOver, Square, SumOver, Transposed, Vec
 
 
 

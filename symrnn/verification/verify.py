@@ -28,7 +28,9 @@ from .limits import deep_recursion
 from .localise import Localisation, Wrong, localise, same
 from .model import Model, Path, model
 from .printing import brief, text
-from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_source, strip_comments
+from ..ir.scalar import Partial
+from ..printers import lecture, show
+from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_file, read_source, strip_comments
 from .traps import TRAPS, Context, Variant, everywhere, trap
 from ..derivation.matrix import check_dims
 from .matrixcheck import verify_matrix
@@ -57,6 +59,29 @@ class Verdict:
 
     def __bool__(self) -> bool:
         return self.ok
+
+    def __str__(self) -> str:
+        return self.report
+
+    def __repr__(self) -> str:
+        return f"<Verdict ∂L/∂{self.param}: {'correct' if self.ok else 'wrong'} — {show.brief(self.summary, 90)}>"
+
+    def _sections(self) -> list[tuple[str, object]]:
+        lhs = lecture.latex(Partial(naming.TOTAL_LOSS, naming.param(self.param)))
+        out = [("Yours", [f"{lhs} &= {lecture.latex(self.yours)}"]),
+               ("The true gradient", [f"{lhs} &= {lecture.latex(self.true)}"])]
+        if self.wrong:
+            out.append(("Wrong terms", [rf"{lecture.latex(w.term.leibniz)} &: \text{{{show.tex_text(w.diagnosis)}}}"
+                                        for w in self.wrong]))
+        if self.missing:
+            out.append(("Missing terms", [f"&{lecture.latex(t.leibniz)}" for t in self.missing]))
+        return out + [("Verdict", ("correct" if self.ok else "wrong") + f" ({self.summary})")]
+
+    def _repr_latex_(self) -> str:
+        return show.latex_page(self._sections())
+
+    def _repr_html_(self) -> str:
+        return show.html_page(self._sections())
 
     @property
     def summary(self) -> str:
