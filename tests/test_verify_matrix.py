@@ -16,7 +16,7 @@ from conftest import ROOT
 from numpy_gated import column_forward_backward
 from symrnn import cli
 from symrnn.errors import SymrnnError
-from symrnn.printers.matrix import text
+from symrnn.printers.lecture import text
 from symrnn.verification.matrixcheck import Config, names_for, truth, value
 from symrnn.verification.grade import grade_file
 from symrnn.verification.matrixinput import parse_answer
