@@ -1,5 +1,5 @@
 """symrnn: backpropagation through time derived symbolically, certified, and printed as the lecture writes it."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .model import cells  # noqa: E402  (the version first: the documents print it)
 from .api import Derivation, derive  # noqa: E402
