@@ -32,9 +32,8 @@ from ..errors import SymrnnError
 from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Num, OneHot, Ones, Plus, Softmax,
                         Square, SumOver, ProdOver, Transposed, Vec, Zeros)
 from ..ir.primitives import FUNCTIONS
-from ..model.parsing import where
 from .limits import check_size
-from .texinput import Token, quoted, tokenize
+from .texinput import Token, TokenCursor, quoted, tokenize
 
 TRANSPOSE = {r"\top", "T", r"\intercal", r"\mathsf{T}", "⊤"}
 HADAMARD = {r"\odot", r"\circ", "⊙", "∘"}
@@ -84,31 +83,12 @@ class Line:
         return f"{self.unit} {self.number}"
 
 
-class _Parser:
+class _Parser(TokenCursor):
     def __init__(self, text: str, tokens, names: Names, what: str, latex: bool):
         self.text, self.tokens, self.names, self.what, self.latex, self.i = text, tokens, names, what, latex, 0
 
-    # -- tokens ----------------------------------------------------------------------------
-    def peek(self, k: int = 0) -> str | None:
-        j = self.i + k
-        return self.tokens[j].text if j < len(self.tokens) else None
-
-    def fail(self, message: str, at: int | None = None):
-        j = self.i if at is None else at
-        pos = self.tokens[j].pos if j < len(self.tokens) else None
-        raise SymrnnError(f"{self.what}: {message} {where(self.text, pos)}")
-
-    def take(self) -> str:
-        if self.i >= len(self.tokens):
-            self.fail("unexpected end of input")
-        self.i += 1
-        return self.tokens[self.i - 1].text
-
-    def expect(self, text: str, why: str = "") -> None:
-        if self.peek() != text:
-            found = quoted(self.peek()) if self.peek() is not None else "the end"
-            self.fail(f"expected {quoted(text)}{why}, found {found}")
-        self.i += 1
+    def take(self) -> str:   # this grammar reads token texts only
+        return super().take().text
 
     def word_ahead(self, word: str) -> bool:
         """Whether the next tokens spell `word` (LaTeX splits a word into letters), or are the word (SymPy style)."""

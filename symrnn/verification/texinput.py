@@ -85,14 +85,14 @@ def tokenize(text: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
-class _Parser:
-    """One pass over the tokens; every method consumes what it reads and returns a SymPy expression."""
+class TokenCursor:
+    """A position in a token list: look ahead, consume, and fail with the position shown (both grammars use it)."""
 
-    def __init__(self, text: str, tokens, names: Mapping[str, sp.Expr], what: str, leibniz: Leibniz | None):
-        self.text, self.tokens, self.names, self.what, self.i = text, tokens, names, what, 0
-        self.leibniz_value, self.calls = leibniz, 0
+    text: str
+    tokens: list
+    what: str
+    i: int
 
-    # -- tokens ------------------------------------------------------------------------
     def peek(self, k: int = 0) -> str | None:
         j = self.i + k
         return self.tokens[j].text if j < len(self.tokens) else None
@@ -105,15 +105,22 @@ class _Parser:
     def take(self) -> Token:
         if self.i >= len(self.tokens):
             self.fail("unexpected end of input")
-        tok = self.tokens[self.i]
         self.i += 1
-        return tok
+        return self.tokens[self.i - 1]
 
     def expect(self, text: str, why: str = "") -> None:
         if self.peek() != text:
             found = quoted(self.peek()) if self.peek() is not None else "the end"
             self.fail(f"expected {quoted(text)}{why}, found {found}")
         self.i += 1
+
+
+class _Parser(TokenCursor):
+    """One pass over the tokens; every method consumes what it reads and returns a SymPy expression."""
+
+    def __init__(self, text: str, tokens, names: Mapping[str, sp.Expr], what: str, leibniz: Leibniz | None):
+        self.text, self.tokens, self.names, self.what, self.i = text, tokens, names, what, 0
+        self.leibniz_value, self.calls = leibniz, 0
 
     def braced_word(self) -> str:
         """The letters of `{word}` (after \\operatorname, \\mathrm, \\text …)."""
