@@ -411,3 +411,16 @@ def test_general_t_names_print_like_the_step_names():
     assert lecture.text(naming.at("delta_u", 2)) == "δᵘ2"
     assert lecture.text(naming.at("gamma_c", naming.t)) == "γᶜ_t"
     assert lecture.text(naming.at("delta", naming.t)) == "δ_t"
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm", "docs/examples/mgu.toml", "docs/examples/leaky.toml"])
+def test_every_function_the_cell_applies_has_a_rule_row(cell):
+    """One local rule per function application: LSTM's tanh(c_t) inside h_t = o_t ⊙ tanh(c_t) included."""
+    spec = getattr(symrnn.cells, cell)() if "/" not in cell else symrnn.load_spec(ROOT / cell)
+    rows = latex._activation_rules(spec)
+    applied = {(m.fname, str(m.arg)) for e in spec.cell.equations for m in e.rhs.atoms(latex.Map)}
+    assert len(rows) == len(applied)
+    if cell == "lstm":
+        c = sp.Symbol("c_t")
+        assert rows[-1] == " = ".join(printing.latex(x) for x in (latex._d(sp.tanh(c), c), sp.sech(c) ** 2,
+                                                                   1 - sp.tanh(c) ** 2))

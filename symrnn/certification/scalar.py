@@ -26,7 +26,7 @@ import sympy as sp
 from .. import naming
 from ..derivation.scalar import at_steps, tree_size
 from ..ir.scalar import Chain, Terms, to_reference
-from ..derivation.unroll import Unrolled
+from ..derivation.unroll import Unrolled, real_symbol
 from .certificate import DIGITS, Certificate, Check
 from .matrix import reference_gradients
 
@@ -57,11 +57,10 @@ def points(u: Unrolled, with_patterns: bool = True) -> tuple[dict, ...]:
                 point[sym] = sp.Integer(rng.randint(0, 1))
             else:
                 point[sym] = sp.Float(rng.uniform(-1.2, 1.2), DIGITS)
-        if pattern is None:
-            out.append(u.forward(point))
-        else:
+        if pattern is not None:
             point.update(pattern)
-            out.append(u.forward(point, with_pattern=True))
+        values = u.forward(point, with_pattern=pattern is not None)
+        out.append({**values, **{real_symbol(sym): v for sym, v in values.items()}})   # the references are real
     return tuple(out)
 
 
@@ -83,21 +82,19 @@ def substituted_loss(u: Unrolled) -> sp.Expr | None:
     defs, memo = dict(u.reference_definitions(with_pattern)), {}
     if sum(tree_size(u.at(t).L_def, defs, memo) for t in u.loss_steps) > BRUTE_MAX_NODES:
         return None   # sized before it is built: building it would cost as much (LSTM's grows like 5^T)
-    L = u.reference_loss(with_pattern)
+    L = u.reference_loss(with_pattern, real=True)
     return L if sp.count_ops(L) <= BRUTE_MAX_OPS else None
 
 
 @lru_cache(maxsize=256)
 def brute_force(u: Unrolled, wrt: sp.Symbol) -> sp.Expr:
-    """∂L/∂wrt by `sympy.diff` of the fully substituted loss.
+    """∂L/∂wrt by `sympy.diff` of the fully substituted loss, in real symbols (see `real_symbol`)."""
+    return sp.diff(substituted_loss(u), real_symbol(wrt))
 
-    Differentiated in real symbols: for complex ones SymPy asks whether each tanh's argument is real,
-    which on a gated cell's nested expressions takes minutes per derivative.
-    """
-    L = substituted_loss(u)
-    real = {s: sp.Symbol(s.name, real=True) for s in L.free_symbols}
-    back = {r: s for s, r in real.items()}
-    return sp.diff(L.xreplace(real), real.get(wrt, wrt)).xreplace(back)
+
+def _real(expr: sp.Expr) -> sp.Expr:
+    """expr in the real twins of its symbols, so that it meets the references on their terms."""
+    return expr.xreplace({s: real_symbol(s) for s in expr.free_symbols if isinstance(s, sp.Symbol) and not s.is_real})
 
 
 def chained(u: Unrolled, pts) -> dict:
@@ -182,7 +179,7 @@ def compare(name: str, ours: sp.Expr, reference, pts, exact_difference=None) -> 
     """ours against reference (an expression, or its values at the points) at the points, and exactly when an
     expression for ours − reference is given."""
     if isinstance(reference, sp.Basic):
-        err = max_error(ours, reference, pts)
+        err = max_error(_real(ours), _real(reference), pts)
     else:
         err = _max_error_values(ours, reference, pts)
     shown = exact_difference is not None and is_zero_exactly(exact_difference)
@@ -231,9 +228,9 @@ def certify(d, g) -> Certificate:
     ours = imposed(g.expr)
     if substituted_loss(u) is not None:
         brute = brute_force(u, wrt)
-        reference_env = u.reference_env(with_pattern=piecewise)
+        reference_env = u.reference_env(with_pattern=piecewise, real=True)
         checks = [compare(f"{which} sympy.diff of the substituted loss", ours, brute, pts,
-                          to_reference(ours).xreplace(reference_env) - brute
+                          _real(to_reference(ours).xreplace(reference_env)) - brute
                           if d.steps <= EXACT_BRUTE_MAX_STEPS else None)]
     else:
         checks = [compare(f"{which} sympy.diff of each step's equations chained forward", ours,

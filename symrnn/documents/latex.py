@@ -27,7 +27,8 @@ from ..certification import certify
 from ..certification.certificate import DIGITS
 from ..derivation import derive_pure
 from ..derivation.matrix import vec
-from ..ir.nodes import Map, Mat, MatProd, addends
+from ..ir.nodes import Map, Mat, MatProd, Vec, addends
+from ..ir.primitives import FUNCTIONS
 from .. import naming
 from ..printers import lecture as printing
 from ..derivation.scalar import Term, ordered
@@ -188,15 +189,25 @@ def _shape(shape, dims) -> str:
     return f"${sym} = {num}$" if all(s in sizes for s in shape) else f"${sym}$"
 
 
-def _activation_rules(spec) -> str:
-    """Each activation's local rule, ∂h_t/∂a_t = sech²(a_t) = 1 − tanh²(a_t) = 1 − h_t², one per row."""
+def _activation_rules(spec) -> list[str]:
+    """Each function's local rule, ∂h_t/∂a_t = sech²(a_t) = 1 − tanh²(a_t) = 1 − h_t², one row each (LaTeX)."""
     s = step(spec, naming.t)
     out = []
     for pre, feeds in s.preacts:
         f = _function_of(spec, feeds)
         if f is not None:
             out.append(" = ".join(_tex(x) for x in (_d(feeds, pre), *f.derivative(pre, feeds))))
-    return r", \\ ".join(out) if out else _tex(_d(s.h, s.a)) + " = 1"
+    named = {str(pre) for pre, _ in s.preacts}
+    for e in primal(spec.cell).equations:
+        # a function applied to a state or another named vector inside an equation, LSTM's tanh(c_t) in
+        # h_t = o_t ⊙ tanh(c_t): its rule is used as much as a named pre-activation's, so it gets a row too
+        for m in sorted(e.rhs.atoms(Map), key=str):
+            f, v = FUNCTIONS[m.fname], naming.at(m.arg.role, m.arg.step) if isinstance(m.arg, Vec) else None
+            if v is not None and str(v) not in named and f.derivative is not None:
+                forms = list(dict.fromkeys(f.derivative(v, f.apply(v))))   # in the output f(v) itself: no new form
+                out.append(" = ".join(_tex(x) for x in (_d(f.apply(v), v), *forms)))
+                named.add(str(v))
+    return out or [_tex(_d(s.h, s.a)) + " = 1"]
 
 
 def _function_of(spec, symbol):
@@ -226,10 +237,12 @@ def _model(d) -> dict:
     loss_steps = spec.loss_steps(T)
     scalar = d.matrix is None
     equations = model_equations(spec, t)
+    rules = _activation_rules(spec)
     return {
         "equations": [f"{_tex(l)} &= {_tex(r)}" for l, r in (equations if scalar else equations[:-1])],
         "loss_total": f"L = {_tex(loss_total)}",
-        "activation": _activation_rules(spec),
+        "activation": r", \\ ".join(rules),
+        "activation_rows": len(rules),
         "loss_gradient": " = ".join(_tex(x) for x in (_d(s.L, s.Y), *spec.loss_rule.gradient(s.Y, s.z))),
         "params": [{"symbol": _tex(naming.param(p.name)), "role": p.role, "shape": _shape(p.shape, dims)}
                    for p in spec.cell.params],

@@ -156,9 +156,9 @@ def _edge(src: str, dst: str, pos: dict, label: str) -> dict:
     """An edge with its label placed beside it: above a horizontal edge, right of a vertical one; bent when blocked."""
     a, b = pos[src], pos[dst]
     bend = _blocked(a, b, [p for k, p in pos.items() if k not in (src, dst)])
-    # a slanted label lies along its arrow near the node it enters, so that the labels of arrows fanning
-    # out of one source (x_t, h_{t-1} into every gate) sit apart, each beside its gate
-    side = "above" if abs(b[1] - a[1]) < 1e-9 else "right" if abs(b[0] - a[0]) < 1e-9 else "pos=0.7, sloped, above"
+    # a slanted label lies along its arrow near the node it leaves: the arrows fanning out of x_t and h_{t-1}
+    # into a column of gates cross in the middle and converge on each gate, so only there do their labels sit apart
+    side = "above" if abs(b[1] - a[1]) < 1e-9 else "right" if abs(b[0] - a[0]) < 1e-9 else "pos=0.3, sloped, above"
     return {"src": src, "dst": dst, "label": label, "side": side, "bend": "bend left=30" if bend else ""}
 
 
