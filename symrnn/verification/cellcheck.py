@@ -1,0 +1,309 @@
+"""Localise a wrong scalar answer of a gated or user cell to the chain-rule paths through its equations.
+
+The verdict is the matrix form's at sizes 1 (`matrixcheck`); when it is "wrong", the difference
+
+    R = yours − ∂L/∂θ        (at random points, every quantity at its forward value, 50 digits)
+
+is explained by one slip, in this order (the first that equals R at every point wins):
+
+1. one factor ∂q/∂v written wrongly (a registered slip, `celltraps`) where it sits, i.e. on every path
+   through that edge — a slip inside a factored group: Δ = Σ_{p ∋ e} (p with e's factor changed − p);
+2. the same slip in every factor it applies to (u and 1 − u swapped at every step);
+3. one factor written wrongly on one path only (a slip in one written-out term);
+4. a branch left out: every path through one edge missing (the (1 − u) n branch, the path through
+   c_{t−1}, all terms of L_t): Δ = −Σ_{p ∋ e} p; one path missing; one path twice;
+5. one path replaced by a path of another parameter's gradient (a term copied from another gate).
+
+Numbers compare the explanations (each is a product of edge values, no expression is built per
+explanation); two analytic functions equal at random points are equal with probability 1. When no
+single slip explains R, the paths found in the expanded answer are listed. Beyond `MAX_PATHS` paths
+nothing is listed and the report says so (the single-edit slips of the matrix form still are).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+
+from ..derivation.unroll import lower
+from ..errors import SymrnnError
+from ..model.spec import ModelSpec
+from . import canonical
+from .cellpaths import MAX_PATHS, TOLERANCE, CellGraph, CellPath, Edge, graph
+from .celltraps import changes
+from .matrixcheck import MatrixVerdict, verify_matrix
+from .numeric import DIGITS, Undefined
+from .printing import text
+
+MONOMIALS = 5000         # the expanded answer's size at most, for listing the paths found as written
+SHOWN_PATHS = 4          # paths printed per diagnosis (the rest counted)
+NO_SLIP = "no single slip (a transpose, ⊙/product, diag's side, a step off by one, Σ_t, the sign) explains the " \
+          "difference"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """yours − true as one slip: what it is and the paths it changes."""
+
+    diagnosis: str
+    paths: tuple[CellPath, ...]
+    how: str            # "wrong" (written wrongly) or "missing" or "extra"
+
+
+@dataclass(frozen=True)
+class PathReport:
+    """The localisation of a wrong answer: the explanation, or the paths found, or why there is none."""
+
+    total: int
+    found: Explanation | None = None
+    present: tuple[CellPath, ...] = ()
+    absent: tuple[CellPath, ...] = ()
+    note: str = ""
+
+    def lines(self, param: str) -> list[str]:
+        out = [f"  the chain rule through the cell's equations: ∂L/∂{param} has {self.total} paths "
+               f"L_t → Y_t → h_t → … → {param}"]
+        if self.note:
+            return out + [f"  {self.note}"]
+        if self.found is not None:
+            f = self.found
+            word = {"wrong": "written wrongly", "missing": "missing", "extra": "extra"}[f.how]
+            out.append(f"  the slip: {f.diagnosis}")
+            out.append(f"    {word} on {_count(len(f.paths))}:")
+            out += [f"      {p}" for p in f.paths[:SHOWN_PATHS]]
+            if len(f.paths) > SHOWN_PATHS:
+                out.append(f"      … and {len(f.paths) - SHOWN_PATHS} more")
+            if f.how != "extra":
+                rest = self.total - len(f.paths)
+                out.append(f"    the other {_count(rest)} {'are' if rest > 1 else 'is'} right" if rest else "")
+            return [ln for ln in out if ln]
+        out.append("  no single slip of one factor, one path or one branch explains the difference")
+        if self.present or self.absent:
+            out.append(f"  paths found in your expanded answer: {len(self.present)} of {self.total}")
+            out += [f"    not found: {p}" for p in self.absent[:SHOWN_PATHS * 2]]
+            if len(self.absent) > SHOWN_PATHS * 2:
+                out.append(f"    … and {len(self.absent) - SHOWN_PATHS * 2} more not found")
+        return out
+
+    @property
+    def summary(self) -> str:
+        if self.found is not None:
+            return self.found.diagnosis
+        if self.note:
+            return ""
+        return f"no single slip explains it; {len(self.absent)} of {self.total} chain-rule paths not found"
+
+
+def _count(n: int) -> str:
+    return f"{n} path{'s' if n != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class CellVerdict(MatrixVerdict):
+    """The matrix form's verdict on a scalar answer of a gated or user cell, with its path localisation."""
+
+    paths: PathReport | None = None
+
+    @property
+    def summary(self) -> str:
+        mine = self.paths.summary if self.paths is not None and not self.ok else ""
+        return mine or MatrixVerdict.summary.fget(self)
+
+
+def verify_cell(spec: ModelSpec, param: str, source: str, latex: bool, steps: int, what: str) -> MatrixVerdict:
+    """A scalar answer of a cell that is not the lecture's: the verdict at sizes 1, a wrong one localised."""
+    v = verify_matrix(spec, param, source, latex, steps, (1, 1, 1), what, scalar=True)
+    if v.ok or len(v.lines) != 1 or v.lines[0].line.defines is not None:
+        return v
+    try:
+        yours = lower(v.lines[0].line.rhs)
+    except SymrnnError:                 # a form the scalar symbols cannot write (Σ over t, a named δ)
+        return v
+    g = graph(spec, steps)
+    if any(str(q) not in g.known for q in yours.free_symbols):
+        return v                        # δ, γ read as their true values: the matrix form's report stands
+    report = localise(g, param, yours)
+    lines = v.report.split("\n")
+    if report.found is not None:
+        lines = [ln for ln in lines if ln.strip() != NO_SLIP]
+    at = next((k for k, ln in enumerate(lines) if ln.startswith("  (checked")), len(lines))
+    lines[at:at] = report.lines(param)
+    return CellVerdict(**{f: getattr(v, f) for f in ("ok", "param", "lines", "how", "notes")},
+                       report="\n".join(lines), paths=report)
+
+
+# -- the explanations --------------------------------------------------------------------------
+
+def _mul(xs):
+    with mpmath.workdps(DIGITS):
+        out = None
+        for x in xs:
+            out = x if out is None else tuple(a * b for a, b in zip(out, x))
+        return out
+
+
+def _add(xs, sign=1):
+    with mpmath.workdps(DIGITS):
+        out = None
+        for x in xs:
+            out = x if out is None else tuple(a + b for a, b in zip(out, x))
+        return tuple(sign * a for a in out)
+
+
+def _equal(a, b) -> bool:
+    return all(abs(x - y) <= TOLERANCE * max(1, abs(y), abs(x)) for x, y in zip(a, b))
+
+
+class _Search:
+    """The paths of ∂L/∂param and their numbers, and the explanations tried against R."""
+
+    def __init__(self, g: CellGraph, param: str, residual):
+        self.g, self.param, self.R = g, param, residual
+        self.paths = g.paths(param)
+        self.edge_numbers = {e: g.numbers(e.value) for p in self.paths for e in p.edges}
+        self.numbers = {p: _mul(self.edge_numbers[e] for e in p.edges) for p in self.paths}
+
+    def changed(self, p: CellPath, edits: dict) -> tuple:
+        """p's numbers with the edges in `edits` valued at their new numbers, minus p's."""
+        new = _mul(edits.get(e, self.edge_numbers[e]) for e in p.edges)
+        with mpmath.workdps(DIGITS):
+            return tuple(a - b for a, b in zip(new, self.numbers[p]))
+
+    def through(self, e: Edge) -> tuple[CellPath, ...]:
+        return tuple(p for p in self.paths if e in p.edges)
+
+    def first(self) -> Explanation | None:
+        for found in self._candidates():
+            if found is not None:
+                return found
+        return None
+
+    def _candidates(self):
+        edges = list(dict.fromkeys(e for p in self.paths for e in p.edges))
+        slips = [(e, name, c, self.g.numbers(c.new)) for e in edges for name, c in changes(self.g, e)]
+        # 1. one factor, where it sits (every path through the edge)
+        for e, name, c, n in slips:
+            on = self.through(e)
+            yield self._if(_add(self.changed(p, {e: n}) for p in on), c.message, on, "wrong")
+        # 2. the same slip at every factor it applies to
+        by_key: dict = {}
+        for e, name, c, n in slips:
+            by_key.setdefault(c.key, []).append((e, c, n))
+        for key, group in by_key.items():
+            if len(group) < 2 or len({e for e, _, _ in group}) < len(group):
+                continue
+            edits = {e: n for e, _, n in group}
+            on = tuple(p for p in self.paths if any(e in edits for e in p.edges))
+            general = {c.general for _, c, _ in group}
+            steps = {e.step for e, _, _ in group}
+            said = general.pop() if len(general) == 1 and "" not in general else \
+                "; ".join(dict.fromkeys(c.message for _, c, _ in group))
+            if len(steps) > 1:
+                said = f"at every step: {said}"
+            yield self._if(_add(self.changed(p, edits) for p in on), said, on, "wrong")
+        # 3. one factor on one path only
+        for e, name, c, n in slips:
+            on = self.through(e)
+            if len(on) > 1:
+                for p in on:
+                    yield self._if(self.changed(p, {e: n}), f"{c.message} (in this term only)", (p,), "wrong")
+        # 4. a branch left out, one path left out, one path twice
+        for e in edges:
+            on = self.through(e)
+            yield self._if(_add((self.numbers[p] for p in on), -1), _branch(self.g, e, on), on, "missing")
+        for t, q in dict.fromkeys((p.loss_step, e.den) for p in self.paths for e in p.edges):
+            on = tuple(p for p in self.paths if p.loss_step == t and any(e.den == q for e in p.edges))
+            yield self._if(_add((self.numbers[p] for p in on), -1), _through(self.g, t, q), on, "missing")
+        for p in self.paths:
+            yield self._if(_add([self.numbers[p]], -1), f"the path {p.route} is missing", (p,), "missing")
+            yield self._if(self.numbers[p], f"the path {p.route} is counted twice", (p,), "extra")
+        # 5. a path of another parameter's gradient where one of this one's belongs, or beside them
+        for other in self.g.derivation.names:
+            if other == self.param or self.g.count(other) > MAX_PATHS:
+                continue
+            for q in self.g.paths(other):
+                nq = _mul(self.g.numbers(e.value) for e in q.edges)
+                for p in self.paths:
+                    with mpmath.workdps(DIGITS):
+                        d = tuple(a - b for a, b in zip(nq, self.numbers[p]))
+                    yield self._if(d, f"a term copied from ∂L/∂{other}: yours has {text(q.shown)} (the path "
+                                      f"{q.route}) where {p.route} belongs", (p,), "wrong")
+
+    def _if(self, delta, diagnosis, on, how) -> Explanation | None:
+        return Explanation(diagnosis, tuple(on), how) if _equal(delta, self.R) else None
+
+
+def _through(g: CellGraph, t: int, q) -> str:
+    """What leaving out every path from L_t through the quantity q means, in words."""
+    step = 0 if q in g.initial else g.definitions[q][0] if q in g.definitions else None
+    if step is not None and step < t:
+        readers = ", ".join(text(r) for r in _readers(g, q, step + 1))
+        return (f"every path from L{t} back through {text(q)} is missing: the recurrent paths (step {step + 1} reads "
+                f"{text(q)} in {readers})")
+    return f"every path from L{t} through {text(q)} is missing"
+
+
+def _readers(g: CellGraph, q, step: int) -> list:
+    """The quantities of `step` whose definitions read q directly, in equation order."""
+    return [num for num, edges in g.edges.items() if num in g.definitions and g.definitions[num][0] == step
+            and num != g.unrolled.at(step).Y and any(e.den == q for e in edges)]
+
+
+def _branch(g: CellGraph, e: Edge, on) -> str:
+    """What leaving out every path through edge e means, in words."""
+    if e.kind == "loss":
+        return (f"every path from {text(e.num)} is missing: L = Σ_t L_t, so the terms of {text(e.num)} belong "
+                f"to the gradient too (missing Σ_t)")
+    if e.kind == "read" and e.num in g.definitions:
+        return (f"the branch through {text(e.den)} is missing: {text(e.num)} reads {text(e.den)} ({e}; "
+                f"{text(e.num)} = {text(g.definitions[e.num][1])}), so every path {text(e.num)} → {text(e.den)} "
+                f"belongs to the gradient")
+    return f"every path through {text(e.symbol)} is missing ({e})"
+
+
+def localise(g: CellGraph, param: str, yours: sp.Expr) -> PathReport:
+    """Which slip makes yours differ from ∂L/∂param (see the module docstring)."""
+    total = g.count(param)
+    if total > MAX_PATHS:
+        return PathReport(total, note=f"not localised: more than {MAX_PATHS} paths at T = {g.steps} (they multiply "
+                                      f"with T); the slip search of the matrix form below still runs — check the "
+                                      f"answer at a smaller T to have the path named")
+    try:
+        with mpmath.workdps(DIGITS):
+            mine = g.numbers(yours)
+            truth = g.numbers(g.derivation.gradient(param))
+            residual = tuple(a - b for a, b in zip(mine, truth))
+    except Undefined:
+        return PathReport(total, note="not localised: your answer has no value at a random point")
+    search = _Search(g, param, residual)
+    for other in g.derivation.names:
+        if other != param and _equal(mine, g.numbers(g.derivation.gradient(other))):
+            return PathReport(total, Explanation(f"this is ∂L/∂{other}, not ∂L/∂{param}: the gradient of another "
+                                                 f"parameter", search.paths, "wrong"))
+    found = search.first()
+    if found is not None:
+        return PathReport(total, found)
+    return _as_written(g, search.paths, yours, total)
+
+
+def _as_written(g: CellGraph, paths, yours: sp.Expr, total: int) -> PathReport:
+    """The paths whose every monomial is in the expanded answer (found as written) and the others."""
+    mine = g.lecture(yours)
+    if canonical.expansion_size(mine) > MONOMIALS:
+        return PathReport(total, note=f"not localised: your answer expands to more than {MONOMIALS} monomials")
+    pool = Counter(sp.expand(mine).as_coefficients_dict())
+    present, absent = [], []
+    for p in sorted(paths, key=lambda p: -len(p.edges)):
+        need = Counter(sp.expand(p.value).as_coefficients_dict())
+        if all(pool.get(k) == v for k, v in need.items()):
+            pool.subtract(need)
+            present.append(p)
+        else:
+            absent.append(p)
+    order = {p: k for k, p in enumerate(paths)}
+    return PathReport(total, None, tuple(sorted(present, key=order.get)), tuple(sorted(absent, key=order.get)))
+
+
+__all__ = ["verify_cell", "localise", "CellVerdict", "PathReport", "Explanation"]
