@@ -187,6 +187,15 @@ class _Search:
         for e, name, c, n in slips:
             on = self.through(e)
             yield self._if(_add(self.changed(p, {e: n}) for p in on), c.message, on, "wrong")
+        # 1b. one factor inside one Leibniz factor of the loss step t reaching θ at step s (a factored group)
+        for e, name, c, n in slips:
+            groups: dict = {}
+            for p in self.through(e):
+                groups.setdefault((p.loss_step, p.edges[-1].step), []).append(p)
+            if len(groups) > 1:
+                for (t, s), on in groups.items():
+                    yield self._if(_add(self.changed(p, {e: n}) for p in on), f"{c.message} (in the terms of L{t} "
+                                   f"that reach {self.param} at step {s})", on, "wrong")
         # 2. the same slip at every factor it applies to
         by_key: dict = {}
         for e, name, c, n in slips:
@@ -216,6 +225,13 @@ class _Search:
         for t, q in dict.fromkeys((p.loss_step, e.den) for p in self.paths for e in p.edges):
             on = tuple(p for p in self.paths if p.loss_step == t and any(e.den == q for e in p.edges))
             yield self._if(_add((self.numbers[p] for p in on), -1), _through(self.g, t, q), on, "missing")
+        for e in edges:
+            groups: dict = {}
+            for p in self.through(e):
+                groups.setdefault((p.loss_step, p.edges[-1].step), []).append(p)
+            for (t, s), some in groups.items() if len(groups) > 1 else ():
+                yield self._if(_add((self.numbers[p] for p in some), -1), f"{_branch(self.g, e, some)} (in the "
+                               f"terms of L{t} that reach {self.param} at step {s})", some, "missing")
         for p in self.paths:
             yield self._if(_add([self.numbers[p]], -1), f"the path {p.route} is missing", (p,), "missing")
             yield self._if(self.numbers[p], f"the path {p.route} is counted twice", (p,), "extra")

@@ -101,7 +101,8 @@ class CellGraph:
             for sym, d in s.equations:
                 self.definitions[sym] = (int(s.t), d)
             self.definitions[s.Y] = (int(s.t), s.Y_def)
-        self.gates = {q: p for s in u.equations for p, q in s.preacts}     # q = f(p): u1 → aᵘ1
+        self.gates = {q: p for s in u.equations for p, q in s.preacts      # q = f(p): u1 → aᵘ1
+                      if _activation_of(spec, int(s.t), q) is not None}
 
     # -- the graph -------------------------------------------------------------------------
     @cached_property

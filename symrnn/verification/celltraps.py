@@ -95,14 +95,16 @@ def _other_derivative(g: CellGraph, e: Edge):
 
 @cell_trap("u and 1 - u swapped")
 def _swapped(g: CellGraph, e: Edge):
-    """A gate u read as 1 − u (and 1 − u as u) in a factor of a mixing equation: h = (1 − u) n + u h_{t−1}."""
-    if e.kind not in ("read", "entry"):
+    """The mixing equation written with a gate u and 1 − u swapped (h = u n + (1 − u) h_{t−1} for
+    h = (1 − u) n + u h_{t−1}): each factor of the equation as the swapped equation gives it."""
+    if e.kind not in ("read", "entry") or e.num not in g.definitions:
         return
-    for q in sorted(e.value.free_symbols & set(g.gates), key=str):
+    d = g.definitions[e.num][1]
+    for q in sorted(d.free_symbols & set(g.gates), key=str):
         f = g.function_of(q)
         if f is None or f.name != "sigmoid":
             continue
-        new = sp.expand(e.value.xreplace({q: 1 - q}))
+        new = sp.factor_terms(sp.diff(d.xreplace({q: 1 - q}), e.den))
         if sp.expand(new - e.value) != 0:
             yield Change(new, f"{text(new)} where {text(e.symbol)} = {text(e.value)} belongs: {text(q)} and "
                               f"1 - {text(q)} swapped ({_defined(g, e.num)})", ("swap", _role(q), _role(e.num)),
@@ -120,7 +122,8 @@ def _state_for_function(g: CellGraph, e: Edge):
         if arg in g.definitions and atom not in g._named and h in g.definitions:
             new = e.value.xreplace({atom: h})
             yield Change(new, f"{text(h)} where {text(atom)} belongs in {text(e.symbol)} = {text(e.value)}: "
-                              f"{_defined(g, h)}, not {text(atom)}", ("h for f", str(type(atom)), _role(arg)))
+                              f"{_defined(g, h)}, not {text(atom)}",
+                         ("h for f", str(type(atom)), _role(arg), _role(e.num), _role(e.den)))
 
 
 @cell_trap("time index")
@@ -144,6 +147,22 @@ def _factor_missing(g: CellGraph, e: Edge):
     """A whole factor ∂q/∂v left out (written 1)."""
     if e.kind not in ("activation", "loss") and e.value != 1:
         yield Change(sp.Integer(1), f"the factor {e} is missing", ("missing", e.kind, _role(e.num), _role(e.den)))
+
+
+@cell_trap("part missing")
+def _part_missing(g: CellGraph, e: Edge):
+    """One factor or one term of a Leibniz factor left out: r1 of ∂aⁿ1/∂W_hn = r1 h0, −h0 of ∂h1/∂α = tanh(a1) − h0."""
+    if e.kind == "loss":
+        return
+    for join in (sp.Mul, sp.Add):
+        parts = join.make_args(e.value)
+        if len(parts) < 2:
+            continue
+        for k, part in enumerate(parts):
+            if part.is_Number:
+                continue
+            new = join(*(q for j, q in enumerate(parts) if j != k))
+            yield Change(new, f"{text(part)} is missing from {e}", ("part", e.kind, _role(e.num), _role(e.den), k))
 
 
 @cell_trap("sign")
