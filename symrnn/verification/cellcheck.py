@@ -152,6 +152,10 @@ def _add(xs, sign=1):
         return tuple(sign * a for a in out)
 
 
+def _zero(like):
+    return tuple(0 * x for x in like)
+
+
 def _equal(a, b) -> bool:
     return all(abs(x - y) <= TOLERANCE * max(1, abs(y), abs(x)) for x, y in zip(a, b))
 
@@ -163,7 +167,7 @@ class _Search:
         self.g, self.param, self.R = g, param, residual
         self.paths = g.paths(param)
         self.edge_numbers = {e: g.numbers(e.value) for p in self.paths for e in p.edges}
-        self.numbers = {p: _mul(self.edge_numbers[e] for e in p.edges) for p in self.paths}
+        self.numbers = {p: g.path_numbers(p) for p in self.paths}
 
     def changed(self, p: CellPath, edits: dict) -> tuple:
         """p's numbers with the edges in `edits` valued at their new numbers, minus p's."""
@@ -186,7 +190,7 @@ class _Search:
         # 1. one factor, where it sits (every path through the edge)
         for e, name, c, n in slips:
             on = self.through(e)
-            yield self._if(_add(self.changed(p, {e: n}) for p in on), c.message, on, "wrong")
+            yield self._if(_add(self.changed(p, {e: n}) for p in on), lambda: c.message, on, "wrong")
         # 1b. one factor inside one Leibniz factor of the loss step t reaching θ at step s (a factored group)
         for e, name, c, n in slips:
             groups: dict = {}
@@ -194,7 +198,7 @@ class _Search:
                 groups.setdefault((p.loss_step, p.edges[-1].step), []).append(p)
             if len(groups) > 1:
                 for (t, s), on in groups.items():
-                    yield self._if(_add(self.changed(p, {e: n}) for p in on), f"{c.message} (in the terms of L{t} "
+                    yield self._if(_add(self.changed(p, {e: n}) for p in on), lambda: f"{c.message} (in the terms of L{t} "
                                    f"that reach {self.param} at step {s})", on, "wrong")
         # 2. the same slip at every factor it applies to
         by_key: dict = {}
@@ -211,44 +215,45 @@ class _Search:
                 "; ".join(dict.fromkeys(c.message for _, c, _ in group))
             if len(steps) > 1:
                 said = f"at every step: {said}"
-            yield self._if(_add(self.changed(p, edits) for p in on), said, on, "wrong")
+            yield self._if(_add(self.changed(p, edits) for p in on), lambda: said, on, "wrong")
         # 3. one factor on one path only
         for e, name, c, n in slips:
             on = self.through(e)
             if len(on) > 1:
                 for p in on:
-                    yield self._if(self.changed(p, {e: n}), f"{c.message} (in this term only)", (p,), "wrong")
+                    yield self._if(self.changed(p, {e: n}), lambda: f"{c.message} (in this term only)", (p,), "wrong")
         # 4. a branch left out, one path left out, one path twice
         for e in edges:
             on = self.through(e)
-            yield self._if(_add((self.numbers[p] for p in on), -1), _branch(self.g, e, on), on, "missing")
+            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _branch(self.g, e, on), on, "missing")
         for t, q in dict.fromkeys((p.loss_step, e.den) for p in self.paths for e in p.edges):
             on = tuple(p for p in self.paths if p.loss_step == t and any(e.den == q for e in p.edges))
-            yield self._if(_add((self.numbers[p] for p in on), -1), _through(self.g, t, q), on, "missing")
+            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _through(self.g, t, q), on, "missing")
         for e in edges:
             groups: dict = {}
             for p in self.through(e):
                 groups.setdefault((p.loss_step, p.edges[-1].step), []).append(p)
             for (t, s), some in groups.items() if len(groups) > 1 else ():
-                yield self._if(_add((self.numbers[p] for p in some), -1), f"{_branch(self.g, e, some)} (in the "
+                yield self._if(_add((self.numbers[p] for p in some), -1), lambda: f"{_branch(self.g, e, some)} (in the "
                                f"terms of L{t} that reach {self.param} at step {s})", some, "missing")
         for p in self.paths:
-            yield self._if(_add([self.numbers[p]], -1), f"the path {p.route} is missing", (p,), "missing")
-            yield self._if(self.numbers[p], f"the path {p.route} is counted twice", (p,), "extra")
+            yield self._if(_add([self.numbers[p]], -1), lambda: f"the path {p.route} is missing", (p,), "missing")
+            yield self._if(self.numbers[p], lambda: f"the path {p.route} is counted twice", (p,), "extra")
         # 5. a path of another parameter's gradient where one of this one's belongs, or beside them
         for other in self.g.derivation.names:
             if other == self.param or self.g.count(other) > MAX_PATHS:
                 continue
-            for q in self.g.paths(other):
-                nq = _mul(self.g.numbers(e.value) for e in q.edges)
+            for q in self.g.routes(other):
+                nq = self.g.path_numbers(q)
                 for p in self.paths:
                     with mpmath.workdps(DIGITS):
                         d = tuple(a - b for a, b in zip(nq, self.numbers[p]))
-                    yield self._if(d, f"a term copied from ∂L/∂{other}: yours has {text(q.shown)} (the path "
+                    yield self._if(d, lambda: f"a term copied from ∂L/∂{other}: yours has {text(q.shown)} (the path "
                                       f"{q.route}) where {p.route} belongs", (p,), "wrong")
 
     def _if(self, delta, diagnosis, on, how) -> Explanation | None:
-        return Explanation(diagnosis, tuple(on), how) if _equal(delta, self.R) else None
+        """The explanation when its numbers are R's (`diagnosis` is said only then: printing is the cost)."""
+        return Explanation(diagnosis(), tuple(on), how) if _equal(delta, self.R) else None
 
 
 def _through(g: CellGraph, t: int, q) -> str:
@@ -295,7 +300,8 @@ def localise(g: CellGraph, param: str, yours: sp.Expr) -> PathReport:
         return PathReport(total, note="not localised: your answer has no value at a random point")
     search = _Search(g, param, residual)
     for other in g.derivation.names:
-        if other != param and _equal(mine, g.numbers(g.derivation.gradient(other))):
+        if other != param and g.count(other) <= MAX_PATHS and \
+                _equal(mine, _add([g.path_numbers(q) for q in g.routes(other)] or [_zero(mine)])):
             return PathReport(total, Explanation(f"this is ∂L/∂{other}, not ∂L/∂{param}: the gradient of another "
                                                  f"parameter", search.paths, "wrong"))
     found = search.first()

@@ -156,8 +156,30 @@ class CellGraph:
 
     @lru_cache(maxsize=64)
     def paths(self, name: str) -> tuple[CellPath, ...]:
-        """Every path of ∂L/∂name, in the loss steps' order, each route in equation order (at most MAX_PATHS:
-        call `count` first). Their sum is compared with the derivation's gradient at random points."""
+        """Every path of ∂L/∂name, in the loss steps' order, each route in equation order (call `count` first:
+        they multiply with T). Their sum is compared with the derivation's gradient at random points."""
+        found = self.routes(name)
+        total = _zeros(POINTS)
+        with mpmath.workdps(DIGITS):
+            for p in found:
+                total = tuple(a + b for a, b in zip(total, self.path_numbers(p)))
+        if not _close(total, self.numbers(self.derivation.gradient(name))):
+            raise CheckFailed(f"the chain-rule paths of ∂L/∂{name} do not add up to the derived gradient "
+                              f"(a bug in symrnn)")
+        return found
+
+    def path_numbers(self, p: CellPath) -> tuple:
+        """A path's value at the points, the product of its edges' (each edge compiled once)."""
+        with mpmath.workdps(DIGITS):
+            out = None
+            for e in p.edges:
+                n = self.numbers(e.value)
+                out = n if out is None else tuple(a * b for a, b in zip(out, n))
+            return out
+
+    @lru_cache(maxsize=64)
+    def routes(self, name: str) -> tuple[CellPath, ...]:
+        """The paths of ∂L/∂name as the graph gives them (`paths`: checked against the derivation)."""
         target = self.wrt(name)
         out = []
 
@@ -170,15 +192,7 @@ class CellGraph:
                     walk(e.den, t, trail + [e])
         for t in self.loss_steps:
             walk(self.unrolled.at(t).L, t, [])
-        found = tuple(out)
-        total = _zeros(POINTS)
-        with mpmath.workdps(DIGITS):
-            for p in found:
-                total = tuple(a + b for a, b in zip(total, self.numbers(p.value)))
-        if not _close(total, self.numbers(self.derivation.gradient(name))):
-            raise CheckFailed(f"the chain-rule paths of ∂L/∂{name} do not add up to the derived gradient "
-                              f"(a bug in symrnn)")
-        return found
+        return tuple(out)
 
     @lru_cache(maxsize=4096)
     def _reaches(self, q, target) -> bool:
