@@ -22,7 +22,7 @@ nothing is listed and the report says so (the single-edit slips of the matrix fo
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mpmath
 import sympy as sp
@@ -109,6 +109,8 @@ class CellVerdict(MatrixVerdict):
     @property
     def summary(self) -> str:
         mine = self.paths.summary if self.paths is not None and not self.ok else ""
+        if self.paths is not None and self.paths.note and not self.ok:
+            return f"{MatrixVerdict.summary.fget(self)} ({self.paths.note})"
         return mine or MatrixVerdict.summary.fget(self)
 
 
@@ -239,6 +241,14 @@ class _Search:
         for p in self.paths:
             yield self._if(_add([self.numbers[p]], -1), lambda: f"the path {p.route} is missing", (p,), "missing")
             yield self._if(self.numbers[p], lambda: f"the path {p.route} is counted twice", (p,), "extra")
+        # 4b. many-to-one: the terms of the steps without a loss, added as if L = Σ_t L_t
+        if self.g.spec.output == "last":
+            every = graph(replace(self.g.spec, output="every"), self.g.steps)
+            if every.count(self.param) <= MAX_PATHS:
+                more = [q for q in every.routes(self.param) if q.loss_step != self.g.steps]
+                yield self._if(_add(_mul(self.g.numbers(e.value) for e in q.edges) for q in more), lambda: (
+                    f"this sums the terms of every step (L = Σ_t L_t), but the model is many-to-one (--output last): "
+                    f"only L{self.g.steps} is a loss"), more, "extra")
         # 5. a path of another parameter's gradient where one of this one's belongs, or beside them
         for other in self.g.derivation.names:
             if other == self.param or self.g.count(other) > MAX_PATHS:
@@ -288,9 +298,10 @@ def localise(g: CellGraph, param: str, yours: sp.Expr) -> PathReport:
     """Which slip makes yours differ from ∂L/∂param (see the module docstring)."""
     total = g.count(param)
     if total > MAX_PATHS:
-        return PathReport(total, note=f"not localised: more than {MAX_PATHS} paths at T = {g.steps} (they multiply "
-                                      f"with T); the slip search of the matrix form below still runs — check the "
-                                      f"answer at a smaller T to have the path named")
+        return PathReport(total, note=f"not localised: {total} chain-rule paths at T = {g.steps}, more than the "
+                                      f"{MAX_PATHS} compared (they multiply with T); the single-edit slip search of "
+                                      f"the matrix form ran instead — check the same slip at a smaller T to have its "
+                                      f"path named")
     try:
         with mpmath.workdps(DIGITS):
             mine = g.numbers(yours)
@@ -298,6 +309,9 @@ def localise(g: CellGraph, param: str, yours: sp.Expr) -> PathReport:
             residual = tuple(a - b for a, b in zip(mine, truth))
     except Undefined:
         return PathReport(total, note="not localised: your answer has no value at a random point")
+    if all(abs(r) <= TOLERANCE * max(1, abs(t)) for r, t in zip(residual, truth)):
+        return PathReport(total, note="not localised: yours equals the true gradient at the localisation's random "
+                                      "points (with relu, the difference shows only in some sign patterns)")
     search = _Search(g, param, residual)
     for other in g.derivation.names:
         if other != param and g.count(other) <= MAX_PATHS and \

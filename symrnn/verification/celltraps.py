@@ -168,7 +168,8 @@ def _part_missing(g: CellGraph, e: Edge):
 @cell_trap("sign")
 def _sign(g: CellGraph, e: Edge):
     if e.kind == "loss":
-        yield Change(-e.value, f"the sign is flipped: {text(-e.value)} where {e}", ("sign",))
+        yield Change(-e.value, f"the sign is flipped: {text(-e.value)} where {e}", ("sign",),
+                     "the sign is flipped: z_t - Y_t where ∂L_t/∂Y_t = Y_t - z_t belongs")
 
 
 @cell_trap("loss derivative")
@@ -181,7 +182,12 @@ def _loss_derivative(g: CellGraph, e: Edge):
         other = rule.gradient(Y, z)[-1]
         if name != g.spec.loss and sp.simplify(other - e.value) != 0:
             yield Change(other, f"{text(other)} where {e}: {text(other)} is the {name} loss's ∂L/∂Y, not this "
-                                f"model's ({g.spec.loss})", ("loss", name))
+                                f"model's ({g.spec.loss})", ("loss", name),
+                         f"the {name} loss's ∂L_t/∂Y_t = {text(rule.gradient(_Y, _z)[-1])} where this model's "
+                         f"({g.spec.loss}) {text(g.spec.loss_rule.gradient(_Y, _z)[-1])} belongs")
+
+
+_Y, _z = sp.Symbol("Y_t"), sp.Symbol("z_t")      # a loss rule said for any step
 
 
 def changes(g: CellGraph, e: Edge) -> tuple[tuple[str, Change], ...]:
