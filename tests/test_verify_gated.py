@@ -18,6 +18,7 @@ import symrnn
 from symrnn.model import cells
 from symrnn.verification.cellcheck import CellVerdict
 from symrnn.verification.cellpaths import MAX_PATHS, graph
+from symrnn.verification.grade import grade_file
 
 ROOT = Path(__file__).resolve().parents[1]
 T = 2
@@ -65,10 +66,11 @@ PARAMS = {
 }
 
 
-def forward(cell: str, p: dict) -> tuple[float, dict]:
-    """L = Σ_t ½(Y_t − z_t)² and every named value (h0, x1, u1, Y1, …) at the point p."""
+def forward(cell: str, p: dict, loss: str = "mse", output: str = "every") -> tuple[float, dict]:
+    """L = Σ_t L_t (mse: ½(Y_t − z_t)², bce: log(1 + e^{Y_t}) − z_t Y_t; `last`: L_T only) and every named
+    value (h0, x1, u1, Y1, …) at the point p."""
     values = dict(p)
-    h, c, loss = p["h0"], p.get("c0", 0.0), 0.0
+    h, c, total = p["h0"], p.get("c0", 0.0), 0.0
     for t in range(1, T + 1):
         x = p[f"x{t}"]
         if cell == "gru":
@@ -84,8 +86,10 @@ def forward(cell: str, p: dict) -> tuple[float, dict]:
         values.update({f"{k}{t}": v for k, v in q.items()})
         Y = p["V"] * h + p["c"]
         values[f"Y{t}"] = Y
-        loss += 0.5 * (Y - p[f"z{t}"]) ** 2
-    return loss, values
+        if output == "every" or t == T:
+            z = p[f"z{t}"]
+            total += 0.5 * (Y - z) ** 2 if loss == "mse" else math.log1p(math.exp(Y)) - z * Y
+    return total, values
 
 
 def point(cell: str, seed: int) -> dict:
@@ -98,16 +102,16 @@ def point(cell: str, seed: int) -> dict:
     return p
 
 
-def central(cell: str, p: dict, param: str, eps: float = 1e-6) -> float:
+def central(cell: str, p: dict, param: str, eps: float = 1e-6, **model) -> float:
     up, down = dict(p), dict(p)
     up[param] += eps
     down[param] -= eps
-    return (forward(cell, up)[0] - forward(cell, down)[0]) / (2 * eps)
+    return (forward(cell, up, **model)[0] - forward(cell, down, **model)[0]) / (2 * eps)
 
 
 def value_of(answer: str, values: dict) -> float:
     """A SymPy-syntax answer at the forward values (sympify of this file's own strings, never user input)."""
-    expr = sp.sympify(answer, locals={n: sp.Symbol(n) for n in values})
+    expr = sp.sympify(answer, locals={**{n: sp.Symbol(n) for n in values}, "sigmoid": lambda x: 1 / (1 + sp.exp(-x))})
     return float(expr.xreplace({sp.Symbol(k): v for k, v in values.items()}))
 
 
@@ -235,10 +239,78 @@ def test_wrong_answers_are_rejected_with_the_slip_named(cell, param, answer, dia
     v = symrnn.verify(SPECS[cell](), param, answer, steps=T)
     assert not v.ok
     assert isinstance(v, CellVerdict) and v.paths is not None and v.paths.found is not None, v.report
-    assert diagnosis in v.summary, v.report
-    assert "the slip: " + v.summary in v.report
+    assert diagnosis in v.paths.summary and v.summary.startswith(v.paths.summary), v.report
+    assert "the slip: " + v.paths.summary in v.report
     assert "**" not in v.report and "*" not in v.summary     # the lecture's notation, never SymPy's
 
 
 def test_corpus_size():
     assert len(CORRECT) + len(WRONG) >= 30
+
+
+# -- other losses and outputs, LaTeX, the bound ------------------------------------------------------------
+
+GRU_LAST = f"(Y2 - z2)*V*((h1 - n2)*u2*(1 - u2) + {GRU_HOP}*(h0 - n1)*u1*(1 - u1))"
+GRU_BCE = GRU_B_IU.replace("(Y1 - z1)", "(sigmoid(Y1) - z1)").replace("(Y2 - z2)", "(sigmoid(Y2) - z2)")
+
+# (cell, model options, param, answer checked independently, answer given to verify (LaTeX when it has a \))
+MORE_CORRECT = [
+    ("gru", {"output": "last"}, "b_iu", GRU_LAST, GRU_LAST),
+    ("gru", {"loss": "bce"}, "b_iu", GRU_BCE, GRU_BCE),
+    ("lstm", {}, "b_io", LSTM_B_IO,
+     r"\tanh(c_1)\, \sigma'(a^o_1) \Big[(Y_1 - z_1) V + (Y_2 - z_2) V \big(\tanh(c_2) o_2 (1 - o_2) W_{ho} + o_2 "
+     r"(1 - \tanh(c_2)^2) (g_2 i_2 (1 - i_2) W_{hi} + c_1 f_2 (1 - f_2) W_{hf} + i_2 (1 - g_2^2) W_{hg})\big)\Big] "
+     r"+ (Y_2 - z_2) V \tanh(c_2) \sigma'(a^o_2)"),
+    ("leaky", {}, "W", LEAKY_W,
+     r"\alpha \tanh'(a_1) h_0 \left[(Y_1 - z_1) V + (Y_2 - z_2) V \left(1 - \alpha + \alpha \tanh'(a_2) W"
+     r"\right)\right] + (Y_2 - z_2) V \alpha (1 - \tanh(a_2)^2) h_1"),
+]
+
+MORE_WRONG = [
+    ("gru", {"output": "last"}, "b_iu", GRU_LAST + " + (Y1 - z1)*V*(h0 - n1)*u1*(1 - u1)",
+     "this sums the terms of every step (L = Σ_t L_t), but the model is many-to-one"),
+    ("gru", {"loss": "bce"}, "b_iu", GRU_B_IU, "the mse loss's ∂L_t/∂Y_t = Y_t - z_t where this model's (bce)"),
+]
+
+
+def _spec(cell, model):
+    return cells.build(cell, **model) if cell in ("gru", "lstm") else SPECS[cell]()
+
+
+@pytest.mark.parametrize("cell, model, param, answer, given", MORE_CORRECT)
+def test_more_correct_answers(cell, model, param, answer, given):
+    p = point(cell, 4)
+    _, values = forward(cell, p, **model)
+    if model.get("loss") == "bce":
+        values.update({f"z{t}": float(t % 2) for t in range(1, T + 1)})
+        p.update({f"z{t}": float(t % 2) for t in range(1, T + 1)})
+        _, values = forward(cell, p, **model)
+    assert value_of(answer, values) == pytest.approx(central(cell, p, param, **model), rel=1e-6, abs=1e-9)
+    v = symrnn.verify(_spec(cell, model), param, latex=given, steps=T) if "\\" in given else \
+        symrnn.verify(_spec(cell, model), param, given, steps=T)
+    assert v.ok, v.report
+
+
+@pytest.mark.parametrize("cell, model, param, answer, diagnosis", MORE_WRONG)
+def test_more_wrong_answers(cell, model, param, answer, diagnosis):
+    v = symrnn.verify(_spec(cell, model), param, answer, steps=T)
+    assert not v.ok and diagnosis in v.summary, v.report
+
+
+def test_too_many_paths_is_said_not_hidden():
+    """A GRU's recurrent weight has 453 paths at T = 5: no listing, an honest note, the matrix form's search."""
+    assert graph(cells.gru(), 5).count("W_hr") > MAX_PATHS
+    v = symrnn.verify(cells.gru(), "W_hr", "(Y1 - z1)*V*(1 - u1)*(1 - n1**2)*(W_hn*h0 + b_hn)*r1*(1 - r1)*h0", steps=5)
+    assert not v.ok and v.paths.found is None
+    assert "not localised: 453 chain-rule paths at T = 5" in v.report and "not localised" in v.summary
+
+
+def test_grade_localises_gated_answers(tmp_path):
+    rows = tmp_path / "class.csv"
+    rows.write_text("student,param,answer\n"
+                    f"ada,b_iu,\"{GRU_B_IU}\"\n"
+                    f"bob,b_iu,\"{_drop(GRU_B_IU, 'u1*(1 - u1)*')}\"\n", encoding="utf-8")
+    grade_file(str(rows), str(tmp_path / "out"), defaults={"cell": "gru"})
+    summary = (tmp_path / "out" / "summary.csv").read_text(encoding="utf-8")
+    assert "ada,b_iu,correct" in summary
+    assert "bob,b_iu,wrong,the gate's σ' is missing: ∂u1/∂aᵘ1" in summary

@@ -71,13 +71,14 @@ class PathReport:
             f = self.found
             word = {"wrong": "written wrongly", "missing": "missing", "extra": "extra"}[f.how]
             out.append(f"  the slip: {f.diagnosis}")
-            out.append(f"    {word} on {_count(len(f.paths))}:")
+            out.append(f"    {word} on {_count(len(f.paths))} (as the chain rule has {'it' if len(f.paths) == 1 else 'them'}):")
             out += [f"      {p}" for p in f.paths[:SHOWN_PATHS]]
             if len(f.paths) > SHOWN_PATHS:
                 out.append(f"      … and {len(f.paths) - SHOWN_PATHS} more")
             if f.how != "extra":
                 rest = self.total - len(f.paths)
-                out.append(f"    the other {_count(rest)} {'are' if rest > 1 else 'is'} right" if rest else "")
+                out.append(("    the other path is right" if rest == 1 else f"    the other {rest} paths are right")
+                           if rest else "")
             return [ln for ln in out if ln]
         out.append("  no single slip of one factor, one path or one branch explains the difference")
         if self.present or self.absent:
@@ -108,10 +109,15 @@ class CellVerdict(MatrixVerdict):
 
     @property
     def summary(self) -> str:
-        mine = self.paths.summary if self.paths is not None and not self.ok else ""
-        if self.paths is not None and self.paths.note and not self.ok:
-            return f"{MatrixVerdict.summary.fget(self)} ({self.paths.note})"
-        return mine or MatrixVerdict.summary.fget(self)
+        theirs = MatrixVerdict.summary.fget(self)
+        if self.ok or self.paths is None:
+            return theirs
+        if self.paths.note:
+            return f"{theirs} ({self.paths.note})"
+        slips = any(v.slips for v in self.lines)       # the matrix form's single-edit search named one too
+        if self.paths.found is None:
+            return theirs if slips else self.paths.summary
+        return f"{self.paths.summary}; {theirs}" if slips else self.paths.summary
 
 
 def verify_cell(spec: ModelSpec, param: str, source: str, latex: bool, steps: int, what: str) -> MatrixVerdict:
