@@ -7,11 +7,13 @@ The verdict is the matrix form's at sizes 1 (`matrixcheck`); when it is "wrong",
 is explained by one slip, in this order (the first that equals R at every point wins):
 
 1. one factor ∂q/∂v written wrongly (a registered slip, `celltraps`) where it sits, i.e. on every path
-   through that edge — a slip inside a factored group: Δ = Σ_{p ∋ e} (p with e's factor changed − p);
+   through that edge — a slip inside a factored group: Δ = Σ_{p ∋ e} (p with e's factor changed − p) —
+   or on those of one loss step entering θ at one step (a group such as ∂L2/∂h2 ∂h2/∂h1 ∂⁺h1/∂θ);
 2. the same slip in every factor it applies to (u and 1 − u swapped at every step);
 3. one factor written wrongly on one path only (a slip in one written-out term);
 4. a branch left out: every path through one edge missing (the (1 − u) n branch, the path through
-   c_{t−1}, all terms of L_t): Δ = −Σ_{p ∋ e} p; one path missing; one path twice;
+   c_{t−1}, all terms of L_t): Δ = −Σ_{p ∋ e} p; every path from L_t back through one quantity (the
+   recurrent paths); one path missing; one path twice; a many-to-one answer that sums every step;
 5. one path replaced by a path of another parameter's gradient (a term copied from another gate).
 
 Numbers compare the explanations (each is a product of edge values, no expression is built per
@@ -71,7 +73,8 @@ class PathReport:
             f = self.found
             word = {"wrong": "written wrongly", "missing": "missing", "extra": "extra"}[f.how]
             out.append(f"  the slip: {f.diagnosis}")
-            out.append(f"    {word} on {_count(len(f.paths))} (as the chain rule has {'it' if len(f.paths) == 1 else 'them'}):")
+            them = "it" if len(f.paths) == 1 else "them"
+            out.append(f"    {word} on {_count(len(f.paths))} (as the chain rule has {them}):")
             out += [f"      {p}" for p in f.paths[:SHOWN_PATHS]]
             if len(f.paths) > SHOWN_PATHS:
                 out.append(f"      … and {len(f.paths) - SHOWN_PATHS} more")
@@ -160,6 +163,11 @@ def _add(xs, sign=1):
         return tuple(sign * a for a in out)
 
 
+def _key(x) -> str:
+    """A number rounded far below any real difference and far above 50-digit rounding (a lookup key)."""
+    return mpmath.nstr(x, 25)
+
+
 def _zero(like):
     return tuple(0 * x for x in like)
 
@@ -176,15 +184,33 @@ class _Search:
         self.paths = g.paths(param)
         self.edge_numbers = {e: g.numbers(e.value) for p in self.paths for e in p.edges}
         self.numbers = {p: g.path_numbers(p) for p in self.paths}
+        self._through: dict = {}
+        for p in self.paths:
+            for e in dict.fromkeys(p.edges):
+                self._through.setdefault(e, []).append(p)
 
     def changed(self, p: CellPath, edits: dict) -> tuple:
-        """p's numbers with the edges in `edits` valued at their new numbers, minus p's."""
-        new = _mul(edits.get(e, self.edge_numbers[e]) for e in p.edges)
+        """p's numbers with the edges in `edits` valued at their new numbers, minus p's:
+        p · (Π_e new_e / old_e − 1), or the product again where an old factor is 0 at a point."""
+        mine = [e for e in dict.fromkeys(p.edges) if e in edits]
         with mpmath.workdps(DIGITS):
-            return tuple(a - b for a, b in zip(new, self.numbers[p]))
+            out = []
+            for k, value in enumerate(self.numbers[p]):
+                olds = [self.edge_numbers[e][k] for e in mine]
+                if all(olds):
+                    ratio = mpmath.mpf(1)
+                    for e, old in zip(mine, olds):
+                        ratio *= (edits[e][k] / old) ** p.edges.count(e)
+                    out.append(value * (ratio - 1))
+                else:
+                    new = mpmath.mpf(1)
+                    for e in p.edges:
+                        new *= edits[e][k] if e in edits else self.edge_numbers[e][k]
+                    out.append(new - value)
+            return tuple(out)
 
     def through(self, e: Edge) -> tuple[CellPath, ...]:
-        return tuple(p for p in self.paths if e in p.edges)
+        return tuple(self._through.get(e, ()))
 
     def first(self) -> Explanation | None:
         for found in self._candidates():
@@ -193,61 +219,51 @@ class _Search:
         return None
 
     def _candidates(self):
+        """Each explanation in the order of the module docstring (lazy: the first that equals R ends it)."""
         edges = list(dict.fromkeys(e for p in self.paths for e in p.edges))
-        slips = [(e, name, c, self.g.numbers(c.new)) for e in edges for name, c in changes(self.g, e)]
-        # 1. one factor, where it sits (every path through the edge)
-        for e, name, c, n in slips:
+        slips = [(e, c, self.g.numbers(c.new)) for e in edges for _, c in changes(self.g, e)]
+        # 1. one factor, where it sits (every path through the edge), or inside one loss step's group entering
+        #    at one step (a factored group)
+        for e, c, n in slips:
             on = self.through(e)
             yield self._if(_add(self.changed(p, {e: n}) for p in on), lambda: c.message, on, "wrong")
-        # 1b. one factor inside one Leibniz factor of the loss step t reaching θ at step s (a factored group)
-        for e, name, c, n in slips:
-            groups: dict = {}
-            for p in self.through(e):
-                groups.setdefault((p.loss_step, p.edges[-1].step), []).append(p)
-            if len(groups) > 1:
-                for (t, s), on in groups.items():
-                    yield self._if(_add(self.changed(p, {e: n}) for p in on), lambda: f"{c.message} (in the terms of L{t} "
-                                   f"that reach {self.param} at step {s})", on, "wrong")
+        for e, c, n in slips:
+            for (t, s), on in _by_steps(self.through(e)):
+                yield self._if(_add(self.changed(p, {e: n}) for p in on),
+                               lambda: f"{c.message} (in the terms of L{t} that reach {self.param} at step {s})",
+                               on, "wrong")
         # 2. the same slip at every factor it applies to
         by_key: dict = {}
-        for e, name, c, n in slips:
+        for e, c, n in slips:
             by_key.setdefault(c.key, []).append((e, c, n))
-        for key, group in by_key.items():
+        for group in by_key.values():
             if len(group) < 2 or len({e for e, _, _ in group}) < len(group):
                 continue
             edits = {e: n for e, _, n in group}
-            on = tuple(p for p in self.paths if any(e in edits for e in p.edges))
-            general = {c.general for _, c, _ in group}
-            steps = {e.step for e, _, _ in group}
-            said = general.pop() if len(general) == 1 and "" not in general else \
-                "; ".join(dict.fromkeys(c.message for _, c, _ in group))
-            if len(steps) > 1:
-                said = f"at every step: {said}"
-            yield self._if(_add(self.changed(p, edits) for p in on), lambda: said, on, "wrong")
+            touched = {p for e in edits for p in self.through(e)}
+            on = tuple(p for p in self.paths if p in touched)
+            yield self._if(_add(self.changed(p, edits) for p in on), lambda: _same_slip(group), on, "wrong")
         # 3. one factor on one path only
-        for e, name, c, n in slips:
+        for e, c, n in slips:
             on = self.through(e)
-            if len(on) > 1:
-                for p in on:
-                    yield self._if(self.changed(p, {e: n}), lambda: f"{c.message} (in this term only)", (p,), "wrong")
-        # 4. a branch left out, one path left out, one path twice
+            for p in on if len(on) > 1 else ():
+                yield self._if(self.changed(p, {e: n}), lambda: f"{c.message} (in this term only)", (p,), "wrong")
+        # 4. a branch left out: through one edge, from L_t back through one quantity, one loss step's group;
+        #    one path missing or twice; many-to-one answers that sum every step
         for e in edges:
             on = self.through(e)
-            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _branch(self.g, e, on), on, "missing")
+            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _branch(self.g, e), on, "missing")
         for t, q in dict.fromkeys((p.loss_step, e.den) for p in self.paths for e in p.edges):
             on = tuple(p for p in self.paths if p.loss_step == t and any(e.den == q for e in p.edges))
             yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _through(self.g, t, q), on, "missing")
         for e in edges:
-            groups: dict = {}
-            for p in self.through(e):
-                groups.setdefault((p.loss_step, p.edges[-1].step), []).append(p)
-            for (t, s), some in groups.items() if len(groups) > 1 else ():
-                yield self._if(_add((self.numbers[p] for p in some), -1), lambda: f"{_branch(self.g, e, some)} (in the "
-                               f"terms of L{t} that reach {self.param} at step {s})", some, "missing")
+            for (t, s), on in _by_steps(self.through(e)):
+                yield self._if(_add((self.numbers[p] for p in on), -1),
+                               lambda: f"{_branch(self.g, e)} (in the terms of L{t} that reach {self.param} at "
+                                       f"step {s})", on, "missing")
         for p in self.paths:
             yield self._if(_add([self.numbers[p]], -1), lambda: f"the path {p.route} is missing", (p,), "missing")
             yield self._if(self.numbers[p], lambda: f"the path {p.route} is counted twice", (p,), "extra")
-        # 4b. many-to-one: the terms of the steps without a loss, added as if L = Σ_t L_t
         if self.g.spec.output == "last":
             every = graph(replace(self.g.spec, output="every"), self.g.steps)
             if every.count(self.param) <= MAX_PATHS:
@@ -255,17 +271,22 @@ class _Search:
                 yield self._if(_add(_mul(self.g.numbers(e.value) for e in q.edges) for q in more), lambda: (
                     f"this sums the terms of every step (L = Σ_t L_t), but the model is many-to-one (--output last): "
                     f"only L{self.g.steps} is a loss"), more, "extra")
-        # 5. a path of another parameter's gradient where one of this one's belongs, or beside them
+        # 5. a path of another parameter's gradient where one of this one's belongs: q − p = R, looked up by
+        #    q's first number among the p + R (a comparison per pair would grow like the square of the paths)
+        wanted: dict = {}
+        with mpmath.workdps(DIGITS):
+            for p in self.paths:
+                wanted.setdefault(_key(self.numbers[p][0] + self.R[0]), []).append(p)
         for other in self.g.derivation.names:
             if other == self.param or self.g.count(other) > MAX_PATHS:
                 continue
             for q in self.g.routes(other):
                 nq = self.g.path_numbers(q)
-                for p in self.paths:
+                for p in wanted.get(_key(nq[0]), ()):
                     with mpmath.workdps(DIGITS):
                         d = tuple(a - b for a, b in zip(nq, self.numbers[p]))
-                    yield self._if(d, lambda: f"a term copied from ∂L/∂{other}: yours has {text(q.shown)} (the path "
-                                      f"{q.route}) where {p.route} belongs", (p,), "wrong")
+                    yield self._if(d, lambda: f"a term copied from ∂L/∂{other}: yours has {text(q.shown)} "
+                                              f"(the path {q.route}) where {p.route} belongs", (p,), "wrong")
 
     def _if(self, delta, diagnosis, on, how) -> Explanation | None:
         """The explanation when its numbers are R's (`diagnosis` is said only then: printing is the cost)."""
@@ -288,7 +309,23 @@ def _readers(g: CellGraph, q, step: int) -> list:
             and num != g.unrolled.at(step).Y and any(e.den == q for e in edges)]
 
 
-def _branch(g: CellGraph, e: Edge, on) -> str:
+def _by_steps(paths) -> list:
+    """Paths grouped by (their loss step, the step where they enter θ), when there is more than one group."""
+    groups: dict = {}
+    for p in paths:
+        groups.setdefault((p.loss_step, p.edges[-1].step), []).append(p)
+    return list(groups.items()) if len(groups) > 1 else []
+
+
+def _same_slip(group) -> str:
+    """One slip made in several factors, said once when it has a general form."""
+    general = {c.general for _, c, _ in group}
+    said = general.pop() if len(general) == 1 and "" not in general else \
+        "; ".join(dict.fromkeys(c.message for _, c, _ in group))
+    return f"at every step: {said}" if len({e.step for e, _, _ in group}) > 1 else said
+
+
+def _branch(g: CellGraph, e: Edge) -> str:
     """What leaving out every path through edge e means, in words."""
     if e.kind == "loss":
         return (f"every path from {text(e.num)} is missing: L = Σ_t L_t, so the terms of {text(e.num)} belong "
@@ -322,7 +359,8 @@ def localise(g: CellGraph, param: str, yours: sp.Expr) -> PathReport:
     for other in g.derivation.names:
         if other != param and g.count(other) <= MAX_PATHS and \
                 _equal(mine, _add([g.path_numbers(q) for q in g.routes(other)] or [_zero(mine)])):
-            return PathReport(total, Explanation(f"this is ∂L/∂{other}, not ∂L/∂{param}: the gradient of another "
+            return PathReport(total, Explanation(f"this is ∂L/∂{other}, not ∂L/∂{param}: the gradient of "
+                                                 f"another "
                                                  f"parameter", search.paths, "wrong"))
     found = search.first()
     if found is not None:

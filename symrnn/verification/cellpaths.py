@@ -5,9 +5,9 @@ u_t, their pre-activations aʳ_t, the candidate n_t, the states h_t, c_t), the o
 terms L_t and the parameters; q reads v when v is a free symbol of q's definition. Each edge is a
 Leibniz factor ∂q/∂v, split where a slip happens:
 
-    activation   q = f(p), p a named pre-activation:  ∂q/∂p = f'(p) in its output form (σ'(aᵘ_t) = u_t (1 − u_t))
-    read         q reads a quantity v directly:        ∂h_t/∂n_t = 1 − u_t,  ∂h_t/∂c_t = o_t (1 − tanh²(c_t))
-    entry        q reads the parameter θ:               ∂aᵘ_t/∂W_hu = h_{t−1}
+    activation   q = f(p), p a named pre-activation   ∂q/∂p = f'(p), output form: σ'(aᵘ_t) = u_t (1 − u_t)
+    read         q reads a quantity v directly        ∂h_t/∂n_t = 1 − u_t, ∂h_t/∂c_t = o_t (1 − tanh²(c_t))
+    entry        q reads the parameter θ              ∂aᵘ_t/∂W_hu = h_{t−1}
     loss/output  ∂L_t/∂Y_t = Y_t − z_t,  ∂Y_t/∂h_t = V
 
     ∂L/∂θ = Σ_{t ∈ loss steps} Σ_{paths L_t → Y_t → … → θ} Π_{edges e of the path} ∂e

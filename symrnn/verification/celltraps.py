@@ -25,6 +25,7 @@ from .. import naming
 from ..ir.primitives import LOSSES
 from .cellpaths import CellGraph, Edge
 from .printing import text
+from .traps import registrar
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,7 @@ Rule = Callable[[CellGraph, Edge], Iterator[Change]]
 CELL_TRAPS: dict[str, Rule] = {}
 
 
-def cell_trap(name: str):
-    def register(rule: Rule) -> Rule:
-        CELL_TRAPS[name] = rule
-        return rule
-    return register
+cell_trap = registrar(CELL_TRAPS)
 
 
 def _role(q: sp.Symbol) -> str:
@@ -151,7 +148,8 @@ def _factor_missing(g: CellGraph, e: Edge):
 
 @cell_trap("part missing")
 def _part_missing(g: CellGraph, e: Edge):
-    """One factor or one term of a Leibniz factor left out: r1 of ∂aⁿ1/∂W_hn = r1 h0, −h0 of ∂h1/∂α = tanh(a1) − h0."""
+    """One factor or one term of a Leibniz factor left out: r1 of ∂aⁿ1/∂W_hn = r1 h0, −h0 of
+    ∂h1/∂α = tanh(a1) − h0."""
     if e.kind == "loss":
         return
     for join in (sp.Mul, sp.Add):
