@@ -217,6 +217,11 @@ WRONG = [
      "every path from L2 back through h1 is missing"),
     ("gru", "W_hn", _drop(GRU_W_HN, "r1*h0*", "h0*"), "r1 is missing from ∂aⁿ1/∂W_hn"),
     ("mgu", "b_n", MGU_B_N.replace("(Y1 - z1)", "(z1 - Y1)").replace("(Y2 - z2)", "(z2 - Y2)"), "the sign is flipped"),
+    # two slips at once
+    ("gru", "b_iu", GRU_B_IU.replace("u1*(1 - u1)", "u1").replace("(1 - n2**2)", "(1 - n2)"),
+     "two slips: u1 where ∂u1/∂aᵘ1 = u1 (1 - u1) belongs"),
+    ("lstm", "b_if", _drop(_drop(LSTM_B_IF, "*o2*(1 - tanh(c2)**2)*f2 ", "*o2*(1 - tanh(c2)**2)*f1 "), "c0*f1*(1 - f1)*",
+                           "c0*f1*"), "; and f1 where f2 belongs in ∂c2/∂c1 = f2"),
 ]
 
 
@@ -314,3 +319,11 @@ def test_grade_localises_gated_answers(tmp_path):
     summary = (tmp_path / "out" / "summary.csv").read_text(encoding="utf-8")
     assert "ada,b_iu,correct" in summary
     assert "bob,b_iu,wrong,the gate's σ' is missing: ∂u1/∂aᵘ1" in summary
+
+
+def test_an_answer_no_slip_explains_lists_the_paths_not_found():
+    v = symrnn.verify(cells.gru(), "b_iu", "(Y1 - z1)*V*(h0 - n1)*u1*(1 - u1) + x2*W_hu", steps=T)
+    assert not v.ok and v.paths.found is None
+    assert "no single slip of one factor, one path or one branch explains the difference" in v.report
+    assert "paths found in your expanded answer: 1 of 6" in v.report
+    assert "not found: L2 → Y2 → h2 → h1 → u1 → aᵘ1 → b_iu: (Y2 - z2) V u2 (h0 - n1) u1 (1 - u1)" in v.report

@@ -14,7 +14,9 @@ is explained by one slip, in this order (the first that equals R at every point 
 4. a branch left out: every path through one edge missing (the (1 − u) n branch, the path through
    c_{t−1}, all terms of L_t): Δ = −Σ_{p ∋ e} p; every path from L_t back through one quantity (the
    recurrent paths); one path missing; one path twice; a many-to-one answer that sums every step;
-5. one path replaced by a path of another parameter's gradient (a term copied from another gate).
+5. one path replaced by a path of another parameter's gradient (a term copied from another gate);
+6. two slips: two factors written wrongly where they sit (their paths may overlap: computed together),
+   or two explanations of 1 and 4 on disjoint paths (Δ_a + Δ_b = R, Δ_b looked up by its number).
 
 Numbers compare the explanations (each is a product of edge values, no expression is built per
 explanation); two analytic functions equal at random points are equal with probability 1. When no
@@ -40,6 +42,7 @@ from .numeric import DIGITS, Undefined
 from .printing import text
 
 MONOMIALS = 5000         # the expanded answer's size at most, for listing the paths found as written
+PAIRED_SLIPS = 120       # two slips of one factor each are tried when there are at most this many (T = 2)
 SHOWN_PATHS = 4          # paths printed per diagnosis (the rest counted)
 NO_SLIP = "no single slip (a transpose, ⊙/product, diag's side, a step off by one, Σ_t, the sign) explains the " \
           "difference"
@@ -71,7 +74,8 @@ class PathReport:
             return out + [f"  {self.note}"]
         if self.found is not None:
             f = self.found
-            word = {"wrong": "written wrongly", "missing": "missing", "extra": "extra"}[f.how]
+            word = {"wrong": "written wrongly", "missing": "missing", "extra": "extra",
+                    "two": "written wrongly or missing"}[f.how]
             out.append(f"  the slip: {f.diagnosis}")
             them = "it" if len(f.paths) == 1 else "them"
             out.append(f"    {word} on {_count(len(f.paths))} (as the chain rule has {them}):")
@@ -184,18 +188,20 @@ class _Search:
         self.paths = g.paths(param)
         self.edge_numbers = {e: g.numbers(e.value) for p in self.paths for e in p.edges}
         self.numbers = {p: g.path_numbers(p) for p in self.paths}
+        self.kept: list = []             # the explanations a pair is made of
+        self.slips: list = []            # (edge, change, its numbers) of every registered slip
         self._through: dict = {}
         for p in self.paths:
             for e in dict.fromkeys(p.edges):
                 self._through.setdefault(e, []).append(p)
 
-    def changed(self, p: CellPath, edits: dict) -> tuple:
+    def changed(self, p: CellPath, edits: dict, points=None) -> tuple:
         """p's numbers with the edges in `edits` valued at their new numbers, minus p's:
         p · (Π_e new_e / old_e − 1), or the product again where an old factor is 0 at a point."""
         mine = [e for e in dict.fromkeys(p.edges) if e in edits]
         with mpmath.workdps(DIGITS):
             out = []
-            for k, value in enumerate(self.numbers[p]):
+            for k, value in enumerate(self.numbers[p][:points]):
                 olds = [self.edge_numbers[e][k] for e in mine]
                 if all(olds):
                     ratio = mpmath.mpf(1)
@@ -221,12 +227,12 @@ class _Search:
     def _candidates(self):
         """Each explanation in the order of the module docstring (lazy: the first that equals R ends it)."""
         edges = list(dict.fromkeys(e for p in self.paths for e in p.edges))
-        slips = [(e, c, self.g.numbers(c.new)) for e in edges for _, c in changes(self.g, e)]
+        self.slips = slips = [(e, c, self.g.numbers(c.new)) for e in edges for _, c in changes(self.g, e)]
         # 1. one factor, where it sits (every path through the edge), or inside one loss step's group entering
         #    at one step (a factored group)
         for e, c, n in slips:
             on = self.through(e)
-            yield self._if(_add(self.changed(p, {e: n}) for p in on), lambda: c.message, on, "wrong")
+            yield self._if(_add(self.changed(p, {e: n}) for p in on), lambda: c.message, on, "wrong", keep=True)
         for e, c, n in slips:
             for (t, s), on in _by_steps(self.through(e)):
                 yield self._if(_add(self.changed(p, {e: n}) for p in on),
@@ -252,10 +258,12 @@ class _Search:
         #    one path missing or twice; many-to-one answers that sum every step
         for e in edges:
             on = self.through(e)
-            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _branch(self.g, e), on, "missing")
+            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _branch(self.g, e), on, "missing",
+                           keep=True)
         for t, q in dict.fromkeys((p.loss_step, e.den) for p in self.paths for e in p.edges):
             on = tuple(p for p in self.paths if p.loss_step == t and any(e.den == q for e in p.edges))
-            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _through(self.g, t, q), on, "missing")
+            yield self._if(_add((self.numbers[p] for p in on), -1), lambda: _through(self.g, t, q), on, "missing",
+                           keep=True)
         for e in edges:
             for (t, s), on in _by_steps(self.through(e)):
                 yield self._if(_add((self.numbers[p] for p in on), -1),
@@ -288,9 +296,38 @@ class _Search:
                     yield self._if(d, lambda: f"a term copied from ∂L/∂{other}: yours has {text(q.shown)} "
                                               f"(the path {q.route}) where {p.route} belongs", (p,), "wrong")
 
-    def _if(self, delta, diagnosis, on, how) -> Explanation | None:
-        """The explanation when its numbers are R's (`diagnosis` is said only then: printing is the cost)."""
+    def _if(self, delta, diagnosis, on, how, keep: bool = False) -> Explanation | None:
+        """The explanation when its numbers are R's (`diagnosis` is said only then: printing is the cost);
+        `keep`: remembered for `pair`."""
+        if keep:
+            self.kept.append((delta, diagnosis, tuple(on), how))
         return Explanation(diagnosis(), tuple(on), how) if _equal(delta, self.R) else None
+
+    def pair(self) -> Explanation | None:
+        """Two slips at once, each of one factor where it sits or one branch: Δ_a + Δ_b = R (Δ_b looked up by
+        its first number, so the pairs are not tried one by one)."""
+        slips = self.slips if len(self.slips) <= PAIRED_SLIPS else []
+        for i, (ea, ca, na) in enumerate(slips):       # two factors written wrongly: their paths may overlap
+            for eb, cb, nb in slips[i + 1:]:
+                if ea == eb:
+                    continue
+                edits = {ea: na, eb: nb}
+                on = tuple(p for p in self.paths if ea in p.edges or eb in p.edges)
+                first = _add(self.changed(p, edits, 1) for p in on)
+                if _equal(first, self.R[:1]) and _equal(_add(self.changed(p, edits) for p in on), self.R):
+                    return Explanation(f"two slips: {ca.message}; and {cb.message}", on, "wrong")
+        index: dict = {}
+        for k, (d, *_) in enumerate(self.kept):
+            index.setdefault(_key(d[0]), []).append(k)
+        with mpmath.workdps(DIGITS):
+            for i, (d, said, on, how) in enumerate(self.kept):
+                for j in index.get(_key(self.R[0] - d[0]), ()):
+                    e, other, more, how2 = self.kept[j]
+                    if j != i and not set(on) & set(more) and _equal(tuple(a + b for a, b in zip(d, e)), self.R):
+                        paths = tuple(p for p in self.paths if p in set(on) | set(more))
+                        return Explanation(f"two slips: {said()}; and {other()}", paths,
+                                           how if how == how2 else "two")
+        return None
 
 
 def _through(g: CellGraph, t: int, q) -> str:
@@ -362,7 +399,7 @@ def localise(g: CellGraph, param: str, yours: sp.Expr) -> PathReport:
             return PathReport(total, Explanation(f"this is ∂L/∂{other}, not ∂L/∂{param}: the gradient of "
                                                  f"another "
                                                  f"parameter", search.paths, "wrong"))
-    found = search.first()
+    found = search.first() or search.pair()
     if found is not None:
         return PathReport(total, found)
     return _as_written(g, search.paths, yours, total)

@@ -82,12 +82,11 @@ def _other_derivative(g: CellGraph, e: Edge):
     if e.kind != "activation":
         return
     q, f = e.num, g.function_of(e.num)
-    forms = {"sigmoid": ((1 - q ** 2, "tanh'"), (1 - q, "1 − q")), "tanh": ((q * (1 - q), "σ'"), (1 - q, "1 − q"))}
-    for new, what in forms.get(f.name, ()):
-        said = f"{text(new)} is tanh' written in {text(q)}" if what == "tanh'" else \
-            f"{text(new)} is σ' written in {text(q)}" if what == "σ'" else f"{text(new)} drops a factor"
-        yield Change(new, f"{text(e.symbol)} = {text(e.value)}, yours {text(new)}: {said} ({text(q)} = "
-                          f"{text(f.apply(e.den))})", ("other f'", _role(q), what))
+    said = f"{text(q)} = {text(f.apply(e.den))}, so {text(e.symbol)} = {text(e.value)}"
+    forms = {"sigmoid": ((1 - q ** 2, "tanh' written in", "tanh'"), (1 - q, "σ' without its", "1-q")),
+             "tanh": ((q * (1 - q), "σ' written in", "σ'"), (1 - q, "tanh' without its square in", "1-q"))}
+    for new, what, key in forms.get(f.name, ()):
+        yield Change(new, f"{text(new)} is {what} {text(q)}: {said}", ("other f'", _role(q), key))
 
 
 @cell_trap("u and 1 - u swapped")
