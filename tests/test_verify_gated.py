@@ -190,7 +190,8 @@ WRONG = [
     ("leaky", "W", _drop(LEAKY_W, "1 - alpha + "), "the branch through h1 is missing"),
     # u and 1 − u swapped
     ("gru", "b_iu", "(n1 - h0)*u1*(1 - u1)*((Y1 - z1)*V + (Y2 - z2)*V*((1 - u2) + (n2 - h1)*u2*(1 - u2)*W_hu "
-                    "+ u2*(1 - n2**2)*(W_hn*r2 + (W_hn*h1 + b_hn)*r2*(1 - r2)*W_hr))) + (Y2 - z2)*V*(n2 - h1)*u2*(1 - u2)",
+                    "+ u2*(1 - n2**2)*(W_hn*r2 + (W_hn*h1 + b_hn)*r2*(1 - r2)*W_hr))) "
+                    "+ (Y2 - z2)*V*(n2 - h1)*u2*(1 - u2)",
      "swapped"),
     ("mgu", "b_n", "(1 - f1)*(1 - n1**2)*((Y1 - z1)*V + (Y2 - z2)*V*(f2 + (h1 - n2)*f2*(1 - f2)*W_f + (1 - f2)*"
                    "(1 - n2**2)*W_n*(f2 + h1*f2*(1 - f2)*W_f))) + (Y2 - z2)*V*(1 - f2)*(1 - n2**2)", "swapped"),
@@ -202,6 +203,7 @@ WRONG = [
     ("lstm", "b_if", LSTM_B_IF.replace("tanh(c1)**2", "h1**2").replace("tanh(c2)**2", "h2**2"),
      "where tanh(c2) belongs"),
     ("lstm", "b_io", _drop(LSTM_B_IO, "tanh(c1)*o1*(1 - o1)*", "h1*o1*(1 - o1)*"), "h1 where tanh(c1) belongs"),
+    ("lstm", "b_io", _drop(LSTM_B_IO, "tanh(c1)*o1*(1 - o1)*", "g1*o1*(1 - o1)*"), "g1 where tanh(c1) belongs"),
     ("lstm", "b_if", _drop(LSTM_B_IF, " + (Y2 - z2)*V*o2*(1 - tanh(c2)**2)*f2 "), "the branch through c1 is missing"),
     ("lstm", "c0", _drop(LSTM_C0, "o2*(1 - tanh(c2)**2)*f2 + "), "the branch through c1 is missing"),
     # leaky: 1 − h² where tanh'(a) = 1 − tanh²(a) belongs (h is not tanh(a) there); −h_{t−1} dropped
@@ -210,7 +212,8 @@ WRONG = [
      "is missing from ∂h"),
     # a term copied from another gate's parameter
     ("gru", "W_hu", _drop(GRU_W_HU, "(h0 - n1)*u1*(1 - u1)*h0*((Y1 - z1)*V + ",
-                          "(1 - u1)*(1 - n1**2)*(W_hn*h0 + b_hn)*r1*(1 - r1)*h0*(Y1 - z1)*V + (h0 - n1)*u1*(1 - u1)*h0*("),
+                          "(1 - u1)*(1 - n1**2)*(W_hn*h0 + b_hn)*r1*(1 - r1)*h0*(Y1 - z1)*V "
+                          "+ (h0 - n1)*u1*(1 - u1)*h0*("),
      "a term copied from ∂L/∂W_hr"),
     # a recurrent path missing; r dropped from the entry factor; the sign
     ("gru", "b_iu", "(Y1 - z1)*V*(h0 - n1)*u1*(1 - u1) + (Y2 - z2)*V*(h1 - n2)*u2*(1 - u2)",
@@ -220,8 +223,8 @@ WRONG = [
     # two slips at once
     ("gru", "b_iu", GRU_B_IU.replace("u1*(1 - u1)", "u1").replace("(1 - n2**2)", "(1 - n2)"),
      "two slips: u1 where ∂u1/∂aᵘ1 = u1 (1 - u1) belongs"),
-    ("lstm", "b_if", _drop(_drop(LSTM_B_IF, "*o2*(1 - tanh(c2)**2)*f2 ", "*o2*(1 - tanh(c2)**2)*f1 "), "c0*f1*(1 - f1)*",
-                           "c0*f1*"), "; and f1 where f2 belongs in ∂c2/∂c1 = f2"),
+    ("lstm", "b_if", _drop(_drop(LSTM_B_IF, "*o2*(1 - tanh(c2)**2)*f2 ", "*o2*(1 - tanh(c2)**2)*f1 "),
+                           "c0*f1*(1 - f1)*", "c0*f1*"), "; and f1 where f2 belongs in ∂c2/∂c1 = f2"),
 ]
 
 
@@ -326,4 +329,5 @@ def test_an_answer_no_slip_explains_lists_the_paths_not_found():
     assert not v.ok and v.paths.found is None
     assert "no single slip of one factor, one path or one branch explains the difference" in v.report
     assert "paths found in your expanded answer: 1 of 6" in v.report
-    assert "not found: L2 → Y2 → h2 → h1 → u1 → aᵘ1 → b_iu: (Y2 - z2) V u2 (h0 - n1) u1 (1 - u1)" in v.report
+    assert "not found: L2 → Y2 → h2 → h1 → u1 → aᵘ1 → b_iu: (Y2 - z2) V u2 (h0 - n1) u1 (1 - u1)" \
+        in v.report

@@ -110,7 +110,8 @@ def _swapped(g: CellGraph, e: Edge):
 
 @cell_trap("state for tanh")
 def _state_for_function(g: CellGraph, e: Edge):
-    """h_t where an unnamed f(·) of the step belongs: tanh(c_t) of an LSTM, tanh(a_t) of a leaky cell."""
+    """h_t where an unnamed f(·) of the step belongs (tanh(c_t) of an LSTM, tanh(a_t) of a leaky cell), or
+    another quantity of the step that is f of something else (the candidate g_t = tanh(aᵍ_t) for tanh(c_t))."""
     t = e.step
     h = naming.at(naming.STATE, t)
     for atom in sorted(e.value.atoms(sp.Function), key=sp.default_sort_key):
@@ -120,6 +121,12 @@ def _state_for_function(g: CellGraph, e: Edge):
             yield Change(new, f"{text(h)} where {text(atom)} belongs in {text(e.symbol)} = {text(e.value)}: "
                               f"{_defined(g, h)}, not {text(atom)}",
                          ("h for f", str(type(atom)), _role(arg), _role(e.num), _role(e.den)))
+            for named, q in g._named.items():       # tanh(aᵍ_t) = g_t, the candidate, for tanh(c_t)
+                if type(named) is type(atom) and g.definitions[q][0] == t:
+                    yield Change(e.value.xreplace({atom: q}),
+                                 f"{text(q)} where {text(atom)} belongs in {text(e.symbol)} = {text(e.value)}: "
+                                 f"{text(q)} = {text(named)} squashes {text(named.args[0])}, not {text(arg)}",
+                                 ("q for f", str(type(atom)), _role(arg), _role(q), _role(e.num), _role(e.den)))
 
 
 @cell_trap("time index")
