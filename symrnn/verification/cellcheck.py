@@ -74,11 +74,11 @@ class PathReport:
             return out + [f"  {self.note}"]
         if self.found is not None:
             f = self.found
-            word = {"wrong": "written wrongly", "missing": "missing", "extra": "extra",
-                    "two": "written wrongly or missing"}[f.how]
+            word = {"wrong": "written wrongly", "missing": "missing", "two": "written wrongly or missing"}.get(f.how)
             out.append(f"  the slip: {f.diagnosis}")
             them = "it" if len(f.paths) == 1 else "them"
-            out.append(f"    {word} on {_count(len(f.paths))} (as the chain rule has {them}):")
+            out.append(f"    extra: {_count(len(f.paths))}:" if f.how == "extra" else
+                       f"    {word} on {_count(len(f.paths))} (as the chain rule has {them}):")
             out += [f"      {p}" for p in f.paths[:SHOWN_PATHS]]
             if len(f.paths) > SHOWN_PATHS:
                 out.append(f"      … and {len(f.paths) - SHOWN_PATHS} more")
