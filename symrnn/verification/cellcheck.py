@@ -356,9 +356,10 @@ def _by_steps(paths) -> list:
 
 def _same_slip(group) -> str:
     """One slip made in several factors, said once when it has a general form."""
-    general = {c.general for _, c, _ in group}
-    said = general.pop() if len(general) == 1 and "" not in general else \
-        "; ".join(dict.fromkeys(c.message for _, c, _ in group))
+    if all(c.general for _, c, _ in group):       # said at the last step it is made in
+        said = max(group, key=lambda slip: slip[0].step)[1].general
+    else:
+        said = "; ".join(dict.fromkeys(c.message for _, c, _ in group))
     return f"at every step: {said}" if len({e.step for e, _, _ in group}) > 1 else said
 
 
