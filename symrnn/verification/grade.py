@@ -25,6 +25,7 @@ from .verify import Verdict, check, has_definitions, lecture_shaped, looks_like_
 from .gradereport import check_outputs, write_outputs
 from ..derivation.matrix import check_dims
 from .matrixcheck import verify_matrix
+from .cellcheck import verify_cell
 
 COLUMNS = ("student", "param", "answer")
 OPTIONS = ("steps", "activation", "loss", "output", "dims", "cell")
@@ -179,7 +180,9 @@ def _grade_matrix(s: "Submission", spec: ModelSpec, steps: int, dims, scalar: bo
     """A matrix-form answer (`matrixcheck`), LaTeX when it has a backslash, a ^ or a brace."""
     dims = dims if scalar else check_dims(dims, spec)
     answer = strip_comments(s.answer)
-    v = verify_matrix(spec, s.param, answer, looks_like_matrix_latex(answer), steps, dims, "answer", scalar)
+    latex = looks_like_matrix_latex(answer)
+    v = verify_cell(spec, s.param, answer, latex, steps, "answer") if scalar else \
+        verify_matrix(spec, s.param, answer, latex, steps, dims, "answer")
     what = f"{spec.name}, T = {steps}, (k, m, o) = {dims}"
     return Graded(s, "correct" if v.ok else "wrong", "" if v.ok else v.summary, v.report, what, v)
 

@@ -58,12 +58,18 @@ Trap = Callable[[Context, Path], Iterator[Variant]]
 TRAPS: dict[str, Trap] = {}
 
 
-def trap(name: str):
-    """Register a trap under `name` (the order of registration is the order of preference)."""
-    def register(f: Trap) -> Trap:
-        TRAPS[name] = f
-        return f
-    return register
+def registrar(table: dict):
+    """A decorator factory registering rules into `table` by name (the order of registration is the order of
+    preference): `trap` here, `celltraps.cell_trap` for gated and user cells."""
+    def named(name: str):
+        def register(f):
+            table[name] = f
+            return f
+        return register
+    return named
+
+
+trap = registrar(TRAPS)
 
 
 def _name(f: Local) -> str:

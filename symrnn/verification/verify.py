@@ -34,6 +34,7 @@ from .reading import MAX_FILE_BYTES, Answer, looks_like_latex, read, read_file, 
 from .traps import TRAPS, Context, Variant, everywhere, trap
 from ..derivation.matrix import check_dims
 from .matrixcheck import verify_matrix
+from .cellcheck import verify_cell
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,8 @@ def _verify_matrix(spec, param, source: str, what: str, steps, dims, scalar=Fals
     latex = {"--latex": True, "--expr": False}.get(what, None)
     if latex is None:
         latex = looks_like_matrix_latex(source)
+    if scalar:
+        return verify_cell(spec, param, source, latex, steps, what)
     return verify_matrix(spec, param, source, latex, steps, dims, what, scalar)
 
 
