@@ -152,7 +152,7 @@ def loss_by_state(spec: ModelSpec, t) -> Factor:
     return Factor(s.L, s.h, False, steps)
 
 
-def _activation_of(spec: ModelSpec, t, symbol):
+def activation_of(spec: ModelSpec, t, symbol):
     """(f, its argument) when the quantity `symbol` of step t is f(p) with p a named pre-activation, else None."""
     program = primal(spec.cell)
     for e in program.equations:
@@ -184,7 +184,7 @@ def in_step(spec: ModelSpec, t, symbol, wrt) -> Factor | None:
     immediate = wrt not in {naming.at(st, t - 1) for st in spec.cell.states}
     if definition is None:   # an input of the step (x_t, h_{t−1}): only wrt itself depends on wrt
         return Factor(symbol, wrt, immediate, (sp.S.One,)) if symbol == wrt else None
-    act = _activation_of(spec, t, symbol)
+    act = activation_of(spec, t, symbol)
     if act is not None:
         f, arg = act
         inner = in_step(spec, t, arg, wrt)
@@ -201,7 +201,7 @@ def in_step(spec: ModelSpec, t, symbol, wrt) -> Factor | None:
         return None if direct == 0 else Factor(symbol, wrt, immediate, (direct,))
     leibniz = ([Partial(symbol, wrt, True)] if direct != 0 else []) + [
         ordered(Partial(symbol, v), fv.symbol) for v, fv in through]
-    values = ([direct] if direct != 0 else []) + [ordered(_partial_shown(spec, t, symbol, v), fv.shown)
+    values = ([direct] if direct != 0 else []) + [ordered(partial_shown(spec, t, symbol, v), fv.shown)
                                                  for v, fv in through]
     parts = tuple(p for v, fv in through for p in (fv.parts + ((fv,) if not _is_preact(spec, t, v) else ())))
     return Factor(symbol, wrt, immediate, (in_order(leibniz), in_order(values)), _unique(parts))
@@ -211,9 +211,9 @@ def _is_preact(spec: ModelSpec, t, symbol) -> bool:
     return symbol in dict(step(spec, t).preacts)
 
 
-def _partial_shown(spec: ModelSpec, t, symbol, v) -> sp.Expr:
+def partial_shown(spec: ModelSpec, t, symbol, v) -> sp.Expr:
     """∂symbol/∂v for a quantity v that symbol reads directly; f'(p) in its output form when symbol = f(p)."""
-    act = _activation_of(spec, t, symbol)
+    act = activation_of(spec, t, symbol)
     if act is not None and act[1] == v:
         return act[0].derivative(v, symbol)[-1]
     return sp.diff(step(spec, t).definition(symbol), v)
@@ -495,7 +495,7 @@ def _adjoints(spec: ModelSpec, t, loss_here: bool, carried: bool) -> list[tuple[
         me = naming.at(e.name, t)
         for v in _named(spec, t, s.definition(me)):
             contributions[str(v.base) if isinstance(v, sp.Indexed) else _role(v)].append(
-                ordered(_partial_shown(spec, t, me, v), value))
+                ordered(partial_shown(spec, t, me, v), value))
     return out, adjoint_at
 
 
@@ -619,4 +619,4 @@ def derive_scalar(spec: ModelSpec, steps: int, names) -> ScalarDerivation:
 
 __all__ = ["ScalarDerivation", "Gradient", "Term", "Factor", "derive_scalar", "at_steps", "ordered", "in_order",
            "loss_by_output", "loss_by_state", "output_by", "state_by", "in_step", "check_steps",
-           "MAX_EXPANDED_STEPS"]
+           "MAX_EXPANDED_STEPS", "activation_of", "partial_shown"]

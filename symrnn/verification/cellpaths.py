@@ -27,7 +27,7 @@ import sympy as sp
 
 from .. import naming
 from ..api import derive
-from ..derivation.scalar import _activation_of, _partial_shown
+from ..derivation.scalar import activation_of, partial_shown
 from ..errors import CheckFailed
 from ..ir.scalar import Chain, Partial
 from ..model.spec import ModelSpec
@@ -102,7 +102,7 @@ class CellGraph:
                 self.definitions[sym] = (int(s.t), d)
             self.definitions[s.Y] = (int(s.t), s.Y_def)
         self.gates = {q: p for s in u.equations for p, q in s.preacts      # q = f(p): u1 → aᵘ1
-                      if _activation_of(spec, int(s.t), q) is not None}
+                      if activation_of(spec, int(s.t), q) is not None}
 
     # -- the graph -------------------------------------------------------------------------
     @cached_property
@@ -120,7 +120,7 @@ class CellGraph:
                 mine = []
                 for v in reads:
                     kind = "activation" if self.gates.get(sym) == v else "output" if sym == s.Y else "read"
-                    value = sp.diff(d, v) if sym == s.Y else _partial_shown(spec, t, sym, v)
+                    value = sp.diff(d, v) if sym == s.Y else partial_shown(spec, t, sym, v)
                     mine.append(Edge(sym, v, value, kind, t))
                 for p in self.params:
                     if p in d.free_symbols:
@@ -137,7 +137,7 @@ class CellGraph:
     def function_of(self, q: sp.Symbol):
         """The registry function f of a quantity q = f(p) (a gate's σ, the candidate's tanh), or None."""
         t = self.definitions[q][0]
-        found = _activation_of(self.spec, t, q)
+        found = activation_of(self.spec, t, q)
         return None if found is None else found[0]
 
     def wrt(self, name: str) -> sp.Symbol:
