@@ -217,6 +217,14 @@ class Truth:
     derivation: object
     names: Names
     scalar: bool = False         # the scalar form: sizes 1 only, more points
+    points: dict = field(default_factory=dict, compare=False, repr=False)   # general -> configs, drawn once
+
+    def configs(self, general: bool) -> tuple[Config, ...]:
+        """The configurations answers are checked at (the same for every answer to this model: a class is graded
+        on one set of points, and relu's hundreds of placed points are found once)."""
+        if general not in self.points:
+            self.points[general] = tuple(configs(self, general))
+        return self.points[general]
 
     def gradient_form(self, param: str) -> Node:
         return self.derivation.get(param).general
@@ -786,7 +794,7 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
             raise SymrnnError(f"the left-hand side is ∂L/∂{ln.wrt} but --param is {param}")
     general = any(reads_T(ln.rhs) or free_indices(ln.rhs) or (ln.defines is not None and
                                                              ln.defines.step.free_symbols) for ln in lines)
-    cfgs = configs(tr, general)
+    cfgs = tr.configs(general)
     verdicts = []
     defined = {}
     for ln in lines:

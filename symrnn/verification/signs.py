@@ -10,7 +10,7 @@ A point in the pattern s: parameters, h_0 and x_t drawn at random, then x_t move
 arguments take wanted values s ⊙ r with r ∈ [R_LOW, R_HIGH] (away from relu's kink, so 1[a ≥ 0] and
 1[a > 0] agree there):
 
-    x_t ← x_t + J⁺ (s ⊙ r − v_t(x_t)),    J = ∂v_t/∂x_t (central differences),
+    x_t ← x_t + J⁺ (s ⊙ r − v_t(x_t)),    J = ∂v_t/∂x_t (forward differences: exact enough for signs),
 
 the smallest move, so x_t stays random in the directions the arguments do not see. For a_t = W h_{t−1} +
 U x_t + b this is exact in one step when U has full row rank (m ≥ k, so the checker raises m to k). A point
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -66,6 +67,7 @@ class Pattern:
     text: str
 
 
+@lru_cache(maxsize=32)
 def slots(spec: ModelSpec) -> tuple[Slot, ...]:
     """Every piecewise function's argument in the cell's equations, in order."""
     out = []
@@ -156,8 +158,7 @@ def place(spec: ModelSpec, sizes, pattern: Pattern, rng) -> dict:
             v = v_of(x)
             if _reached(v, want):
                 break
-            J = np.hstack([(v_of(x + FD_STEP * e) - v_of(x - FD_STEP * e)) / (2 * FD_STEP)
-                           for e in np.eye(len(x))[:, :, None]])
+            J = np.hstack([(v_of(x + FD_STEP * e) - v) / FD_STEP for e in np.eye(len(x))[:, :, None]])
             x = x + np.linalg.lstsq(J, target - v, rcond=None)[0]
         if not _reached(v_of(x), want):
             raise SymrnnError(f"{spec.cell.name} with relu: no input x_{t} places the sign pattern {pattern.text} at "
