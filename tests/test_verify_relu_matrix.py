@@ -1,0 +1,236 @@
+"""relu in matrix form is decided per sign pattern of the pre-activations, at real points.
+
+A corpus of relu answers (mse/ce/bce × every/last, general and written-out T): correct ones in varied
+notations stay accepted; slips that show only in some sign patterns are rejected, and points that all lie
+in one pattern (all positive, as after a positive bias init) would have accepted most of them — the old
+procedure's random points could miss a pattern in the same way. The placed points are checked from
+outside: their pre-activations computed here with NumPy lie in the pattern, and the checker's truth at
+them is the independent BPTT's (tests/numpy_gated.py).
+"""
+import random
+
+import numpy as np
+import pytest
+
+import symrnn
+from numpy_gated import column_forward_backward
+from symrnn import cli
+from symrnn.errors import SymrnnError
+from symrnn.verification import matrixcheck
+from symrnn.verification.matrixcheck import Truth, truth, value
+from symrnn.verification.signs import inputs_needed, sign_patterns
+
+
+def relu(loss="mse", output="every"):
+    return symrnn.cells.elman(activation="relu", loss=loss, output=output)
+
+
+def dims_for(loss):
+    return (2, 3, 3) if loss == "ce" else (2, 3, 2)
+
+
+def check(loss, output, steps, param, answer):
+    return symrnn.verify(relu(loss, output), param, latex=answer, steps=steps, dims=dims_for(loss))
+
+
+GRAD_W = r"\nabla_W L = \sum_t \delta_t h_{t-1}^\top"
+BRACKET = r"(V^\top (Y_t - z_t) + W^\top \delta_{t+1})"
+
+# (loss, output, T, param, answer)
+CORRECT = [
+    ("mse", "every", 2, "W", rf"\delta_t = H(a_t) \odot {BRACKET}" "\n" + GRAD_W),
+    ("mse", "every", 2, "W", rf"\delta_t = \operatorname{{relu}}'(a_t) \odot {BRACKET}" "\n" + GRAD_W),
+    ("mse", "every", 2, "W", rf"\delta_t = \operatorname{{diag}}(\mathbb{{1}}[a_t > 0]) {BRACKET}" "\n" + GRAD_W),
+    ("mse", "every", 2, "W", rf"\delta_t = \mathbb{{1}}[a_t \geq 0] \odot {BRACKET}" "\n" + GRAD_W),  # = off 0
+    ("mse", "every", 2, "W", rf"\delta_t = H(h_t) \odot {BRACKET}" "\n" + GRAD_W),      # h_t > 0 iff a_t > 0
+    ("mse", "every", 3, "W", r"\gamma_t = W^\top \operatorname{diag}(H(a_{t+1})) \gamma_{t+1} + V^\top (Y_t - z_t)"
+                             "\n" r"\nabla_W L = \sum_t (H(a_t) \odot \gamma_t) h_{t-1}^\top"),
+    ("mse", "every", 2, "V", r"\sum_t (Y_t - z_t) \max(0, a_t)^\top"),
+    ("mse", "every", 2, "U", r"\sum_t \operatorname{diag}([a_t > 0]) \frac{\partial L}{\partial h_t} x_t^\top"),
+    ("mse", "every", 2, "W", r"\operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2) h_1^\top + \operatorname{diag}(H(a_1)) "
+                             r"(V^\top (Y_1 - z_1) + W^\top \operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2)) h_0^\top"),
+    ("mse", "every", 2, "h0", r"W^\top \operatorname{diag}(H(a_1)) (V^\top (Y_1 - z_1) + W^\top "
+                              r"\operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2))"),
+    ("ce", "every", 2, "U", r"\delta_t = H(a_t) \odot (V^\top (\operatorname{softmax}(Y_t) - z_t) + W^\top "
+                            r"\delta_{t+1})" "\n" r"\nabla_U L = \sum_t \delta_t x_t^\top"),
+    ("bce", "every", 2, "b", r"\delta_t = H(a_t) \odot (V^\top (\sigma(Y_t) - z_t) + W^\top \delta_{t+1})"
+                             "\n" r"\nabla_b L = \sum_t \delta_t"),
+    ("mse", "last", 3, "b", r"\delta_T = H(a_T) \odot V^\top (Y_T - z_T)" "\n"
+                            r"\delta_t = H(a_t) \odot W^\top \delta_{t+1}" "\n" r"\nabla_b L = \sum_t \delta_t"),
+    ("ce", "last", 2, "W", r"\operatorname{diag}(H(a_2)) V^\top (\operatorname{softmax}(Y_2) - z_2) h_1^\top + "
+                           r"\operatorname{diag}(H(a_1)) W^\top \operatorname{diag}(H(a_2)) V^\top "
+                           r"(\operatorname{softmax}(Y_2) - z_2) h_0^\top"),
+    ("bce", "last", 2, "h0", r"W^\top \operatorname{diag}(H(a_1)) W^\top \operatorname{diag}(H(a_2)) V^\top "
+                             r"(\sigma(Y_2) - z_2)"),
+    ("mse", "every", 2, "W", r"\delta_t = H(a_t) \odot (V^\top (Y_t - z_t) + W^\top \operatorname{diag}(H(a_{t+1})) "
+                             r"\delta_{t+1})" "\n" + GRAD_W),                   # H twice: right, as H² = H
+    ("mse", "every", 2, "W", "delta[t] = H(a[t]) * (V.T @ (Y[t] - z[t]) + W.T @ delta[t+1])\n"
+                             "Sum(delta[t] @ h[t-1].T, (t, 1, T))"),
+]
+
+# (loss, output, T, param, answer, diagnosis, shows only where some a_t < 0)
+SLIPS = [
+    ("mse", "every", 2, "W", r"\delta_t = H(a_t) \odot V^\top (Y_t - z_t) + W^\top \delta_{t+1}" "\n" + GRAD_W,
+     "⊙ on the wrong side of the sum", True),
+    ("mse", "every", 2, "V", r"\sum_t (Y_t - z_t) a_t^\top", "differs from the true value", True),
+    ("mse", "every", 3, "W", r"\delta_3 = H(a_3) \odot V^\top (Y_3 - z_3)" "\n"
+                             r"\delta_2 = H(a_3) \odot (V^\top (Y_2 - z_2) + W^\top \delta_3)" "\n"
+                             r"\delta_1 = H(a_1) \odot (V^\top (Y_1 - z_1) + W^\top \delta_2)" "\n"
+                             r"\nabla_W L = \delta_1 h_0^\top + \delta_2 h_1^\top + \delta_3 h_2^\top",
+     "line 2 (δ2): the wrong step: a3 where a2 belongs", True),
+    ("mse", "every", 2, "W", r"\operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2) h_1^\top + (V^\top (Y_1 - z_1) + "
+                             r"W^\top \operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2)) h_0^\top",
+     "differs from the true value", True),
+    ("mse", "every", 3, "W", r"\gamma_t = W^\top \operatorname{diag}(H(a_t)) \gamma_{t+1} + V^\top (Y_t - z_t)"
+                             "\n" r"\nabla_W L = \sum_t (H(a_t) \odot \gamma_t) h_{t-1}^\top",
+     "line 1 (γ_t): the wrong step: a_t where a_{t+1} belongs", True),
+    ("mse", "every", 2, "W", rf"\delta_t = \mathbb{{1}}[h_t \geq 0] \odot {BRACKET}" "\n" + GRAD_W,
+     "a factor left out: H(h_t)", True),                                        # 1[h ≥ 0] is always 1
+    ("mse", "every", 2, "W", rf"\delta_t = H(-a_t) \odot {BRACKET}" "\n" + GRAD_W, "differs from the true value",
+     False),
+    ("ce", "every", 2, "U", r"\delta_t = H(a_t) \odot V^\top (\operatorname{softmax}(Y_t) - z_t) + W^\top "
+                            r"\delta_{t+1}" "\n" r"\nabla_U L = \sum_t \delta_t x_t^\top",
+     "⊙ on the wrong side of the sum", True),
+    ("bce", "every", 2, "V", r"\sum_t (\sigma(Y_t) - z_t) a_t^\top", "differs from the true value", True),
+    ("mse", "last", 3, "b", r"\delta_T = V^\top (Y_T - z_T)" "\n" r"\delta_t = H(a_t) \odot W^\top \delta_{t+1}"
+                            "\n" r"\nabla_b L = \sum_t \delta_t", "line 1 (δ_T)", True),
+    ("ce", "last", 2, "W", r"\operatorname{diag}(H(a_2)) V^\top (\operatorname{softmax}(Y_2) - z_2) h_1^\top + "
+                           r"W^\top \operatorname{diag}(H(a_2)) V^\top (\operatorname{softmax}(Y_2) - z_2) h_0^\top",
+     "differs from the true value", True),
+    ("bce", "last", 2, "h0", r"W^\top W^\top \operatorname{diag}(H(a_2)) V^\top (\sigma(Y_2) - z_2)",
+     "differs from the true value", True),
+    ("mse", "every", 2, "h0", r"W^\top (V^\top (Y_1 - z_1) + W^\top \operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2))",
+     "differs from the true value", True),
+]
+
+
+def _call(case):
+    loss, output, steps, param, answer = case[:5]
+    if "\\" in answer:
+        return check(loss, output, steps, param, answer)
+    return symrnn.verify(relu(loss, output), param, answer, steps=steps, dims=dims_for(loss))
+
+
+@pytest.mark.parametrize("case", CORRECT, ids=lambda c: f"{c[0]}-{c[1]}-T{c[2]}-{c[3]}")
+def test_correct_relu_answers_are_accepted_in_every_sign_pattern(case):
+    v = _call(case)
+    assert v.ok, v.report
+    assert "sign patterns of the pre-activations a_t" in v.how
+
+
+@pytest.mark.parametrize("case", SLIPS, ids=lambda c: f"{c[0]}-{c[1]}-T{c[2]}-{c[3]}-{c[5][:20]}")
+def test_relu_slips_are_rejected_and_named(case):
+    v = _call(case)
+    assert not v.ok
+    assert case[5] in v.summary, v.report
+    assert "in the sign pattern a_1 = (" in v.report       # the mismatch names the region it lies in
+
+
+PER_PATTERN = Truth.configs
+
+
+def _all_positive(tr: Truth, general: bool):
+    """What a point set that lies in one region sees: one real point with every a_t > 0, at each size and T."""
+    rng = random.Random(0)
+    out = []
+    for cfg in {(c.sizes, c.T): c for c in PER_PATTERN(tr, general)}.values():
+        positive = next(p for p in sign_patterns(tr.spec, cfg.sizes[0], cfg.T, rng) if all(map(all, p.signs)))
+        out.append(matrixcheck._in_pattern(tr, cfg.sizes, positive, rng))
+    return tuple(out)
+
+
+def test_points_in_one_pattern_would_accept_the_slips(monkeypatch):
+    """The slips are the kind random points can miss: at points that all lie where every a_t > 0 each one
+    marked so is accepted — the per-pattern check above rejects every one."""
+    monkeypatch.setattr(Truth, "configs", _all_positive)
+    blind = [case for case in SLIPS if case[6]]
+    assert len(blind) >= 10
+    for case in blind:
+        v = _call(case)
+        assert v.ok, (case, v.report)
+    assert not _call(next(case for case in SLIPS if not case[6])).ok   # H(−a_t) is wrong everywhere
+
+
+def test_every_pattern_is_checked_when_there_are_few_entries():
+    tr = truth(relu(), 2, (2, 3, 2))
+    cfgs = tr.configs(True)
+    by_size = {}
+    for c in cfgs:
+        by_size.setdefault((c.sizes, c.T), set()).add(c.pattern.signs)
+    # k = 2: 2^(2T) patterns at T = 1 … 4 at (2, 4, 3); at T = 2 also at (2, 3, 2) and (3, 3, 4) (m raised from 2)
+    assert {key: len(p) for key, p in by_size.items()} == {
+        ((2, 3, 2), 2): 16, ((2, 4, 3), 2): 16, ((3, 3, 4), 2): 64,
+        ((2, 4, 3), 1): 4, ((2, 4, 3), 3): 64, ((2, 4, 3), 4): 256}
+    v = symrnn.verify(relu(), "W", latex=r"\sum_t \delta_t h_{t-1}^\top", steps=2, dims=(2, 3, 2))
+    assert "one point in each of 420 sign patterns of the pre-activations a_t (every pattern at each size and T)" \
+        in v.how
+
+
+def test_many_entries_get_random_and_adversarial_patterns():
+    steps = 5                                   # k = 2: 10 entries, 1024 patterns
+    tr = truth(relu(), steps, (2, 3, 2))
+    got = {c.pattern.signs for c in tr.configs(False) if c.sizes == (2, 3, 2)}
+    assert len(got) > 64
+    by_step = [[True] * steps, [False] * steps, [t % 2 == 0 for t in range(steps)], [t % 2 == 1 for t in range(steps)]]
+    by_step += [[u != t for u in range(steps)] for t in range(steps)] + [[u == t for u in range(steps)]
+                                                                          for t in range(steps)]
+    for row in by_step:                          # every entry of a step has the step's sign
+        assert tuple((s, s) for s in row) in got, row
+    v = symrnn.verify(relu(), "W", latex=r"\sum_t \delta_t h_{t-1}^\top", steps=steps, dims=(2, 3, 2))
+    assert v.ok and "patterns of 10 entries at (k, m, o) = (2, 3, 2), T = 5" in v.how
+    assert "64 random patterns and the adversarial ones (all positive, all negative" in v.how
+
+
+@pytest.mark.parametrize("loss,output", [("mse", "every"), ("ce", "last"), ("bce", "every")])
+def test_placed_points_lie_in_their_pattern_and_the_truth_there_is_the_independent_bptts(loss, output):
+    spec = relu(loss, output)
+    tr = truth(spec, 3, dims_for(loss))
+    for cfg in tr.configs(False)[::7]:
+        env = cfg.env
+        p = {n: np.asarray(env[n], dtype=float) for n in ("W", "U", "b", "V", "c", "h0")}
+        h = p["h0"]
+        X = {t: env[("x", t)] for t in range(1, cfg.T + 1)}
+        for t in range(1, cfg.T + 1):
+            a = p["W"] @ h + p["U"] @ X[t] + p["b"]        # NumPy, not symrnn's evaluator
+            assert np.array_equal(a.ravel() > 0, np.array(cfg.pattern.signs[t - 1])), (cfg.pattern.text, a)
+            assert np.min(np.abs(a)) >= 0.1
+            h = np.maximum(a, 0)
+        _, grads = column_forward_backward("elman", p, X, {t: env[("z", t)] for t in X}, loss=loss, output=output,
+                                           activation="relu")
+        for name in ("W", "U", "b", "V", "c", "h0"):
+            ours = np.asarray(value(tr.gradient_form(name), cfg), dtype=float)
+            assert np.allclose(np.broadcast_to(ours, grads[name].shape), grads[name], rtol=1e-10, atol=1e-12), name
+
+
+def test_too_few_inputs_raise_m_and_say_so():
+    v = symrnn.verify(relu(), "W", latex=r"\sum_t \delta_t h_{t-1}^\top", steps=2, dims=(3, 2, 2))
+    assert v.ok and "(3, 3, 2)" in v.how and "m raised from the requested 2" in v.how
+    assert inputs_needed(relu(), 3) == 3
+
+
+def test_gru_with_relu_is_placed_through_its_gate():
+    gru = symrnn.cells.gru(activation="relu")
+    v = symrnn.verify(gru, "W_in", latex=r"\sum_t \delta^n_t x_t^\top", steps=2, dims=(2, 3, 2))
+    assert v.ok and "sign patterns of the relu arguments aⁿ_t" in v.how, v.report
+    v = symrnn.verify(gru, "W_in", latex=r"\sum_t \delta^n_t x_{t-1}^\top", steps=2, dims=(2, 3, 2))
+    assert not v.ok
+
+
+def test_a_cell_whose_inputs_cannot_place_a_pattern_is_refused(tmp_path, capsys):
+    """relu of the previous state alone: no x_t moves its argument, so the checker refuses (exit 2, one line,
+    the pattern named) instead of deciding on the patterns it happened to reach."""
+    cell = tmp_path / "stuck.toml"
+    cell.write_text('name = "stuck"\nactivation = "relu"\noutput_map = "V @ h + c"\n[equations]\n'
+                    'h = "act(W @ h_prev) + U @ x + b"\n'
+                    '[params.W]\nshape = ["k", "k"]\n[params.U]\nshape = ["k", "m"]\n[params.b]\nshape = ["k"]\n'
+                    '[params.V]\nshape = ["o", "k"]\n[params.c]\nshape = ["o"]\n')
+    assert cli.main(["verify", "--cell", str(cell), "--dims", "2,3,2", "--param", "V", "--latex",
+                     r"\sum_t (Y_t - z_t) h_t^\top"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "no input x_1 places the sign pattern" in err and "cannot decide this cell" in err
+
+
+def test_an_indicator_without_a_condition_is_refused():
+    with pytest.raises(SymrnnError, match="an indicator needs a condition"):
+        check("mse", "every", 2, "W", r"\sum_t (\mathbb{1}[a_t] \odot \gamma_t) h_{t-1}^\top")
