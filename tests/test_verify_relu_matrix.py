@@ -232,5 +232,5 @@ def test_a_cell_whose_inputs_cannot_place_a_pattern_is_refused(tmp_path, capsys)
 
 
 def test_an_indicator_without_a_condition_is_refused():
-    with pytest.raises(SymrnnError, match="an indicator needs a condition"):
+    with pytest.raises(SymrnnError, match=r"an indicator needs a condition such as \[a > 0\]"):
         check("mse", "every", 2, "W", r"\sum_t (\mathbb{1}[a_t] \odot \gamma_t) h_{t-1}^\top")

@@ -365,7 +365,7 @@ class _Parser(TokenCursor):
             self.fail(f"expected a bracket, found {quoted(tok)}", self.i - 1)
         value = self.sum()
         if needs_condition and self.peek() not in RELATIONS:
-            self.fail("an indicator needs a condition such as [a_t > 0]")
+            self.fail("an indicator needs a condition such as [a > 0]")
         if self.peek() in RELATIONS and (needs_condition or tok == "["):   # [a_t > 0]: Iverson's bracket
             value = self.condition(value)
         if left:
@@ -382,40 +382,11 @@ class _Parser(TokenCursor):
             (Neg(lhs) if isinstance(rhs, Zeros) else Minus(rhs, lhs))
         return Minus(Ones(), Map("heaviside", Neg(x))) if "=" in rel else Map("heaviside", x)
 
-    def indicator(self) -> Node:
-        r"""\mathbb{1}[a_t > 0], \mathbf{1}_{a_t > 0}, \mathbb{I}(a_t > 0): 1 where the condition holds."""
-        for _ in range(4):
-            self.take()
-        if self.peek() == "_":
-            self.take()
-            self.expect("{", " with the condition after '_'")
-            value = self.sum()
-            if self.peek() not in RELATIONS:
-                self.fail("expected a condition such as a_t > 0")
-            value = self.condition(value)
-            self.expect("}")
-            return value
-        if self.peek() in ("(", "[", r"\left"):
-            return self.group(needs_condition=True)
-        self.fail("expected the indicator's condition: [a_t > 0] or _{a_t > 0}")
-
     def maximum(self) -> Node:
         r"""\max(0, x) (= relu(x)) or \max(x, 0)."""
         at = self.i
         self.take()
-        left = self.peek() == r"\left"
-        if left:
-            self.take()
-        opener = self.take()
-        close = {"(": ")", "[": "]"}.get(opener)
-        if close is None:
-            self.fail(f"expected '(' after \\max, found {quoted(opener)}", self.i - 1)
-        a = self.sum()
-        self.expect(",", " between the two arguments of \\max")
-        b = self.sum()
-        if left:
-            self.expect(r"\right")
-        self.expect(close)
+        a, b = self.max_arguments()
         if not (isinstance(a, Zeros) or isinstance(b, Zeros)):
             self.fail(r"\max is read as \max(0, x) (relu) only", at)
         return Map("relu", b if isinstance(a, Zeros) else a)
