@@ -135,7 +135,7 @@ def _all_positive(tr: Truth, general: bool):
     out = []
     for cfg in {(c.sizes, c.T): c for c in PER_PATTERN(tr, general)}.values():
         positive = next(p for p in sign_patterns(tr.spec, cfg.sizes[0], cfg.T, rng) if all(map(all, p.signs)))
-        out.append(matrixcheck._in_pattern(tr, cfg.sizes, positive, rng))
+        out.append(matrixcheck.point_in_pattern(tr, cfg.sizes, positive, rng))
     return tuple(out)
 
 

@@ -322,7 +322,7 @@ def configs(tr: Truth, general: bool, seed: int = 0) -> list[Config]:
             if tr.scalar and _piecewise_args(tr.spec):
                 out += _one_per_pattern(tr, sz, T, rng)
             elif by_pattern:
-                out += [_in_pattern(tr, sz, pattern, rng) for pattern in sign_patterns(tr.spec, sz[0], T, rng)]
+                out += [point_in_pattern(tr, sz, pattern, rng) for pattern in sign_patterns(tr.spec, sz[0], T, rng)]
             else:
                 out += [Config(sz, T, tr.env(sz, T, rng)) for _ in range(points)]
     return out
@@ -335,7 +335,7 @@ def pattern_sizes(spec: ModelSpec, sizes) -> tuple:
     return (k, max(m, inputs_needed(spec, k)), o)
 
 
-def _in_pattern(tr: Truth, sizes, pattern: Pattern, rng) -> Config:
+def point_in_pattern(tr: Truth, sizes, pattern: Pattern, rng) -> Config:
     """A configuration at a real point in the sign pattern (checked on its own forward pass)."""
     T = len(pattern.signs)
     env = tr.env(sizes, T, rng, place(tr.spec, sizes, pattern, rng))
