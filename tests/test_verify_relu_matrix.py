@@ -1,9 +1,10 @@
 """relu in matrix form is decided per sign pattern of the pre-activations, at real points.
 
 A corpus of relu answers (mse/ce/bce × every/last, general and written-out T): correct ones in varied
-notations stay accepted; slips that show only in some sign patterns are rejected, and points that all lie
-in one pattern (all positive, as after a positive bias init) would have accepted most of them — the old
-procedure's random points could miss a pattern in the same way. The placed points are checked from
+notations stay accepted; slips that show only in some sign patterns are rejected. Points that all lie in
+one region (every a_t > 0, as after a positive bias init, or every a_t < 0) accept all but one of them, and
+seven are right in both regions (only mixed patterns show them) — the former procedure's random points
+could miss the pattern a slip needs in the same way. The placed points are checked from
 outside: their pre-activations computed here with NumPy lie in the pattern, and the checker's truth at
 them is the independent BPTT's (tests/numpy_gated.py).
 """
@@ -68,39 +69,48 @@ CORRECT = [
                              "Sum(delta[t] @ h[t-1].T, (t, 1, T))"),
 ]
 
-# (loss, output, T, param, answer, diagnosis, shows only where some a_t < 0)
+# (loss, output, T, param, answer, diagnosis, the regions where it is right: every a_t > 0 (+), every a_t < 0 (−);
+#  '+−': right in both, wrong only where the signs are mixed)
 SLIPS = [
     ("mse", "every", 2, "W", r"\delta_t = H(a_t) \odot V^\top (Y_t - z_t) + W^\top \delta_{t+1}" "\n" + GRAD_W,
-     "⊙ on the wrong side of the sum", True),
-    ("mse", "every", 2, "V", r"\sum_t (Y_t - z_t) a_t^\top", "differs from the true value", True),
+     "⊙ on the wrong side of the sum", "+−"),
+    ("mse", "every", 2, "V", r"\sum_t (Y_t - z_t) a_t^\top", "differs from the true value", "+"),
     ("mse", "every", 3, "W", r"\delta_3 = H(a_3) \odot V^\top (Y_3 - z_3)" "\n"
                              r"\delta_2 = H(a_3) \odot (V^\top (Y_2 - z_2) + W^\top \delta_3)" "\n"
                              r"\delta_1 = H(a_1) \odot (V^\top (Y_1 - z_1) + W^\top \delta_2)" "\n"
                              r"\nabla_W L = \delta_1 h_0^\top + \delta_2 h_1^\top + \delta_3 h_2^\top",
-     "line 2 (δ2): the wrong step: a3 where a2 belongs", True),
+     "line 2 (δ2): the wrong step: a3 where a2 belongs", "+−"),
     ("mse", "every", 2, "W", r"\operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2) h_1^\top + (V^\top (Y_1 - z_1) + "
                              r"W^\top \operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2)) h_0^\top",
-     "differs from the true value", True),
+     "differs from the true value", "+"),
     ("mse", "every", 3, "W", r"\gamma_t = W^\top \operatorname{diag}(H(a_t)) \gamma_{t+1} + V^\top (Y_t - z_t)"
                              "\n" r"\nabla_W L = \sum_t (H(a_t) \odot \gamma_t) h_{t-1}^\top",
-     "line 1 (γ_t): the wrong step: a_t where a_{t+1} belongs", True),
+     "line 1 (γ_t): the wrong step: a_t where a_{t+1} belongs", "+−"),
     ("mse", "every", 2, "W", rf"\delta_t = \mathbb{{1}}[h_t \geq 0] \odot {BRACKET}" "\n" + GRAD_W,
-     "a factor left out: H(h_t)", True),                                        # 1[h ≥ 0] is always 1
+     "a factor left out: H(h_t)", "+"),                                        # 1[h ≥ 0] is always 1
+    ("mse", "every", 2, "W", r"\delta_2 = H(a_1) \odot V^\top (Y_2 - z_2)" "\n"
+                             r"\delta_1 = H(a_1) \odot (V^\top (Y_1 - z_1) + W^\top \delta_2)" "\n"
+                             r"\nabla_W L = \delta_1 h_0^\top + \delta_2 h_1^\top",
+     "line 1 (δ2): the wrong step: a1 where a2 belongs", "+−"),                  # H(a_{t-1}) for H(a_t)
+    ("mse", "every", 2, "W", rf"\delta_t = H(a_t) \odot {BRACKET} + (1 - H(a_t)) \odot V^\top (Y_t - z_t)" "\n"
+     + GRAD_W, "an extra term: (1 - H(a_t)) ⊙ Vᵀ(Y_t - z_t)", "+"),            # vanishes where every a_t > 0
     ("mse", "every", 2, "W", rf"\delta_t = H(-a_t) \odot {BRACKET}" "\n" + GRAD_W, "differs from the true value",
-     False),
+     ""),
+    ("mse", "every", 2, "W", rf"\delta_t = \operatorname{{relu}}(a_t) \odot {BRACKET}" "\n" + GRAD_W,
+     "differs from the true value", "−"),                    # relu for relu′: right only where every a_t < 0
     ("ce", "every", 2, "U", r"\delta_t = H(a_t) \odot V^\top (\operatorname{softmax}(Y_t) - z_t) + W^\top "
                             r"\delta_{t+1}" "\n" r"\nabla_U L = \sum_t \delta_t x_t^\top",
-     "⊙ on the wrong side of the sum", True),
-    ("bce", "every", 2, "V", r"\sum_t (\sigma(Y_t) - z_t) a_t^\top", "differs from the true value", True),
+     "⊙ on the wrong side of the sum", "+−"),
+    ("bce", "every", 2, "V", r"\sum_t (\sigma(Y_t) - z_t) a_t^\top", "differs from the true value", "+"),
     ("mse", "last", 3, "b", r"\delta_T = V^\top (Y_T - z_T)" "\n" r"\delta_t = H(a_t) \odot W^\top \delta_{t+1}"
-                            "\n" r"\nabla_b L = \sum_t \delta_t", "line 1 (δ_T)", True),
+                            "\n" r"\nabla_b L = \sum_t \delta_t", "line 1 (δ_T)", "+"),
     ("ce", "last", 2, "W", r"\operatorname{diag}(H(a_2)) V^\top (\operatorname{softmax}(Y_2) - z_2) h_1^\top + "
                            r"W^\top \operatorname{diag}(H(a_2)) V^\top (\operatorname{softmax}(Y_2) - z_2) h_0^\top",
-     "differs from the true value", True),
+     "differs from the true value", "+−"),
     ("bce", "last", 2, "h0", r"W^\top W^\top \operatorname{diag}(H(a_2)) V^\top (\sigma(Y_2) - z_2)",
-     "differs from the true value", True),
+     "differs from the true value", "+−"),
     ("mse", "every", 2, "h0", r"W^\top (V^\top (Y_1 - z_1) + W^\top \operatorname{diag}(H(a_2)) V^\top (Y_2 - z_2))",
-     "differs from the true value", True),
+     "differs from the true value", "+"),
 ]
 
 
@@ -129,26 +139,28 @@ def test_relu_slips_are_rejected_and_named(case):
 PER_PATTERN = Truth.configs
 
 
-def _all_positive(tr: Truth, general: bool):
-    """What a point set that lies in one region sees: one real point with every a_t > 0, at each size and T."""
-    rng = random.Random(0)
-    out = []
-    for cfg in {(c.sizes, c.T): c for c in PER_PATTERN(tr, general)}.values():
-        positive = next(p for p in sign_patterns(tr.spec, cfg.sizes[0], cfg.T, rng) if all(map(all, p.signs)))
-        out.append(matrixcheck.point_in_pattern(tr, cfg.sizes, positive, rng))
-    return tuple(out)
+def one_region(positive: bool):
+    """What points that all lie in one region see: at each size and T one real point with every a_t > 0 (or < 0)."""
+    def points(tr: Truth, general: bool):
+        rng = random.Random(0)
+        out = []
+        for cfg in {(c.sizes, c.T): c for c in PER_PATTERN(tr, general)}.values():
+            region = next(p for p in sign_patterns(tr.spec, cfg.sizes[0], cfg.T, rng)
+                          if all(s == positive for row in p.signs for s in row))
+            out.append(matrixcheck.point_in_pattern(tr, cfg.sizes, region, rng))
+        return tuple(out)
+    return points
 
 
-def test_points_in_one_pattern_would_accept_the_slips(monkeypatch):
-    """The slips are the kind random points can miss: at points that all lie where every a_t > 0 each one
-    marked so is accepted — the per-pattern check above rejects every one."""
-    monkeypatch.setattr(Truth, "configs", _all_positive)
-    blind = [case for case in SLIPS if case[6]]
-    assert len(blind) >= 10
-    for case in blind:
+@pytest.mark.parametrize("region", ["+", "−"])
+def test_points_in_one_region_would_accept_the_slips(region, monkeypatch):
+    """The slips are the kind random points can miss: at points that all lie where every a_t > 0 (or every
+    a_t < 0) each slip right there is accepted — the per-pattern check above rejects every one."""
+    monkeypatch.setattr(Truth, "configs", one_region(region == "+"))
+    for case in SLIPS:
         v = _call(case)
-        assert v.ok, (case, v.report)
-    assert not _call(next(case for case in SLIPS if not case[6])).ok   # H(−a_t) is wrong everywhere
+        assert v.ok == (region in case[6]), (case, v.report)
+    assert sum("+" in case[6] for case in SLIPS) >= 12 and sum(case[6] == "+−" for case in SLIPS) >= 5
 
 
 def test_every_pattern_is_checked_when_there_are_few_entries():
