@@ -839,18 +839,18 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
 
 
 def _coverage(cfgs) -> str:
-    """Which patterns were checked: every one, or (where there are too many entries) random and adversarial ones."""
+    """Which patterns were checked: every one, or (where there are too many entries) adversarial and random ones."""
     sampled = {}
     for c in cfgs:
-        if not c.pattern.every:
-            sampled.setdefault((c.sizes, c.T), []).append(c)
+        if c.pattern.kind != "every":
+            sampled.setdefault((c.sizes, c.T, c.T * len(c.pattern.signs[0])), []).append(c.pattern.kind)
     if not sampled:
         return "every pattern at each size and T"
-    where = "; ".join(f"{len(cs)} patterns of {len(cs[0].pattern.signs[0]) * T} entries at (k, m, o) = {sz}, T = {T}"
-                      for (sz, T), cs in sampled.items())
-    return (f"every pattern where there are at most {MAX_PATTERN_ENTRIES} entries, else {RANDOM_PATTERNS} random "
-            f"patterns and the adversarial ones (all positive, all negative, alternating per step, one step "
-            f"flipped): {where}")
+    where = "; ".join(f"{kinds.count('adversarial')} adversarial and {kinds.count('random')} random sign patterns of "
+                      f"{n} entries at (k, m, o) = {sz}, T = {T}" for (sz, T, n), kinds in sampled.items())
+    return (f"every pattern where there are at most {MAX_PATTERN_ENTRIES} entries; where there are more, the "
+            f"adversarial ones (all positive, all negative, alternating per step, one step flipped) and "
+            f"{RANDOM_PATTERNS} random ones: {where}")
 
 
 def _raised(tr: Truth, sizes) -> str:

@@ -63,7 +63,7 @@ class Pattern:
     """A sign pattern: signs[t − 1][j] is True where entry j of step t's arguments is positive."""
 
     signs: tuple[tuple[bool, ...], ...]
-    every: bool          # one of all 2^n patterns (else a random or adversarial one)
+    kind: str            # "every" (one of all 2^n), "adversarial" or "random"
     text: str
 
 
@@ -97,20 +97,19 @@ def sign_patterns(spec: ModelSpec, k: int, steps: int, rng) -> list[Pattern]:
     width = inputs_needed(spec, k)
     n = width * steps
     if n <= MAX_PATTERN_ENTRIES:
-        flat = list(itertools.product((True, False), repeat=n))
-        every = True
+        kinds = {bits: "every" for bits in itertools.product((True, False), repeat=n)}
     else:
         by_step = [[True] * steps, [False] * steps, [t % 2 == 0 for t in range(steps)], [t % 2 == 1 for t in range(steps)]]
         for t in range(steps):
             by_step += [[u != t for u in range(steps)], [u == t for u in range(steps)]]
-        flat = [tuple(s for s in row for _ in range(width)) for row in by_step]
-        flat += [tuple(rng.random() < 0.5 for _ in range(n)) for _ in range(RANDOM_PATTERNS)]
-        flat = list(dict.fromkeys(flat))
-        every = False
+        kinds = {tuple(s for s in row for _ in range(width)): "adversarial" for row in by_step}
+        wanted = len(kinds) + RANDOM_PATTERNS     # n > 8: 2^n far exceeds it, so the loop ends
+        while len(kinds) < wanted:
+            kinds.setdefault(tuple(rng.random() < 0.5 for _ in range(n)), "random")
     out = []
-    for bits in flat:
+    for bits, kind in kinds.items():
         signs = tuple(tuple(bits[t * width:(t + 1) * width]) for t in range(steps))
-        out.append(Pattern(signs, every, _words(spec, k, signs)))
+        out.append(Pattern(signs, kind, _words(spec, k, signs)))
     return out
 
 
