@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 import symrnn
-from numpy_gated import column_forward_backward
+from conftest import ROOT
+from numpy_gated import column_forward_backward, sigmoid
 from symrnn import cli
 from symrnn.errors import SymrnnError
 from symrnn.verification import matrixcheck
 from symrnn.verification.matrixcheck import Truth, truth, value
-from symrnn.verification.signs import inputs_needed, sign_patterns
+from symrnn.verification.signs import inputs_needed, place, sign_patterns
 
 
 def relu(loss="mse", output="every"):
@@ -218,6 +219,40 @@ def test_too_few_inputs_raise_m_and_say_so():
     v = symrnn.verify(relu(), "W", latex=r"\sum_t \delta_t h_{t-1}^\top", steps=2, dims=(3, 2, 2))
     assert v.ok and "(3, 3, 2)" in v.how and "m raised from the requested 2" in v.how
     assert inputs_needed(relu(), 3) == 3
+
+
+def gru_relu_arguments(p, x, h):
+    """aⁿ_t and h_t of torch's GRU with relu for tanh, written here from its equations (no symrnn)."""
+    r = sigmoid(p["W_ir"] @ x + p["b_ir"] + p["W_hr"] @ h + p["b_hr"])
+    u = sigmoid(p["W_iu"] @ x + p["b_iu"] + p["W_hu"] @ h + p["b_hu"])
+    a = p["W_in"] @ x + p["b_in"] + r * (p["W_hn"] @ h + p["b_hn"])
+    return a, (1 - u) * np.maximum(a, 0) + u * h
+
+
+def mgu_relu_arguments(p, x, h):
+    """aⁿ_t and h_t of docs/examples/mgu.toml with relu: f = σ(W_f h + U_f x + b_f), n = relu(W_n (f ⊙ h) + U_n x
+    + b_n), h' = (1 − f) ⊙ h + f ⊙ n."""
+    f = sigmoid(p["W_f"] @ h + p["U_f"] @ x + p["b_f"])
+    a = p["W_n"] @ (f * h) + p["U_n"] @ x + p["b_n"]
+    return a, (1 - f) * h + f * np.maximum(a, 0)
+
+
+@pytest.mark.parametrize("cell,step", [("gru", gru_relu_arguments), ("mgu", mgu_relu_arguments)])
+def test_gated_cells_reach_every_pattern_through_their_gates(cell, step):
+    """The relu argument is nonlinear in x_t there (through σ of a gate): the damped steps and restarts still
+    place every pattern, as a NumPy forward pass written from the equations confirms."""
+    spec = symrnn.cells.gru(activation="relu") if cell == "gru" else \
+        symrnn.load_spec(str(ROOT / "docs" / "examples" / "mgu.toml"), activation="relu")
+    for sizes, steps in [((3, 3, 2), 2), ((2, 2, 2), 4), ((4, 4, 2), 5)]:
+        rng = random.Random(f"{cell}{sizes}")
+        for pattern in sign_patterns(spec, sizes[0], steps, rng)[:60]:
+            point = place(spec, sizes, pattern, rng)
+            p = {n: np.asarray(point[n], dtype=float) for n in spec.params}
+            h = np.asarray(point["h0"], dtype=float)
+            for t in range(1, steps + 1):
+                a, h = step(p, point[("x", t)], h)
+                assert np.array_equal(a.ravel() > 0, np.array(pattern.signs[t - 1])), (pattern.text, a)
+                assert np.min(np.abs(a)) >= 0.1
 
 
 def test_gru_with_relu_is_placed_through_its_gate():

@@ -10,9 +10,9 @@ A point in the pattern s: parameters, h_0 and x_t drawn at random, then x_t move
 arguments take wanted values s ⊙ r with r ∈ [R_LOW, R_HIGH] (away from relu's kink, so 1[a ≥ 0] and
 1[a > 0] agree there):
 
-    x_t ← x_t + J⁺ (s ⊙ r − v_t(x_t)),    J = ∂v_t/∂x_t (forward differences: exact enough for signs),
+    x_t ← x_t + α J⁺ (s ⊙ r − v_t(x_t)),    J = ∂v_t/∂x_t (forward differences: exact enough for signs),
 
-the smallest move, so x_t stays random in the directions the arguments do not see. For a_t = W h_{t−1} +
+α halved until the residual falls; J⁺ gives the smallest move, so x_t stays random in the directions the arguments do not see. For a_t = W h_{t−1} +
 U x_t + b this is exact in one step when U has full row rank (m ≥ k, so the checker raises m to k). A point
 is used only when its own forward pass shows the pattern with every |v| ≥ MARGIN; a pattern that no input
 reaches (some cells cannot reach some patterns: c_t = f_t ⊙ c_{t−1} keeps c_{t−1}'s sign) is named in a
@@ -42,7 +42,9 @@ from ..printers.lecture import text
 
 R_LOW, R_HIGH = 0.3, 1.2      # |v| wanted: of order 1 like a random point's, away from 0
 MARGIN = 0.1                  # |v| accepted
-ITERATIONS = 12               # Gauss–Newton steps per time step (one suffices for an affine argument)
+ITERATIONS = 20               # Gauss–Newton steps per time step (one suffices for an affine argument)
+HALVINGS = 30                 # of a step that does not reduce the residual
+RESTARTS = 6                  # from other starting inputs, when the steps stall
 FD_STEP = 1e-6
 
 
@@ -152,20 +154,46 @@ def place(spec: ModelSpec, sizes, pattern: Pattern, rng) -> dict:
 
         def v_of(x):
             return arguments(spec, forward_step(spec, {**env, (naming.INPUT, t): x}, t, backend, k), t, k)
-        x = point[(naming.INPUT, t)]
-        for _ in range(ITERATIONS):
-            v = v_of(x)
-            if _reached(v, want):
+        x = _towards(v_of, point[(naming.INPUT, t)], target, want)
+        for restart in range(1, RESTARTS + 1):    # a local minimum (a gate's σ): start afresh, farther out,
+            if x is not None:                     # where the input's linear part dominates
                 break
-            J = np.hstack([(v_of(x + FD_STEP * e) - v) / FD_STEP for e in np.eye(len(x))[:, :, None]])
-            x = x + np.linalg.lstsq(J, target - v, rcond=None)[0]
-        if not _reached(v_of(x), want):
+            start = np.array([[rng.uniform(-1.2, 1.2) * 2 ** restart] for _ in range(len(point[(naming.INPUT, t)]))])
+            x = _towards(v_of, start, target, want)
+        if x is None:
             raise SymrnnError(f"{spec.cell.name} with relu: no input x_{t} places the sign pattern {pattern.text} at "
                               f"(k, m, o) = {tuple(sizes)} (the cell may not reach it); matrix-form verify decides "
                               f"relu per sign pattern at real points and cannot decide this cell")
         point[(naming.INPUT, t)] = x
         env = forward_step(spec, {**env, (naming.INPUT, t): x}, t, backend, k)
     return point
+
+
+def _towards(v_of, x, target, want):
+    """x moved by damped Gauss–Newton until v_of(x) has the wanted signs (None if it does not get there).
+
+    Only the entries short of their sign (or within R_LOW of 0) are pulled to their target; the others are
+    held where they are (their rows ask for no change), so a target that cannot be met exactly (a gate's σ
+    bounds what x reaches) does not stall the signs. Each step is halved until that shortfall falls, so a
+    saturating σ cannot make it overshoot to huge inputs or cycle."""
+    def goal(v):
+        return np.where(((v > 0) == want) & (np.abs(v) >= R_LOW), v, target)
+    v = v_of(x)
+    for _ in range(ITERATIONS):
+        if _reached(v, want):
+            return x
+        J = np.hstack([(v_of(x + FD_STEP * e) - v) / FD_STEP for e in np.eye(len(x))[:, :, None]])
+        dx = np.linalg.lstsq(J, goal(v) - v, rcond=None)[0]
+        now = np.linalg.norm(goal(v) - v)
+        for halving in range(HALVINGS):
+            tried = x + dx / 2 ** halving
+            v_tried = v_of(tried)
+            if np.linalg.norm(goal(v_tried) - v_tried) < now:
+                break
+        else:
+            return None
+        x, v = tried, v_tried
+    return x if _reached(v, want) else None
 
 
 def lies_in(spec: ModelSpec, env: dict, pattern: Pattern, k: int) -> bool:
