@@ -10,13 +10,15 @@ A point in the pattern s: parameters, h_0 and x_t drawn at random, then x_t move
 arguments take wanted values s ⊙ r with r ∈ [R_LOW, R_HIGH] (away from relu's kink, so 1[a ≥ 0] and
 1[a > 0] agree there):
 
-    x_t ← x_t + α J⁺ (s ⊙ r − v_t(x_t)),    J = ∂v_t/∂x_t (forward differences: exact enough for signs),
+    x_t ← x_t + α J⁺ (goal − v_t(x_t)),    J = ∂v_t/∂x_t (forward differences: exact enough for signs),
 
-α halved until the residual falls; J⁺ gives the smallest move, so x_t stays random in the directions the arguments do not see. For a_t = W h_{t−1} +
-U x_t + b this is exact in one step when U has full row rank (m ≥ k, so the checker raises m to k). A point
-is used only when its own forward pass shows the pattern with every |v| ≥ MARGIN; a pattern that no input
-reaches (some cells cannot reach some patterns: c_t = f_t ⊙ c_{t−1} keeps c_{t−1}'s sign) is named in a
-refusal rather than skipped.
+the goal holding the entries that already have their sign and pulling the others to s ⊙ r, α halved until
+the shortfall falls, restarts from farther inputs when it stalls (a gate's σ). J⁺ gives the smallest move,
+so x_t stays random in the directions the arguments do not see. For a_t = W h_{t−1} + U x_t + b one step
+is exact when U has full row rank (m ≥ k, so the checker raises m to k). A point is used only when its own
+forward pass shows the pattern with every |v| ≥ MARGIN; a pattern that no input reaches (some cells cannot
+reach some patterns: c_t = f_t ⊙ c_{t−1} keeps c_{t−1}'s sign where relu(g) is 0) is named in a refusal
+rather than skipped.
 
 Which patterns: all 2^n when the n entries of v_1 … v_T are at most MAX_PATTERN_ENTRIES, else RANDOM_PATTERNS
 random ones and the adversarial ones: all positive, all negative, alternating per step (both phases), one
@@ -101,7 +103,8 @@ def sign_patterns(spec: ModelSpec, k: int, steps: int, rng) -> list[Pattern]:
     if n <= MAX_PATTERN_ENTRIES:
         kinds = {bits: "every" for bits in itertools.product((True, False), repeat=n)}
     else:
-        by_step = [[True] * steps, [False] * steps, [t % 2 == 0 for t in range(steps)], [t % 2 == 1 for t in range(steps)]]
+        by_step = [[True] * steps, [False] * steps, [t % 2 == 0 for t in range(steps)],
+                   [t % 2 == 1 for t in range(steps)]]
         for t in range(steps):
             by_step += [[u != t for u in range(steps)], [u == t for u in range(steps)]]
         kinds = {tuple(s for s in row for _ in range(width)): "adversarial" for row in by_step}
