@@ -97,11 +97,17 @@ def forward(spec: ModelSpec, point: dict, steps: int, backend: Backend, k: int, 
     env = dict(point)
     for s, name in zip(spec.cell.states, spec.cell.initial):
         env[(s, 0)] = point[name]
-    step = primal(spec.cell)
     for t in range(1, steps + 1):
-        for e in step.equations:
-            env[(e.name, t)] = evaluate(_imposed(e.rhs, e.name, pattern, t), env, backend, k, {naming.t: sp.Integer(t)})
-        env[(naming.OUTPUT, t)] = evaluate(output_at(spec, naming.t), env, backend, k, {naming.t: sp.Integer(t)})
+        env = forward_step(spec, env, t, backend, k, pattern)
+    return env
+
+
+def forward_step(spec: ModelSpec, env: dict, t: int, backend: Backend, k: int, pattern=None) -> dict:
+    """env (which holds step t − 1 and x_t) with step t's vectors and Y_t added."""
+    env = dict(env)
+    for e in primal(spec.cell).equations:
+        env[(e.name, t)] = evaluate(_imposed(e.rhs, e.name, pattern, t), env, backend, k, {naming.t: sp.Integer(t)})
+    env[(naming.OUTPUT, t)] = evaluate(output_at(spec, naming.t), env, backend, k, {naming.t: sp.Integer(t)})
     return env
 
 
@@ -341,7 +347,7 @@ def _output_entries(spec: ModelSpec, params, h) -> list:
 
 # -- points --------------------------------------------------------------------------------
 
-def _draw(rng, spec, dims, steps, make):
+def draw(rng, spec, dims, steps, make):
     """Random parameters, initial states, inputs and targets (class indices for ce, 0/1 for bce)."""
     k, m, o = dims
     point = {}
@@ -488,7 +494,7 @@ def componentwise(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
     errors: dict = {}
     with mpmath.workdps(DIGITS):
         for pattern in runs:
-            point = _draw(rng, spec, dims, steps, lambda v: mpmath.mpf(v))
+            point = draw(rng, spec, dims, steps, lambda v: mpmath.mpf(v))
             if pattern:
                 point.update(pattern)
             env = forward(spec, point, steps, backend, k, pattern)
@@ -547,7 +553,7 @@ def numeric(md: MatrixDerivation) -> dict[str, list[MatrixCheck]]:
     out: dict = {}
     for steps in sorted({NUMERIC_STEPS, md.steps}):
         rng = random.Random(f"{spec.name}/numeric/{steps}")
-        point = _draw(rng, spec, dims, steps, float)
+        point = draw(rng, spec, dims, steps, float)
         point = {key: (v.astype(float) if isinstance(v, np.ndarray) else v) for key, v in point.items()}
         np_rng = np.random.default_rng(rng.randrange(2**32))
         directions = {}
@@ -586,4 +592,5 @@ def certify_matrix(md: MatrixDerivation) -> MatrixDerivation:
 
 
 __all__ = ["certify_matrix", "componentwise", "numeric", "loss_value", "directional_differences",
-           "MatrixCheck", "reference_gradients", "forward", "run_recursion", "with_deltas", "shapes", "patterns"]
+           "MatrixCheck", "reference_gradients", "forward", "forward_step", "draw", "run_recursion", "with_deltas",
+           "shapes", "patterns"]

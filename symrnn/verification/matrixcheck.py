@@ -25,7 +25,7 @@ import sympy as sp
 
 from .. import naming
 from ..api import derive
-from ..certification.matrix import _draw, forward, run_recursion
+from ..certification.matrix import MAX_PATTERN_ENTRIES, RANDOM_PATTERNS, draw, forward, piecewise, run_recursion
 from ..derivation.matrix import loss_gradient, recursion
 from ..derivation.program import primal
 from ..errors import CheckFailed, SymrnnError
@@ -36,6 +36,7 @@ from ..model.spec import ModelSpec
 from ..printers.lecture import text
 from .limits import shorten
 from .matrixinput import Line, Names, parse_answer
+from .signs import Pattern, described, inputs_needed, lies_in, place, sign_patterns
 
 ANY = "any"                   # the all-ones vector (or 0): as long as whatever it meets
 TOLERANCE = 1e-9              # relative, entry-wise, float64
@@ -216,14 +217,24 @@ class Truth:
     derivation: object
     names: Names
     scalar: bool = False         # the scalar form: sizes 1 only, more points
+    points: dict = field(default_factory=dict, compare=False, repr=False)   # general -> configs, drawn once
+
+    def configs(self, general: bool) -> tuple[Config, ...]:
+        """The configurations answers are checked at (the same for every answer to this model: a class is graded
+        on one set of points, and relu's hundreds of placed points are found once)."""
+        if general not in self.points:
+            self.points[general] = tuple(configs(self, general))
+        return self.points[general]
 
     def gradient_form(self, param: str) -> Node:
         return self.derivation.get(param).general
 
-    def env(self, sizes, T: int, rng) -> dict:
-        """A random point, its forward pass and every named quantity at steps 1 … T (0 at T + 1)."""
-        point = _draw(rng, self.spec, sizes, T, float)
-        point = {key: np.asarray(v, dtype=float) if isinstance(v, np.ndarray) else v for key, v in point.items()}
+    def env(self, sizes, T: int, rng, point: dict | None = None) -> dict:
+        """A random point (or the one given), its forward pass and every named quantity at steps 1 … T (0 at
+        T + 1)."""
+        if point is None:
+            point = draw(rng, self.spec, sizes, T, float)
+            point = {key: np.asarray(v, dtype=float) if isinstance(v, np.ndarray) else v for key, v in point.items()}
         k = sizes[0]
         env = forward(self.spec, point, T, float_backend(), k)
         for rec in self.derivation.recursions:
@@ -247,7 +258,7 @@ class Config:
     sizes: tuple
     T: int
     env: dict = field(repr=False, compare=False)
-    pattern: tuple | None = None      # relu, scalar form: the sign pattern this point lies in
+    pattern: tuple | Pattern | None = None    # relu: the sign pattern this point lies in
 
 
 class Undefined(Exception):
@@ -295,10 +306,14 @@ def reads_T(e: Node) -> bool:
 
 
 def configs(tr: Truth, general: bool, seed: int = 0) -> list[Config]:
-    """The requested sizes and T, then other sizes, then (for a general-T answer) other T; POINTS each."""
+    """The requested sizes and T, then other sizes, then (for a general-T answer) other T; POINTS each, or with
+    relu one point in each sign pattern (at sizes with m raised so that the inputs place every pattern)."""
     rng = random.Random(seed)
     sizes = [tr.dims] + ([] if tr.scalar else
                          [s if s[2] >= tr.spec.loss_rule.min_outputs else (s[0], s[1], 2) for s in OTHER_SIZES])
+    by_pattern = not tr.scalar and piecewise(tr.spec)
+    if by_pattern:
+        sizes = list(dict.fromkeys(pattern_sizes(tr.spec, s) for s in sizes))
     steps = [tr.steps] + ([T for T in GENERAL_STEPS if T != tr.steps] if general else [])
     points = SCALAR_POINTS if tr.scalar else POINTS
     out = []
@@ -306,10 +321,28 @@ def configs(tr: Truth, general: bool, seed: int = 0) -> list[Config]:
         for sz in (sizes if T == tr.steps else sizes[-1:]):
             if tr.scalar and _piecewise_args(tr.spec):
                 out += _one_per_pattern(tr, sz, T, rng)
-                continue
-            for _ in range(points):
-                out.append(Config(sz, T, tr.env(sz, T, rng)))
+            elif by_pattern:
+                out += [point_in_pattern(tr, sz, pattern, rng) for pattern in sign_patterns(tr.spec, sz[0], T, rng)]
+            else:
+                out += [Config(sz, T, tr.env(sz, T, rng)) for _ in range(points)]
     return out
+
+
+def pattern_sizes(spec: ModelSpec, sizes) -> tuple:
+    """sizes with m raised to one input per relu argument entry of a step (m ≥ k for the lecture's cell), so that
+    x_t can place every sign pattern; an answer is a formula in the symbolic k, m, o, so any m decides it."""
+    k, m, o = sizes
+    return (k, max(m, inputs_needed(spec, k)), o)
+
+
+def point_in_pattern(tr: Truth, sizes, pattern: Pattern, rng) -> Config:
+    """A configuration at a real point in the sign pattern (checked on its own forward pass)."""
+    T = len(pattern.signs)
+    env = tr.env(sizes, T, rng, place(tr.spec, sizes, pattern, rng))
+    if not lies_in(tr.spec, env, pattern, sizes[0]):
+        raise CheckFailed(f"a point placed in the sign pattern {pattern.text} does not lie in it (a bug in symrnn: "
+                          f"please report it)")
+    return Config(sizes, T, env, pattern)
 
 
 def _piecewise_args(spec: ModelSpec) -> tuple[str, ...]:
@@ -352,11 +385,13 @@ class Mismatch:
     yours: float | None
     true: float
     undefined: str | None = None
+    pattern: str = ""               # relu: the sign pattern the point lies in
 
     def __str__(self):
         scalar = self.sizes == (1, 1, 1)       # the scalar form: no sizes, no entry to name
         where = f"at T = {self.T}" + (f", t = {self.t}" if self.t is not None else "") + \
-            ("" if scalar else f", (k, m, o) = {self.sizes}")
+            ("" if scalar else f", (k, m, o) = {self.sizes}") + \
+            (f", in the sign pattern {self.pattern}" if self.pattern else "")
         if self.undefined:
             return f"{where}: yours has no value there: {self.undefined}"
         entry = "" if scalar else ", entry " + "".join(f"[{i}]" for i in self.entry)
@@ -367,22 +402,24 @@ class Mismatch:
 def compare(yours_of, true_of, cfgs, steps_of=lambda cfg: [None]) -> Mismatch | None:
     """The first configuration (and step t) where yours differs from true entry-wise, or None."""
     for cfg in cfgs:
+        where = cfg.pattern.text if isinstance(cfg.pattern, Pattern) else ""
         for t in steps_of(cfg):
             true = np.asarray(true_of(cfg, t), dtype=float)
             try:
                 yours = yours_of(cfg, t)
             except Undefined as u:
-                return Mismatch(cfg.sizes, cfg.T, t, (), None, 0.0, str(u))
+                return Mismatch(cfg.sizes, cfg.T, t, (), None, 0.0, str(u), where)
             try:
                 ya = _as_array(yours, true)
             except ValueError:
                 return Mismatch(cfg.sizes, cfg.T, t, (), None, 0.0, f"yours is {np.shape(yours)}, not "
-                                                                    f"{np.shape(true)}")
+                                                                    f"{np.shape(true)}", where)
             err = np.abs(ya - true) / max(1.0, float(np.max(np.abs(true))) if true.size else 1.0)
             if not np.all(np.isfinite(ya)) or (err.size and float(np.max(err)) > TOLERANCE):
                 idx = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(err), err, np.inf))), err.shape) \
                     if err.size else ()
-                return Mismatch(cfg.sizes, cfg.T, t, tuple(int(i) for i in idx), float(ya[idx]), float(true[idx]))
+                return Mismatch(cfg.sizes, cfg.T, t, tuple(int(i) for i in idx), float(ya[idx]), float(true[idx]),
+                                pattern=where)
     return None
 
 
@@ -757,7 +794,7 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
             raise SymrnnError(f"the left-hand side is ∂L/∂{ln.wrt} but --param is {param}")
     general = any(reads_T(ln.rhs) or free_indices(ln.rhs) or (ln.defines is not None and
                                                              ln.defines.step.free_symbols) for ln in lines)
-    cfgs = configs(tr, general)
+    cfgs = tr.configs(general)
     verdicts = []
     defined = {}
     for ln in lines:
@@ -790,11 +827,38 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
         where = f"one in each of {patterns} sign patterns of the pre-activations" if patterns else "random"
         how = (f"{'equal ' if ok else ''}at {len(cfgs)} points ({where}), T in {', '.join(map(str, Ts))} (the scalar "
                f"form, checked as the matrix form with k = m = o = 1)")
+    elif patterns:
+        how = (f"{'equal ' if ok else ''}entry by entry at one point in each of {len(cfgs)} sign patterns of "
+               f"{described(tr.spec)} ({_coverage(cfgs)}): (k, m, o) in {', '.join(map(str, sizes))}"
+               f"{_raised(tr, sizes)}, T in {', '.join(map(str, Ts))}")
     else:
         how = (f"{'equal ' if ok else ''}entry by entry at {len(cfgs)} random points: (k, m, o) in "
                f"{', '.join(map(str, sizes))}, T in {', '.join(map(str, Ts))}")
     v = MatrixVerdict(ok, "", param, tuple(verdicts), how, notes)
     return replace(v, report=_report(tr, v))
+
+
+def _coverage(cfgs) -> str:
+    """Which patterns were checked: every one, or (where there are too many entries) adversarial and random ones."""
+    sampled = {}
+    for c in cfgs:
+        if c.pattern.kind != "every":
+            sampled.setdefault((c.sizes, c.T, c.T * len(c.pattern.signs[0])), []).append(c.pattern.kind)
+    if not sampled:
+        return "every pattern at each size and T"
+    where = "; ".join(f"{kinds.count('adversarial')} adversarial and {kinds.count('random')} random sign patterns of "
+                      f"{n} entries at (k, m, o) = {sz}, T = {T}" for (sz, T, n), kinds in sampled.items())
+    return (f"every pattern where there are at most {MAX_PATTERN_ENTRIES} entries; where there are more, the "
+            f"adversarial ones (all positive, all negative, alternating per step, one step flipped) and "
+            f"{RANDOM_PATTERNS} random ones: {where}")
+
+
+def _raised(tr: Truth, sizes) -> str:
+    """The note that m was raised from the requested size (so that the inputs place every pattern)."""
+    if tr.dims in sizes:
+        return ""
+    return (f" (m raised from the requested {tr.dims[1]}: with fewer inputs than relu argument entries per step "
+            f"some patterns cannot be placed)")
 
 
 def _report(tr: Truth, v: MatrixVerdict) -> str:

@@ -11,6 +11,9 @@ one-line error naming the token, its position and what was expected:
     power    := atom {^\top | ^T | ^\intercal | ^{(t)} | ^2 | .T | **2}
     atom     := NUMBER | \frac{N}{N} | name | ( sum ) | [ sum ] | \left( sum \right) | \sum_{t=1}^{T} hadamard
               | \prod_{i=s+1}^{t} hadamard | Sum(sum, (t, 1, T)) | diag(sum) | f(sum) | f'(sum) | leibniz
+              | \max(0, sum) (relu) | indicator | [cond]
+    indicator:= (\mathbb{1} | \mathbf{1} | \mathbb{I} | …) ([cond] | (cond) | _{cond})
+    cond     := sum (> | < | \geq | \leq | …) sum       1[x > 0] = H(x), 1[x ≥ 0] = 1 − H(−x) (H(0) = 0 in both)
     name     := [\mathbf{ | \boldsymbol{ | \bm{] LETTER [_sub] [^sup] [}]      W, W_{hr}, h_t, h^{(t)}, \delta_{t+1},
                 \delta^{r}_t, \gamma_t, \bar{h}_t, h_0, x_t, Y_t, z_t, g_t; SymPy style h[t-1], h1, delta_r[t], W_hr
     leibniz  := \frac{\partial L}{\partial h_t} (γ_t) | \frac{\partial L}{\partial a_t} (δ_t) | \nabla_{h_t} L
@@ -33,7 +36,7 @@ from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Nod
                         Square, SumOver, ProdOver, Transposed, Vec, Zeros)
 from ..ir.primitives import FUNCTIONS
 from .limits import check_size
-from .texinput import Token, TokenCursor, quoted, tokenize
+from .texinput import INDICATORS, RELATIONS, Token, TokenCursor, quoted, tokenize
 
 TRANSPOSE = {r"\top", "T", r"\intercal", r"\mathsf{T}", "⊤"}
 HADAMARD = {r"\odot", r"\circ", "⊙", "∘"}
@@ -221,7 +224,7 @@ class _Parser(TokenCursor):
 
     def starts_atom(self, tok) -> bool:
         if tok is None or tok in ("+", "-", "=", ",", ")", "]", "}", "^", "_", "/", "'") or tok in HADAMARD \
-                or tok in MATMUL or tok == STAR or tok.startswith(r"\right"):
+                or tok in MATMUL or tok == STAR or tok.startswith(r"\right") or tok in RELATIONS:
             return False
         return True
 
@@ -321,6 +324,10 @@ class _Parser(TokenCursor):
         if tok in LATEX_FUNCTIONS:
             self.take()
             return self.call(LATEX_FUNCTIONS[tok], at)
+        if tok == r"\max":
+            return self.maximum()
+        if tok in INDICATORS and self.peek(1) == "{" and self.peek(2) in ("1", "I") and self.peek(3) == "}":
+            return self.indicator()
         if tok in WORDS and self.peek(1) == "{":
             self.take()
             word = self.braced_word()
@@ -347,7 +354,8 @@ class _Parser(TokenCursor):
             return Zeros()          # δ_{T+1} = 0: the zero vector
         return Num(value)
 
-    def group(self) -> Node:
+    def group(self, needs_condition: bool = False) -> Node:
+        """A bracketed sum (in an indicator, or as [cond], a condition)."""
         tok = self.take()
         left = tok == r"\left"
         if left:
@@ -356,10 +364,32 @@ class _Parser(TokenCursor):
         if close is None:
             self.fail(f"expected a bracket, found {quoted(tok)}", self.i - 1)
         value = self.sum()
+        if needs_condition and self.peek() not in RELATIONS:
+            self.fail("an indicator needs a condition such as [a > 0]")
+        if self.peek() in RELATIONS and (needs_condition or tok == "["):   # [a_t > 0]: Iverson's bracket
+            value = self.condition(value)
         if left:
             self.expect(r"\right", f" to close the \\left{tok}")
         self.expect(close, f" to close the {tok!r}")
         return value
+
+    def condition(self, lhs: Node) -> Node:
+        """lhs REL rhs as a 0/1 vector, entry by entry: x > 0 is H(x), x ≥ 0 is 1 − H(−x) (H(0) = 0), so that
+        1[h_t ≥ 0] (always 1 for relu) is not read as H(h_t)."""
+        rel = RELATIONS[self.take()]
+        rhs = self.sum()
+        x = (lhs if isinstance(rhs, Zeros) else Minus(lhs, rhs)) if rel in (">", ">=") else \
+            (Neg(lhs) if isinstance(rhs, Zeros) else Minus(rhs, lhs))
+        return Minus(Ones(), Map("heaviside", Neg(x))) if "=" in rel else Map("heaviside", x)
+
+    def maximum(self) -> Node:
+        r"""\max(0, x) (= relu(x)) or \max(x, 0)."""
+        at = self.i
+        self.take()
+        a, b = self.max_arguments()
+        if not (isinstance(a, Zeros) or isinstance(b, Zeros)):
+            self.fail(r"\max is read as \max(0, x) (relu) only", at)
+        return Map("relu", b if isinstance(a, Zeros) else a)
 
     def fraction(self) -> Node:
         at = self.i

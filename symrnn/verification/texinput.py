@@ -114,6 +114,44 @@ class TokenCursor:
             self.fail(f"expected {quoted(text)}{why}, found {found}")
         self.i += 1
 
+    # forms both grammars read; each grammar's sum, condition and group(needs_condition) build the values
+    def indicator(self):
+        r"""\mathbb{1}[a > 0], \mathbf{1}_{a > 0}, \mathbb{I}(a > 0): 1 where the condition holds."""
+        self.take()
+        self.expect("{")
+        self.take()
+        self.expect("}")
+        if self.peek() == "_":
+            self.take()
+            self.expect("{", " with the condition after '_'")
+            value = self.sum()
+            if self.peek() not in RELATIONS:
+                self.fail("expected a condition such as a > 0")
+            value = self.condition(value)
+            self.expect("}")
+            return value
+        if self.peek() in ("(", "[", r"\{", r"\left"):
+            return self.group(needs_condition=True)
+        self.fail("expected the indicator's condition: [a > 0] or _{a > 0}")
+
+    def max_arguments(self) -> tuple:
+        r"""x and y of \max(x, y), read after \max."""
+        close = {"(": ")", "[": "]", r"\{": r"\}"}
+        left = self.peek() == r"\left"
+        if left:
+            self.take()
+        opener = self.peek()
+        if opener not in close:
+            self.fail(f"expected '(' after \\max, found {quoted(opener)}")
+        self.take()
+        a = self.sum()
+        self.expect(",", " between the two arguments of \\max")
+        b = self.sum()
+        if left:
+            self.expect(r"\right")
+        self.expect(close[opener])
+        return a, b
+
 
 class _Parser(TokenCursor):
     """One pass over the tokens; every method consumes what it reads and returns a SymPy expression."""
@@ -289,7 +327,7 @@ class _Parser(TokenCursor):
             self.fail(f"unknown command {quoted(tok)}", pos)
         self.fail(f"expected a number, a name or '(', found {quoted(tok)}", pos)
 
-    def group(self, allow_condition: bool = False):
+    def group(self, needs_condition: bool = False):
         """A bracketed sum (or, in an indicator or as [cond], a condition as Heaviside)."""
         tok = self.take().text
         left = tok == r"\left"
@@ -299,7 +337,9 @@ class _Parser(TokenCursor):
                 self.fail(f"expected a bracket after \\left, found {quoted(tok)}", self.i - 1)
         close = "}" if tok == "{" else OPEN[tok]
         value = self.sum()
-        if self.peek() in RELATIONS and (allow_condition or tok == "["):
+        if needs_condition and self.peek() not in RELATIONS:
+            self.fail("an indicator needs a condition such as [a > 0]")
+        if self.peek() in RELATIONS and (needs_condition or tok == "["):
             value = self.condition(value)
         if left:
             self.expect(r"\right", f" to close the \\left{tok}")
@@ -320,31 +360,6 @@ class _Parser(TokenCursor):
         SymPy compares it (Heaviside, Max) or a function is applied to it."""
         if not arg.free_symbols and (why := constant_problem(arg)):
             self.fail(f"{quoted(text(arg))} {why}", at)
-
-    def indicator(self) -> sp.Expr:
-        r"""\mathbb{1}[a_1 > 0], \mathbf{1}_{a_1 > 0}, \mathbb{I}(a_1 > 0): 1 where the condition holds."""
-        start = self.i
-        self.take()
-        self.expect("{")
-        self.take()
-        self.expect("}")
-        if self.peek() == "_":
-            self.take()
-            if self.peek() != "{":
-                self.fail("expected '{' with the condition after '_'")
-            self.take()
-            value = self.sum()
-            if self.peek() not in RELATIONS:
-                self.fail("expected a condition such as a_1 > 0")
-            value = self.condition(value)
-            self.expect("}")
-            return value
-        if self.peek() in ("(", "[", r"\{", r"\left"):
-            value = self.group(allow_condition=True)
-            if not value.has(sp.Heaviside):
-                self.fail("an indicator needs a condition such as [a_1 > 0]", start)
-            return value
-        self.fail("expected the indicator's condition: [a_1 > 0] or _{a_1 > 0}")
 
     def fraction(self) -> sp.Expr:
         self.take()
@@ -520,19 +535,7 @@ class _Parser(TokenCursor):
 
     def maximum(self, pos: int) -> sp.Expr:
         r"""\max(0, x) (= relu(x)) or \max(x, 0)."""
-        close = {"(": ")", "[": "]", r"\{": r"\}"}
-        left = self.peek() == r"\left"
-        if left:
-            self.take()
-        opener = self.take().text
-        if opener not in close:
-            self.fail(f"expected '(' after \\max, found {quoted(opener)}", self.i - 1)
-        a = self.sum()
-        self.expect(",", " between the two arguments of \\max")
-        b = self.sum()
-        if left:
-            self.expect(r"\right")
-        self.expect(close[opener])
+        a, b = self.max_arguments()
         if 0 not in (a, b):
             self.fail(r"\max is read as \max(0, x) (relu) only", pos)
         arg = b if a == 0 else a
