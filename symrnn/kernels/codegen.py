@@ -32,10 +32,10 @@ from ..printers import lecture as printing
 from ..errors import CheckFailed, SymrnnError
 from ..files import check_target, write_atomic
 from .interop import torch_layout, torch_module
-from .printer import PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code
+from .printer import PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code, kernel_code_into
 from ..certification.matrix import certify_matrix
-from ..ir.nodes import (Hadamard, Mat, MatProd, Minus, Neg, Node, Plus, SumOver, Transposed, Vec, addends, hadamard,
-                        is_scalar, matmul, neg, plus)
+from ..ir.nodes import (Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Plus, SumOver, Transposed, Vec, addends,
+                        hadamard, is_scalar, matmul, neg, plus)
 from ..ir.rules import pullback
 from ..derivation.matrix import derive_matrix, loss_gradient
 from ..derivation.program import CARRY, Adjoint, Step, loss_vector, own_gradient, primal, walk
@@ -58,7 +58,7 @@ KERNEL_LOCALS = frozenset({
     "params", "X", "Z", "Y", "L", "DH", "P", "T", "B", "t", "mask", "valid", "lengths", "initial", "cache", "arrays",
     "grads", "name", "value", "truncate", "clip_norm", "clip_value", "check_finite",
     "k", "m", "o", "n", "n_in", "n_hidden", "n_out", "seed", "dtype", "rng", "sizes", "bound", "shape", "what", "state",
-    "loss", "start", "stop", "block"})
+    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES"})
 
 #: Placeholders in the adjoint program: what the loss at t sends to h_t, and what step t + 1 sends to s_t.
 OWN = Vec("_own", naming.t)
@@ -196,6 +196,7 @@ class KernelCode:
 
     states: tuple[StateCode, ...]
     arrays: tuple[str, ...]                      # the other vectors of the step the backward reads, one row per step
+    allocated: tuple[str, ...]                   # those with an array of their own (the others are views of ACT_H)
     products: tuple[str, ...]                    # the stacked products of the states, one row per step
     setup: tuple[Statement, ...]                 # stacked weights and product buffers, before the forward loop
     hoisted: tuple[Statement, ...]               # before the forward loop
@@ -210,6 +211,7 @@ class KernelCode:
     block: tuple[Statement, ...]                 # the factors that read only the forward pass, per block of steps
     backward: tuple[Statement, ...]
     carries: tuple[Statement, ...]
+    grad_setup: tuple[Statement, ...]            # the stacked blocks' gradient products, after the backward loop
     grads: tuple[tuple[str, str], ...]
     primitives: tuple[str, ...]
 
@@ -337,6 +339,95 @@ def hoist_factors(body: Node, adjoints: set, role: str) -> tuple[Node, list]:
     return walk(body), factors
 
 
+def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Step):
+    """The activations e = f(a^e) of a stack's leading blocks: one array ACT_H with a view per vector, f applied
+    once per run of blocks with the same f, reading the stack's block run and writing the activation run in place."""
+    t, arr, act = naming.t, naming.kernel_stacked(s), naming.kernel_activated(s)
+    k = f"{naming.kernel_array(s)}.shape[2]"
+    eqs = [activated[a][0] for a in acts]
+    setup = [Statement(act, _buffer(act, f"(T, X.shape[1], {len(acts)} * {k})"),
+                       f"{', '.join(printing.text(Vec(e, t)) for e in eqs)}, every step, side by side"),
+             Statement(", ".join(naming.kernel_array(e) for e in eqs) + ("," if len(eqs) == 1 else ""),
+                       f"np.split({act}, {len(acts)}, axis=2)", "")]
+    forward, start = [], 0
+    for j, run in enumerate(runs(acts, lambda a: activated[a][1].name)):
+        stop = start + len(run)
+        if start == 0 and stop == blocks:
+            source, target = arr, act
+        else:
+            source, target = naming.kernel_run(arr, j), naming.kernel_run(act, j)
+            setup += [Statement(source, f"{arr}[:, :, {start} * {k}:{stop} * {k}]",
+                                f"the blocks of {', '.join(printing.text(Vec(a, t)) for a in run)}"),
+                      Statement(target, f"{act}[:, :, {start} * {k}:{stop} * {k}]",
+                                f"the blocks of {', '.join(printing.text(Vec(activated[a][0], t)) for a in run)}")]
+        function = activated[run[0]][1]
+        comment = "; ".join(_equation_text(step, activated[a][0]) for a in run)
+        for n, form in enumerate(function.numpy_out):
+            forward.append(Statement("", form.format(v=f"{source}[t - 1]", out=f"{target}[t - 1]"),
+                                     comment if n == 0 else ""))
+        start = stop
+    return setup, forward
+
+
+def _into(name: str, body: Node, out: str, names: dict, pr, shapes: dict, used: set, comment: str) -> Statement:
+    """`name = ufunc(…, out=out)`: body computed straight into the buffer `out` (name, if given, its view);
+    `out = name = body` when body's outermost node has no ufunc."""
+    code, prims = kernel_code_into(body, out, names, shapes)
+    used.update(prims)
+    if code is None:
+        return Statement(f"{out} = {name}" if name else out, pr(body, names), comment)
+    return Statement(name, code, comment)
+
+
+def gradient_products(kp: KernelProgram, back_stacks: dict, names: dict) -> tuple[list, dict]:
+    """The gradients Σ_t v_j rᵀ and Σ_t v_j whose v_j are blocks of a backward stack, the same r for a run of
+    blocks: ONE product [v_a … v_b]ᵀ r over all T·B rows (one sum), each gradient a block of rows of it.
+
+    (statements, parameter -> its code); a block read twice (b_ii and b_hi are both Σ δⁱ) is copied the second time:
+    no two gradients share memory."""
+    t = naming.t
+    where = {}
+    for s, (stacked, _) in back_stacks.items():
+        for j, (_, v) in enumerate(stacked):
+            where.setdefault(v, (s, j, len(stacked)))
+    groups: dict = {}
+    for name, cell, head in kp.grads:
+        if cell is None or head is not None:
+            continue
+        body = cell.body
+        if (isinstance(body, MatProd) and len(body.args) == 2 and body.args[0] in where
+                and isinstance(body.args[1], Transposed) and isinstance(body.args[1].args[0], Vec)):
+            s, j, n = where[body.args[0]]
+            groups.setdefault((s, body.args[1].args[0]), []).append((name, j, n))
+        elif body in where:
+            s, j, n = where[body]
+            groups.setdefault((s, None), []).append((name, j, n))
+    setup, out, seen = [], {}, set()
+    for i, ((s, right), members) in enumerate(groups.items()):
+        arr, k = naming.kernel_stacked(s, True), f"{naming.kernel_array(s)}.shape[2]"
+        first, last, n = min(j for _, j, _ in members), max(j for _, j, _ in members) + 1, members[0][2]
+        rows = arr if (first, last) == (0, n) else f"{arr}[:, :, {first} * {k}:{last} * {k}]"
+        product = naming.kernel_run(arr, i)
+        params = ", ".join(name for name, _, _ in members)
+        if right is None:
+            setup.append(Statement(product, f"{rows}.reshape(T * B, -1).sum(axis=0)",
+                                   f"the gradients of {params}: Σ over all steps and examples at once"))
+        else:
+            setup.append(Statement(product, f"{rows}.reshape(T * B, -1).T @ {names[right]}.reshape(T * B, -1)",
+                                   f"the gradients of {params}: Σ_t v_j {printing.text(right)}ᵀ, one product over "
+                                   f"all T·B rows"))
+        for name, j, _ in members:
+            code = f"{product}[{j - first} * {k}:{j - first + 1} * {k}]"
+            out[name] = code + (".copy()" if code in seen else "")
+            seen.add(code)
+    return setup, out
+
+
+def _buffer(name: str, shape: str) -> str:
+    """An array of the workspace `ws` (reused by the next call of the same sizes): np.empty on first use."""
+    return f"_empty(ws, {name!r}, {shape}, X.dtype)"
+
+
 def _unproducts(products: dict) -> dict:
     return {v: k for k, v in products.items()}
 
@@ -372,6 +463,34 @@ def absorbed_blocks(kp: KernelProgram, stacks) -> dict:
     return out
 
 
+def activated_blocks(kp: KernelProgram, absorbed: dict) -> dict:
+    """Pre-activation a^e -> (e, f) for each absorbed block read only by its activation e = f(a^e) (not a state):
+    the activations of a stack's blocks then sit side by side in one array, f applied once per run of blocks with
+    the same f, in place (`numpy_out`): the LSTM's i, f, o in one σ call and g in one tanh (torch's order i, f, g, o
+    is re-sorted: the stacking order is the kernel's own)."""
+    t, out = naming.t, {}
+    for pre in absorbed.values():
+        readers = [e for e in kp.step.equations if e.rhs.has(Vec(pre, t))]
+        if len(readers) != 1:
+            continue
+        e = readers[0]
+        if (isinstance(e.rhs, Map) and e.rhs.arg == Vec(pre, t) and e.name not in kp.spec.cell.states
+                and e.rhs.function.numpy_out):
+            out[pre] = (e.name, e.rhs.function)
+    return out
+
+
+def runs(items, key) -> list[list]:
+    """items split into runs of adjacent items with the same key."""
+    out: list[list] = []
+    for item in items:
+        if out and key(out[-1][-1]) == key(item):
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
 def _read_later(kp: KernelProgram) -> set[str]:
     """The step's vectors the backward loop or the gradient sums read (the rest live one step, as locals)."""
     exprs = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
@@ -387,9 +506,17 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     later = _read_later(kp)
     stacks = forward_stacks(spec, step)
     absorbed = absorbed_blocks(kp, stacks)
-    stacks = tuple((s, tuple(sorted(mats, key=lambda m: (s, m) not in absorbed))) for s, mats in stacks)
+    activated = activated_blocks(kp, absorbed)
+
+    def block_order(s, m):  # absorbed blocks first, the activated ones grouped by their function
+        pre = absorbed.get((s, m))
+        return pre is None, pre not in activated, activated[pre][1].name if pre in activated else ""
+
+    stacks = tuple((s, tuple(sorted(mats, key=lambda m: block_order(s, m)))) for s, mats in stacks)
     absorbed_eqs = set(absorbed.values())
-    local = [e.name for e in step.equations if e.name not in states and e.name not in later | absorbed_eqs]
+    activated_eqs = {e for e, _ in activated.values()}
+    local = [e.name for e in step.equations
+             if e.name not in states and e.name not in later | absorbed_eqs | activated_eqs]
 
     def pr(e, names):
         code, prims = kernel_code(e, names, shapes)
@@ -410,7 +537,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         whole = [absorbed[s, m] for m in mats if (s, m) in absorbed]
         setup += [Statement(weights, f"np.concatenate([{', '.join(m + '.T' for m in mats)}], axis=1)",
                             f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous"),
-                  Statement(arr, f"np.empty((T, X.shape[1], {weights}.shape[1]), X.dtype)",
+                  Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[1])"),
                             f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"
                             + (f" (with the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read "
                                f"no state: those vectors themselves)" if whole else ""))]
@@ -440,6 +567,11 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                     f"np.concatenate([{', '.join(pr(hoisted_of[e], X_ROWS) for e in whole)}], axis=1)"), what))
             forward.append(Statement("", f"{into}[t - 1] += {pre}[t - 1]",
                                      "; ".join(_equation_text(step, e) for e in whole)))
+            acts = [e for e in whole if e in activated]
+            if acts:
+                setup_acts, forward_acts = _activation_runs(s, len(mats), acts, activated, step)
+                setup += setup_acts
+                forward += forward_acts
         for m, view in zip(mats, views):
             if (s, m) in absorbed:
                 continue
@@ -448,7 +580,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             fwd[products[node]] = bwd[products[node]] = f"{view}[t - 1]"
     hoisted = []
     for e in step.equations:
-        if e.name in absorbed_eqs:
+        if e.name in absorbed_eqs | activated_eqs:
             continue
         lhs = Vec(e.name, t)
         comment = _equation_text(step, e.name)
@@ -474,8 +606,29 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     in_block = _names(kp, "block")
     in_block.update({p: bwd[p].replace("[t - 1]", "[start:stop]") for p in products.values()})
     block = []
+    # the backward stacks: Σ_j M_jᵀ v_j as one product [v_1 v_2 …][M_1; M_2; …] per step, the v_j written into one
+    # (T, B, n·k) array (an adjoint vector's statement straight into its block), then every weight gradient that
+    # reads a block is one GEMM over all T·B rows
+    back_stacks = {s: backward_stack(spec, carries_next[s]) for s in states if s in carries_next}
+    back_stacks = {s: pair for s, pair in back_stacks.items() if pair[0]}
+    direct, aliases = {}, []
+    for s, (stacked, _) in back_stacks.items():
+        arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
+        views = [f"{arr}_{j}" for j in range(len(stacked))]
+        back_setup += [Statement(weights, f"np.concatenate([{', '.join(m for m, _ in stacked)}], axis=0)",
+                                 f"[{'; '.join(m for m, _ in stacked)}], contiguous"),
+                       Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[0])"),
+                                 f"the vectors the stacked matrices' transposes multiply in ∂L/∂"
+                                 f"{printing.text(Vec(s, t - 1))} through step t, every step"),
+                       Statement(", ".join(views), f"np.split({arr}, {len(stacked)}, axis=2)", "")]
+        for view, (_, v) in zip(views, stacked):
+            if v in adjoints and v not in direct:
+                direct[v] = view
+                if v in kp.stored:
+                    aliases.append(Statement(naming.kernel_array(v.role), view,
+                                             f"{printing.text(v)} for every step: a block of {arr}"))
+    back_setup += aliases
     for lhs, body in kp.adjoint.statements:
-        target = f"{naming.kernel_array(lhs.role)}[t - 1] = {lhs.role}" if lhs in kp.stored else lhs.role
         math = f"{printing.text(lhs)} = {printing.text(body.xreplace(env))}"
         body, factors = hoist_factors(body.xreplace(products), adjoints, lhs.role)
         for placeholder, factor in factors:
@@ -484,7 +637,12 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                                    f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of "
                                    f"{printing.text(lhs)}, for the block's steps"))
             bwd[placeholder] = f"{name}[t - 1 - start]"
-        backward.append(Statement(target, pr(body, bwd), f"{math}, {_readers(kp, lhs)}"))
+        comment = f"{math}, {_readers(kp, lhs)}"
+        if lhs in direct:
+            backward.append(_into(lhs.role, body, f"{direct[lhs]}[t - 1]", bwd, pr, shapes, used, comment))
+        else:
+            target = f"{naming.kernel_array(lhs.role)}[t - 1] = {lhs.role}" if lhs in kp.stored else lhs.role
+            backward.append(Statement(target, pr(body, bwd), comment))
     carries = []
     for s in states:
         body = carries_next.get(s)
@@ -493,24 +651,23 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             carries.append(Statement(naming.kernel_carry(s), f"np.zeros_like({naming.kernel_carry(s)})",
                                      f"no equation reads {naming.previous(s)}"))
             continue
-        stacked, rest = backward_stack(spec, body)
-        if stacked:
+        if s in back_stacks:
+            stacked, rest = back_stacks[s]
             arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
-            views = [f"{arr}_{j}" for j in range(len(stacked))]
-            back_setup += [Statement(weights, f"np.concatenate([{', '.join(m for m, _ in stacked)}], axis=0)",
-                                     f"[{'; '.join(m for m, _ in stacked)}], contiguous"),
-                           Statement(arr, f"np.empty((X.shape[1], {weights}.shape[0]), X.dtype)",
-                                     f"the vectors the stacked matrices' transposes multiply in {what}"),
-                           Statement(", ".join(views), f"np.split({arr}, {len(stacked)}, axis=1)", "")]
-            for view, (m, v) in zip(views, stacked):
-                carries.append(Statement(f"{view}[...]", pr(v.xreplace(products), bwd),
+            for j, (m, v) in enumerate(stacked):
+                if direct.get(v) != f"{arr}_{j}":
+                    carries.append(_into("", v.xreplace(products), f"{arr}_{j}[t - 1]", bwd, pr, shapes, used,
                                          f"{printing.text(v)}, which {m}ᵀ multiplies"))
-            code = f"{arr} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
+            code = f"{arr}[t - 1] @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
         else:
             code = pr(body.xreplace(products), bwd)
         carries.append(Statement(naming.kernel_carry(s), code, what))
+    grad_setup, stacked_grads = gradient_products(kp, back_stacks, grd)
     grads = []
     for name, cell, head in kp.grads:
+        if name in stacked_grads:
+            grads.append((name, stacked_grads[name]))
+            continue
         parts = [_batch_sum(x) for x in (cell, head) if x is not None]
         grads.append((name, pr(plus(*parts), {**grd, **_loss_names(spec)})))
     at_loss = {t: naming.T} if spec.output == "last" else {}
@@ -521,6 +678,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                                naming.kernel_passed(s), naming.kernel_final(s)) for s in states),
         arrays=tuple(naming.kernel_array(e.name) for e in step.equations
                      if e.name not in states + tuple(local) and e.name not in absorbed_eqs),
+        allocated=tuple(naming.kernel_array(e.name) for e in step.equations
+                        if e.name not in states + tuple(local) and e.name not in absorbed_eqs | activated_eqs),
         products=tuple(naming.kernel_stacked(s) for s, _ in stacks),
         setup=tuple(setup),
         hoisted=tuple(hoisted),
@@ -531,11 +690,12 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         own=pr(own, _loss_names(spec)) if spec.output == "last" else _every_step(pr(own, {
             **_loss_names(spec), loss_vector(spec, t): f"{g_array(spec)}.reshape(-1, {g_array(spec)}.shape[2])"})),
         g_array=g_array(spec),
-        stored=tuple(naming.kernel_array(v.role) for v, _ in kp.adjoint.statements if v in kp.stored),
+        stored=tuple(naming.kernel_array(v.role) for v, _ in kp.adjoint.statements if v in kp.stored and v not in direct),
         back_setup=tuple(back_setup),
         block=tuple(block),
         backward=tuple(backward),
         carries=tuple(carries),
+        grad_setup=tuple(grad_setup),
         grads=tuple(grads),
         primitives=tuple(PRIMITIVES[p] for p in sorted(used)),
     )
@@ -622,7 +782,7 @@ def _check_names(spec: ModelSpec) -> None:
         taken |= {naming.kernel_array(e.name), naming.kernel_hoisted(e.name), step.adjoint_name(e.name),
                   naming.kernel_array(step.adjoint_name(e.name))}
     for s in spec.cell.states:
-        taken |= {naming.initial(s), naming.kernel_carry(s), naming.kernel_passed(s)}
+        taken |= {naming.initial(s), naming.kernel_carry(s), naming.kernel_passed(s), naming.kernel_activated(s)}
     clash = sorted(p for p in spec.params if p in taken or keyword.iskeyword(p) or hasattr(builtins, p))
     if clash:
         raise SymrnnError(f"cell {spec.cell.name!r}: parameter name(s) {', '.join(clash)} clash with names the "

@@ -223,10 +223,36 @@ class KernelPrinter(NumPyPrinter):
         return f"{scale}{self._operand(vec)}.sum(axis={axes})"
 
 
+    # -- writing into a buffer -----------------------------------------------------------------------
+
+    def print_into(self, e, out: str) -> str | None:
+        """e written into the array `out` by its outermost ufunc, None when e is no product, sum or difference:
+        u ⊙ v -> np.multiply(u, v, out=out), u + v -> np.add(…), u − v -> np.subtract(…) (no temporary, no copy)."""
+        def rest(args):
+            return args[0] if len(args) == 1 else type(e)(*args)
+
+        if isinstance(e, Hadamard):
+            *first, last = e.args
+            return f"np.multiply({self._print(rest(first))}, {self._print(last)}, out={out})"
+        if isinstance(e, Plus):
+            *first, last = e.args
+            ufunc, last = ("np.subtract", last.args[0]) if isinstance(last, Neg) else ("np.add", last)
+            return f"{ufunc}({self._print(rest(first))}, {self._print(last)}, out={out})"
+        if isinstance(e, Minus):
+            return f"np.subtract({self._print(e.args[0])}, {self._print(e.args[1])}, out={out})"
+        return None
+
+
 def kernel_code(expr, names: dict, shapes: dict) -> tuple[str, set[str]]:
     """expr as batched NumPy code, with the primitives (`_softmax`, …) the code calls."""
     p = KernelPrinter({"names": names, "shapes": shapes})
     return p.doprint(expr), p.primitives
 
 
-__all__ = ["KernelPrinter", "BatchSum", "LogSumExp", "Pick", "PRIMITIVES", "kernel_code"]
+def kernel_code_into(expr, out: str, names: dict, shapes: dict) -> tuple[str | None, set[str]]:
+    """expr as batched NumPy code writing into the array `out` (None when its outermost node has no ufunc)."""
+    p = KernelPrinter({"names": names, "shapes": shapes})
+    return p.print_into(expr, out), p.primitives
+
+
+__all__ = ["KernelPrinter", "BatchSum", "LogSumExp", "Pick", "PRIMITIVES", "kernel_code", "kernel_code_into"]
