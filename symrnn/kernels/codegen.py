@@ -423,6 +423,15 @@ def gradient_products(kp: KernelProgram, back_stacks: dict, names: dict) -> tupl
     return setup, out
 
 
+def _projection(name: str, weights: str, biases: str, what: str) -> list[Statement]:
+    """name = X W + b for all T·B rows at once, time-major: the GEMM straight into a workspace buffer."""
+    rows = X_ROWS[Vec(naming.INPUT, naming.t)]
+    shape = f"(T * X.shape[1], {weights}.shape[1])"
+    return [Statement(name, f"np.matmul({rows}, {weights}, out={_buffer(name, shape)}).reshape(T, X.shape[1], -1)",
+                      what),
+            Statement("", f"{name} += {biases}", "")]
+
+
 def _buffer(name: str, shape: str) -> str:
     """An array of the workspace `ws` (reused by the next call of the same sizes): np.empty on first use."""
     return f"_empty(ws, {name!r}, {shape}, X.dtype)"
@@ -561,7 +570,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                                     f"[{' '.join(m + 'ᵀ' for m, _ in split)}], contiguous"),
                           Statement(bx, f"np.concatenate([{', '.join(pr(b, {}) for _, b in split)}])",
                                     "their biases, stacked"),
-                          Statement(pre, _every_step(f"{X_ROWS[Vec(naming.INPUT, t)]} @ {wx} + {bx}"), what)]
+                          *_projection(pre, wx, bx, what)]
             else:
                 setup.append(Statement(pre, _every_step(
                     f"np.concatenate([{', '.join(pr(hoisted_of[e], X_ROWS) for e in whole)}], axis=1)"), what))
@@ -588,14 +597,25 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         names = fwd
         if e.name in hoisted_of:
             pre = hoisted_of[e.name]
-            hoisted.append(Statement(naming.kernel_hoisted(e.name), _every_step(pr(pre, X_ROWS)),
-                                     f"the addends of {printing.text(lhs)} that read no state, every step at once"))
+            what = f"the addends of {printing.text(lhs)} that read no state, every step at once"
+            split = input_projection(spec, pre)
+            if split:   # M x_t + biases: one GEMM over all T·B rows into a buffer, then the biases
+                hoisted += _projection(naming.kernel_hoisted(e.name), f"{split[0]}.T", pr(split[1], {}), what)
+            else:
+                hoisted.append(Statement(naming.kernel_hoisted(e.name), _every_step(pr(pre, X_ROWS)), what))
             rest = [a for a in addends(rhs) if _reads_state(a, step) or not a.has(Vec(naming.INPUT, t))]
             rest = [a for a in rest if a not in addends(pre)]
             hname = Vec("_" + naming.kernel_hoisted(e.name), t)
             rhs = plus(*rest, hname)
             names = {**fwd, hname: f"{naming.kernel_hoisted(e.name)}[t - 1]"}
-        forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
+        if fwd[lhs].endswith("]") and isinstance(rhs, Map) and rhs.function.numpy_out:   # f(v) in place
+            v = pr(rhs.arg.xreplace(products), names)
+            forward += [Statement("", form.format(v=v, out=fwd[lhs]), comment if n == 0 else "")
+                        for n, form in enumerate(rhs.function.numpy_out)]
+        elif fwd[lhs].endswith("]"):   # a row of an array: written in place
+            forward.append(_into("", rhs.xreplace(products), fwd[lhs], names, pr, shapes, used, comment))
+        else:
+            forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
     env = {OWN: own_gradient(spec, t)}
     carries_next = dict(kp.adjoint.carry)
     for s in states:
