@@ -43,6 +43,7 @@ class Function:
     piecewise: bool = False                          # derivative is a step: decided per sign pattern
     bounded: float | None = None                     # sup |f'| (the gradient-flow bound), None when unbounded
     numpy_out: tuple[str, ...] = ()                  # kernel code writing f({v}) into the array {out}, no temporaries
+    tanh_form: tuple[float, float, float] | None = None  # (α, β, γ) with f(v) = α tanh(β v) + γ, where one exists
 
     @property
     def parse_name(self) -> str:
@@ -68,7 +69,8 @@ def _mp_step(x):
 
 
 @function("tanh", sp.tanh, sp.tanh, mpmath.tanh, np.tanh, "np.tanh({v})", "tanh", r"\tanh",
-          "tanh'(a) = sech²(a) = 1 − tanh²(a) = 1 − h²", bounded=1.0, numpy_out=("np.tanh({v}, out={out})",))
+          "tanh'(a) = sech²(a) = 1 − tanh²(a) = 1 − h²", bounded=1.0, numpy_out=("np.tanh({v}, out={out})",),
+          tanh_form=(1.0, 1.0, 0.0))
 def _tanh(a, h):
     return sp.sech(a) ** 2, 1 - sp.tanh(a) ** 2, 1 - h ** 2
 
@@ -79,7 +81,8 @@ def _tanh(a, h):
 @function("sigmoid", sigmoid, lambda a: 1 / (1 + sp.exp(-a)), lambda a: 1 / (1 + mpmath.exp(-a)),
           lambda a: np.exp(-np.logaddexp(0, -a)), "0.5 * np.tanh(0.5 * {o}) + 0.5", "σ", r"\sigma", "σ'(a) = σ(a)(1 − σ(a)) = h(1 − h)", bounded=0.25,
           numpy_out=("np.multiply({v}, 0.5, out={out})", "np.tanh({out}, out={out})",
-                     "np.multiply({out}, 0.5, out={out})", "np.add({out}, 0.5, out={out})"))
+                     "np.multiply({out}, 0.5, out={out})", "np.add({out}, 0.5, out={out})"),
+          tanh_form=(0.5, 0.5, 0.5))
 def _sigmoid(a, h):
     return sigmoid(a) * (1 - sigmoid(a)), h * (1 - h)
 

@@ -339,9 +339,10 @@ def hoist_factors(body: Node, adjoints: set, role: str) -> tuple[Node, list]:
     return walk(body), factors
 
 
-def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Step):
+def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Step, folded: bool):
     """The activations e = f(a^e) of a stack's leading blocks: one array ACT_H with a view per vector, f applied
-    once per run of blocks with the same f, reading the stack's block run and writing the activation run in place."""
+    once per run of blocks with the same f, reading the stack's block run and writing the activation run in place;
+    `folded` (the blocks hold β a^e, `folded_scales`): one tanh over all of them, then α, γ per run."""
     t, arr, act = naming.t, naming.kernel_stacked(s), naming.kernel_activated(s)
     k = f"{naming.kernel_array(s)}.shape[2]"
     eqs = [activated[a][0] for a in acts]
@@ -350,21 +351,41 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
              Statement(", ".join(naming.kernel_array(e) for e in eqs) + ("," if len(eqs) == 1 else ""),
                        f"np.split({act}, {len(acts)}, axis=2)", "")]
     forward, start = [], 0
-    for j, run in enumerate(runs(acts, lambda a: activated[a][1].name)):
-        stop = start + len(run)
+
+    made: dict = {}
+
+    def views(run, start, stop):
+        """The run's blocks in the stacked products and in ACT_H (whole arrays when the run is all of them)."""
         if start == 0 and stop == blocks:
-            source, target = arr, act
-        else:
-            source, target = naming.kernel_run(arr, j), naming.kernel_run(act, j)
-            setup += [Statement(source, f"{arr}[:, :, {start} * {k}:{stop} * {k}]",
-                                f"the blocks of {', '.join(printing.text(Vec(a, t)) for a in run)}"),
-                      Statement(target, f"{act}[:, :, {start} * {k}:{stop} * {k}]",
-                                f"the blocks of {', '.join(printing.text(Vec(activated[a][0], t)) for a in run)}")]
+            return arr, act
+        out = []
+        for whole, vecs in ((arr, run), (act, [activated[a][0] for a in run])):
+            if (whole, start, stop) not in made:
+                made[whole, start, stop] = naming.kernel_run(whole, sum(w == whole for w, _, _ in made))
+                setup.append(Statement(made[whole, start, stop], f"{whole}[:, :, {start} * {k}:{stop} * {k}]",
+                                       f"the blocks of {', '.join(printing.text(Vec(v, t)) for v in vecs)}"))
+            out.append(made[whole, start, stop])
+        return out
+
+    if folded:
+        source, target = views(acts, 0, len(acts))
+        forward.append(Statement("", f"np.tanh({source}[t - 1], out={target}[t - 1])",
+                                 f"tanh(β a) of {', '.join(printing.text(Vec(activated[a][0], t)) for a in acts)}, "
+                                 f"= α tanh(β a) + γ each (β is in the stacked weights)"))
+    for run in runs(acts, lambda a: activated[a][1].tanh_form if folded else activated[a][1].name):
+        stop = start + len(run)
         function = activated[run[0]][1]
         comment = "; ".join(_equation_text(step, activated[a][0]) for a in run)
-        for n, form in enumerate(function.numpy_out):
-            forward.append(Statement("", form.format(v=f"{source}[t - 1]", out=f"{target}[t - 1]"),
-                                     comment if n == 0 else ""))
+        if folded:
+            alpha, _, gamma = function.tanh_form
+            if (alpha, gamma) != (1, 0):
+                target = views(run, start, stop)[1]
+                forward += [Statement("", f"np.multiply({target}[t - 1], {alpha!r}, out={target}[t - 1])", comment),
+                            Statement("", f"np.add({target}[t - 1], {gamma!r}, out={target}[t - 1])", "")]
+        else:
+            source, target = views(run, start, stop)
+            forward += [Statement("", form.format(v=f"{source}[t - 1]", out=f"{target}[t - 1]"), comment if n == 0 else "")
+                        for n, form in enumerate(function.numpy_out)]
         start = stop
     return setup, forward
 
@@ -489,6 +510,31 @@ def activated_blocks(kp: KernelProgram, absorbed: dict) -> dict:
     return out
 
 
+def folded_scales(kp: KernelProgram, s: str, mats, absorbed: dict, activated: dict) -> dict:
+    """M -> β for the blocks of s's stack whose activation is f(v) = α tanh(β v) + γ (σ: ½ tanh(½ v) + ½): β folded
+    into the block's stacked weights and biases (exact: ½ is a power of two), so that ONE tanh call covers every
+    activated block of a step, then α, γ in place per run (the hand-written LSTM's trick, for any such cell).
+    Empty when some activated block has no tanh form, or the backward reads a pre-activation (which then holds β a)."""
+    t = naming.t
+    pres = [absorbed[s, m] for m in mats if (s, m) in absorbed]
+    acts = [a for a in pres if a in activated]
+    bodies = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
+    bodies += [e for _, cell, head in kp.grads for e in (cell, head) if e is not None]
+    if (not acts or any(activated[a][1].tanh_form is None for a in acts)
+            or any(b.has(Vec(a, t)) for a in acts for b in bodies)
+            or not all(input_projection(kp.spec, dict(kp.hoisted)[a]) for a in pres)):
+        return {}
+    return {m: activated[absorbed[s, m]][1].tanh_form[1] for m in mats if absorbed.get((s, m)) in activated}
+
+
+def _scaled(code: str, scale: float) -> str:
+    return code if scale == 1 else f"{code} * {scale!r}"
+
+
+def _parenthesised(code: str) -> str:
+    return f"({code})" if " " in code else code
+
+
 def runs(items, key) -> list[list]:
     """items split into runs of adjacent items with the same key."""
     out: list[list] = []
@@ -544,8 +590,12 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         views = [naming.kernel_array(absorbed[s, m]) if (s, m) in absorbed else naming.kernel_product(m, s)
                  for m in mats]
         whole = [absorbed[s, m] for m in mats if (s, m) in absorbed]
-        setup += [Statement(weights, f"np.concatenate([{', '.join(m + '.T' for m in mats)}], axis=1)",
-                            f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous"),
+        scales = folded_scales(kp, s, mats, absorbed, activated)
+        folded = ("; the blocks of " + ", ".join(printing.text(Vec(absorbed[s, m], t)) for m in scales if scales[m] != 1)
+                  + " scaled by β of f = α tanh(β ·) + γ") if any(v != 1 for v in scales.values()) else ""
+        setup += [Statement(weights, f"np.concatenate([{', '.join(_scaled(m + '.T', scales.get(m, 1)) for m in mats)}], "
+                                     f"axis=1)",
+                            f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous{folded}"),
                   Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[1])"),
                             f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"
                             + (f" (with the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read "
@@ -566,10 +616,10 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             split = [input_projection(spec, hoisted_of[e]) for e in whole]
             if all(split):   # W_e x_t + biases for each: one GEMM against the stacked input weights
                 wx, bx = naming.kernel_stacked_weights(s, inputs=True), naming.kernel_stacked_bias(s)
-                setup += [Statement(wx, f"np.concatenate([{', '.join(m + '.T' for m, _ in split)}], axis=1)",
-                                    f"[{' '.join(m + 'ᵀ' for m, _ in split)}], contiguous"),
-                          Statement(bx, f"np.concatenate([{', '.join(pr(b, {}) for _, b in split)}])",
-                                    "their biases, stacked"),
+                setup += [Statement(wx, f"np.concatenate([{', '.join(_scaled(m + '.T', scales.get(w, 1)) for (m, _), w in zip(split, mats))}], axis=1)",
+                                    f"[{' '.join(m + 'ᵀ' for m, _ in split)}], contiguous{folded}"),
+                          Statement(bx, f"np.concatenate([{', '.join(_scaled(_parenthesised(pr(b, {})), scales.get(w, 1)) for (_, b), w in zip(split, mats))}])",
+                                    "their biases, stacked" + (", scaled alike" if folded else "")),
                           *_projection(pre, wx, bx, what)]
             else:
                 setup.append(Statement(pre, _every_step(
@@ -578,7 +628,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                                      "; ".join(_equation_text(step, e) for e in whole)))
             acts = [e for e in whole if e in activated]
             if acts:
-                setup_acts, forward_acts = _activation_runs(s, len(mats), acts, activated, step)
+                setup_acts, forward_acts = _activation_runs(s, len(mats), acts, activated, step, bool(scales))
                 setup += setup_acts
                 forward += forward_acts
         for m, view in zip(mats, views):
