@@ -292,7 +292,7 @@ def forward_stacks(spec: ModelSpec, step: Step) -> tuple[tuple[str, tuple[str, .
                 if (isinstance(node, MatProd) and len(node.args) == 2 and node.args[1] == prev
                         and _is_matrix(spec, node.args[0]) and node.args[0].name not in found):
                     found.append(node.args[0].name)
-        if len(found) > 1:
+        if found:
             out.append((s, tuple(found)))
     return tuple(out)
 
@@ -306,7 +306,7 @@ def backward_stack(spec: ModelSpec, carry: Node) -> tuple[tuple[tuple[str, Node]
             stacked.append((term.args[0].args[0].name, matmul(*term.args[1:])))
         else:
             rest.append(term)
-    if len(stacked) < 2:
+    if not stacked:
         return (), carry
     return tuple(stacked), plus(*rest)
 
@@ -348,7 +348,7 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
     eqs = [activated[a][0] for a in acts]
     setup = [Statement(act, _buffer(act, f"(T, X.shape[1], {len(acts)} * {k})"),
                        f"{', '.join(printing.text(Vec(e, t)) for e in eqs)}, every step, side by side"),
-             Statement(", ".join(naming.kernel_array(e) for e in eqs) + ("," if len(eqs) == 1 else ""),
+             Statement(_unpacked([naming.kernel_array(e) for e in eqs]),
                        f"np.split({act}, {len(acts)}, axis=2)", "")]
     forward, start = [], 0
 
@@ -527,6 +527,11 @@ def folded_scales(kp: KernelProgram, s: str, mats, absorbed: dict, activated: di
     return {m: activated[absorbed[s, m]][1].tanh_form[1] for m in mats if absorbed.get((s, m)) in activated}
 
 
+def _unpacked(names) -> str:
+    """The targets of an unpacking assignment (`A, = …` for one)."""
+    return ", ".join(names) + ("," if len(names) == 1 else "")
+
+
 def _scaled(code: str, scale: float) -> str:
     return code if scale == 1 else f"{code} * {scale!r}"
 
@@ -600,7 +605,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                             f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"
                             + (f" (with the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read "
                                f"no state: those vectors themselves)" if whole else ""))]
-        split = Statement(", ".join(views), f"np.split({arr}, {len(mats)}, axis=2)", "")
+        split = Statement(_unpacked(views), f"np.split({arr}, {len(mats)}, axis=2)", "")
         setup.append(split)
         back_setup.append(Statement(split.target, split.code, "the forward's stacked products, read again"))
         forward.append(Statement("", f"np.matmul({naming.kernel_array(s)}[t - 1], {weights}, out={arr}[t - 1])",
@@ -690,7 +695,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                        Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[0])"),
                                  f"the vectors the stacked matrices' transposes multiply in ∂L/∂"
                                  f"{printing.text(Vec(s, t - 1))} through step t, every step"),
-                       Statement(", ".join(views), f"np.split({arr}, {len(stacked)}, axis=2)", "")]
+                       Statement(_unpacked(views), f"np.split({arr}, {len(stacked)}, axis=2)", "")]
         for view, (_, v) in zip(views, stacked):
             if v in adjoints and v not in direct:
                 direct[v] = view
