@@ -226,6 +226,11 @@ def kernel_activated(state: str) -> str:
     return f"ACT_{kernel_array(state)}"
 
 
+def kernel_map(function: str, role: str) -> str:
+    """The array of f(v_t) that the forward pass computes and the backward reads again: TANH_C holds tanh(c_t)."""
+    return f"{function.upper()}_{kernel_array(role)}"
+
+
 def kernel_run(array: str, index: int) -> str:
     """A run of adjacent blocks of a stacked array that one elementwise call reads or writes: HW_R0, ACT_H_R1."""
     return f"{array}_R{index}"

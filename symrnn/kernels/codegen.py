@@ -551,6 +551,19 @@ def runs(items, key) -> list[list]:
     return out
 
 
+def shared_maps(kp: KernelProgram) -> tuple[Map, ...]:
+    """f(v_t) inside a forward equation (not an equation's whole value) that the backward pass reads again: kept in
+    an array by the forward pass instead of computed twice more (the LSTM's tanh(c_t), in h_t and in c̄_t, ō_t)."""
+    bodies = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
+    out: list = []
+    for e in kp.step.equations:
+        for node in sp.preorder_traversal(e.rhs):
+            if (isinstance(node, Map) and node != e.rhs and isinstance(node.arg, Vec) and node.arg.step == naming.t
+                    and node.function.numpy_out and node not in out and any(b.has(node) for b in bodies)):
+                out.append(node)
+    return tuple(out)
+
+
 def _read_later(kp: KernelProgram) -> set[str]:
     """The step's vectors the backward loop or the gradient sums read (the rest live one step, as locals)."""
     exprs = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
@@ -590,6 +603,13 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     # (M s_{t−1} + hoisted addends) takes the hoisted addends in one add per step and is that vector's array
     products, setup, forward, back_setup = {}, [], [], []
     hoisted_of = dict(kp.hoisted)
+    maps = shared_maps(kp)
+    for node in maps:
+        arr = naming.kernel_map(node.fname, node.arg.role)
+        products[node] = Vec("_" + arr, t)
+        fwd[products[node]] = bwd[products[node]] = f"{arr}[t - 1]"
+        grd[products[node]] = arr
+    pending = list(maps)
     for s, mats in stacks:
         arr, weights = naming.kernel_stacked(s), naming.kernel_stacked_weights(s)
         views = [naming.kernel_array(absorbed[s, m]) if (s, m) in absorbed else naming.kernel_product(m, s)
@@ -650,6 +670,11 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         comment = _equation_text(step, e.name)
         rhs = e.rhs
         names = fwd
+        for node in [m for m in pending if rhs.has(m)]:   # f(v_t) into its array, before its first reader
+            pending.remove(node)
+            forward += [Statement("", form.format(v=pr(node.arg, fwd), out=fwd[products[node]]),
+                                  f"{printing.text(node)}, kept for the backward pass" if n == 0 else "")
+                        for n, form in enumerate(node.function.numpy_out)]
         if e.name in hoisted_of:
             pre = hoisted_of[e.name]
             what = f"the addends of {printing.text(lhs)} that read no state, every step at once"
@@ -752,9 +777,11 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         states=tuple(StateCode(s, naming.kernel_array(s), naming.initial(s), naming.kernel_carry(s),
                                naming.kernel_passed(s), naming.kernel_final(s)) for s in states),
         arrays=tuple(naming.kernel_array(e.name) for e in step.equations
-                     if e.name not in states + tuple(local) and e.name not in absorbed_eqs),
+                     if e.name not in states + tuple(local) and e.name not in absorbed_eqs)
+        + tuple(naming.kernel_map(m.fname, m.arg.role) for m in maps),
         allocated=tuple(naming.kernel_array(e.name) for e in step.equations
-                        if e.name not in states + tuple(local) and e.name not in absorbed_eqs | activated_eqs),
+                        if e.name not in states + tuple(local) and e.name not in absorbed_eqs | activated_eqs)
+        + tuple(naming.kernel_map(m.fname, m.arg.role) for m in maps),
         products=tuple(naming.kernel_stacked(s) for s, _ in stacks),
         setup=tuple(setup),
         hoisted=tuple(hoisted),
