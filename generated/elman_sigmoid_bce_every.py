@@ -271,13 +271,16 @@ def _forward(P, X, initial, mask, ws):
     BX_H = np.concatenate([b])  # their biases, stacked
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
     PRE_H += BX_H
-    for t in range(1, T + 1):
-        np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W in one product
-        HW[t - 1] += PRE_H[t - 1]  # a_t = W h_{t-1} + U x_t + b
-        np.multiply(A[t - 1], 0.5, out=H[t])  # h_t = σ(a_t)
-        np.tanh(H[t], out=H[t])
-        np.multiply(H[t], 0.5, out=H[t])
-        np.add(H[t], 0.5, out=H[t])
+    steps = ws.get("forward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), A[:T], H[1:T + 1], H[:T], HW[:T], PRE_H[:T]))
+    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:
+        np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W in one product
+        HW_tm1 += PRE_H_tm1  # a_t = W h_{t-1} + U x_t + b
+        np.multiply(A_tm1, 0.5, out=H_t)  # h_t = σ(a_t)
+        np.tanh(H_t, out=H_t)
+        np.multiply(H_t, 0.5, out=H_t)
+        np.add(H_t, 0.5, out=H_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
@@ -336,17 +339,20 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, = np.split(VB_H, 1, axis=2)
     D = VB_H_0  # δ_t for every step: a block of VB_H
+    steps = ws.get("backward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
         D_F0 = H[start + 1:stop + 1] * (1 - H[start + 1:stop + 1])  # h_t ⊙ (1 - h_t), a factor of δ_t, for the block's steps
-        for t in range(stop, start, -1):
+        for t, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
             hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1
-            delta = np.multiply(D_F0[t - 1 - start], hbar, out=VB_H_0[t - 1])  # δ_t = h_t ⊙ (1 - h_t) ⊙ h̄_t, through h_t = σ(a_t)
-            carry_h = VB_H[t - 1] @ WB_H  # ∂L/∂h_{t-1} through step t
+            delta = np.multiply(D_F0[t - 1 - start], hbar, out=VB_H_0_tm1)  # δ_t = h_t ⊙ (1 - h_t) ⊙ h̄_t, through h_t = σ(a_t)
+            carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t

@@ -296,15 +296,18 @@ def _forward(P, X, initial, mask, ws):
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
     PRE_A_N = np.matmul(X.reshape(-1, X.shape[2]), W_in.T, out=_empty(ws, 'PRE_A_N', (T * X.shape[1], W_in.T.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
     PRE_A_N += b_in
-    for t in range(1, T + 1):
-        np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hr, W_hu, W_hn in one product
-        HW_IN[t - 1] += PRE_H[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
-        np.tanh(HW_R0[t - 1], out=ACT_H_R0[t - 1])  # tanh(β a) of r_t, u_t, = α tanh(β a) + γ each (β is in the stacked weights)
-        np.multiply(ACT_H_R0[t - 1], 0.5, out=ACT_H_R0[t - 1])  # r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
-        np.add(ACT_H_R0[t - 1], 0.5, out=ACT_H_R0[t - 1])
-        a_n = R[t - 1] * (W_hn_H[t - 1] + b_hn) + PRE_A_N[t - 1]  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
-        np.tanh(a_n, out=N[t - 1])  # n_t = tanh(aⁿ_t)
-        np.add((1 - U[t - 1]) * N[t - 1], U[t - 1] * H[t - 1], out=H[t])  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
+    steps = ws.get("forward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], N[:T], H[1:T + 1], H[:T], HW[:T], HW_IN[:T], PRE_H[:T], HW_R0[:T], ACT_H_R0[:T], W_hn_H[:T], PRE_A_N[:T]))
+    for t, R_tm1, U_tm1, N_tm1, H_t, H_tm1, HW_tm1, HW_IN_tm1, PRE_H_tm1, HW_R0_tm1, ACT_H_R0_tm1, W_hn_H_tm1, PRE_A_N_tm1 in steps:
+        np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W_hr, W_hu, W_hn in one product
+        HW_IN_tm1 += PRE_H_tm1  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
+        np.tanh(HW_R0_tm1, out=ACT_H_R0_tm1)  # tanh(β a) of r_t, u_t, = α tanh(β a) + γ each (β is in the stacked weights)
+        np.multiply(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)  # r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
+        np.add(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)
+        a_n = R_tm1 * (W_hn_H_tm1 + b_hn) + PRE_A_N_tm1  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
+        np.tanh(a_n, out=N_tm1)  # n_t = tanh(aⁿ_t)
+        np.add((1 - U_tm1) * N_tm1, U_tm1 * H_tm1, out=H_t)  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
@@ -365,6 +368,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     VB_H_0, VB_H_1, VB_H_2 = np.split(VB_H, 3, axis=2)
     D_R = VB_H_0  # δʳ_t for every step: a block of VB_H
     D_U = VB_H_1  # δᵘ_t for every step: a block of VB_H
+    steps = ws.get("backward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
@@ -374,19 +380,19 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         D_U_F0 = U[start:stop] * (1 - U[start:stop])  # u_t ⊙ (1 - u_t), a factor of δᵘ_t, for the block's steps
         RBAR_F0 = W_hn_H[start:stop] + b_hn  # W_hn h_{t-1} + b_hn, a factor of r̄_t, for the block's steps
         D_R_F0 = R[start:stop] * (1 - R[start:stop])  # r_t ⊙ (1 - r_t), a factor of δʳ_t, for the block's steps
-        for t in range(stop, start, -1):
+        for t, R_tm1, U_tm1, D_N_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
             hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
             nbar = NBAR_F0[t - 1 - start] * hbar  # n̄_t = (1 - u_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
-            D_N[t - 1] = delta_n = D_N_F0[t - 1 - start] * nbar  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ n̄_t, through n_t = tanh(aⁿ_t)
+            D_N_tm1[...] = delta_n = D_N_F0[t - 1 - start] * nbar  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ n̄_t, through n_t = tanh(aⁿ_t)
             ubar = UBAR_F0[t - 1 - start] * hbar  # ū_t = (h_{t-1} - n_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
-            delta_u = np.multiply(D_U_F0[t - 1 - start], ubar, out=VB_H_1[t - 1])  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ ū_t, through u_t = σ(aᵘ_t)
+            delta_u = np.multiply(D_U_F0[t - 1 - start], ubar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ ū_t, through u_t = σ(aᵘ_t)
             rbar = RBAR_F0[t - 1 - start] * delta_n  # r̄_t = (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
-            delta_r = np.multiply(D_R_F0[t - 1 - start], rbar, out=VB_H_0[t - 1])  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ r̄_t, through r_t = σ(aʳ_t)
-            np.multiply(R[t - 1], delta_n, out=VB_H_2[t - 1])  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
-            carry_h = VB_H[t - 1] @ WB_H + U[t - 1] * hbar  # ∂L/∂h_{t-1} through step t
+            delta_r = np.multiply(D_R_F0[t - 1 - start], rbar, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ r̄_t, through r_t = σ(aʳ_t)
+            np.multiply(R_tm1, delta_n, out=VB_H_2_tm1)  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
+            carry_h = VB_H_tm1 @ WB_H + U_tm1 * hbar  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t

@@ -306,15 +306,18 @@ def _forward(P, X, initial, mask, ws):
     I, F, O, G = np.split(ACT_H, 4, axis=2)
     HW_R0 = HW[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of aⁱ_t, aᶠ_t, aᵒ_t
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
-    for t in range(1, T + 1):
-        np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
-        HW[t - 1] += PRE_H[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
-        np.tanh(HW[t - 1], out=ACT_H[t - 1])  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
-        np.multiply(ACT_H_R0[t - 1], 0.5, out=ACT_H_R0[t - 1])  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
-        np.add(ACT_H_R0[t - 1], 0.5, out=ACT_H_R0[t - 1])
-        np.add(F[t - 1] * C[t - 1], I[t - 1] * G[t - 1], out=C[t])  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        np.tanh(C[t], out=TANH_C[t - 1])  # tanh(c_t), kept for the backward pass
-        np.multiply(O[t - 1], TANH_C[t - 1], out=H[t])  # h_t = o_t ⊙ tanh(c_t)
+    steps = ws.get("forward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], HW[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
+    for t, I_tm1, F_tm1, G_tm1, O_tm1, C_t, C_tm1, H_t, H_tm1, TANH_C_tm1, HW_tm1, PRE_H_tm1, ACT_H_tm1, ACT_H_R0_tm1 in steps:
+        np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
+        HW_tm1 += PRE_H_tm1  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
+        np.tanh(HW_tm1, out=ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
+        np.multiply(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
+        np.add(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)
+        np.add(F_tm1 * C_tm1, I_tm1 * G_tm1, out=C_t)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        np.tanh(C_t, out=TANH_C_tm1)  # tanh(c_t), kept for the backward pass
+        np.multiply(O_tm1, TANH_C_tm1, out=H_t)  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
             C[t] = np.where(mask[t - 1], C[t], C[t - 1])
@@ -378,6 +381,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     D_F = VB_H_1  # δᶠ_t for every step: a block of VB_H
     D_G = VB_H_2  # δᵍ_t for every step: a block of VB_H
     D_O = VB_H_3  # δᵒ_t for every step: a block of VB_H
+    steps = ws.get("backward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], C[:T], TANH_C[:T], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
@@ -386,23 +392,23 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
         D_G_F0 = 1 - G[start:stop] * G[start:stop]  # 1 - g_t ⊙ g_t, a factor of δᵍ_t, for the block's steps
         D_F_F0 = F[start:stop] * (1 - F[start:stop])  # f_t ⊙ (1 - f_t), a factor of δᶠ_t, for the block's steps
         D_I_F0 = I[start:stop] * (1 - I[start:stop])  # i_t ⊙ (1 - i_t), a factor of δⁱ_t, for the block's steps
-        for t in range(stop, start, -1):
+        for t, I_tm1, F_tm1, G_tm1, C_tm1, TANH_C_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
             hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
             cbar = carry_c + CBAR_F0[t - 1 - start] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
-            obar = TANH_C[t - 1] * hbar  # ō_t = tanh(c_t) ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t)
-            delta_o = np.multiply(D_O_F0[t - 1 - start], obar, out=VB_H_3[t - 1])  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ ō_t, through o_t = σ(aᵒ_t)
-            gbar = I[t - 1] * cbar  # ḡ_t = i_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            delta_g = np.multiply(D_G_F0[t - 1 - start], gbar, out=VB_H_2[t - 1])  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ ḡ_t, through g_t = tanh(aᵍ_t)
-            fbar = C[t - 1] * cbar  # f̄_t = c_{t-1} ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            delta_f = np.multiply(D_F_F0[t - 1 - start], fbar, out=VB_H_1[t - 1])  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ f̄_t, through f_t = σ(aᶠ_t)
-            ibar = G[t - 1] * cbar  # ī_t = g_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            delta_i = np.multiply(D_I_F0[t - 1 - start], ibar, out=VB_H_0[t - 1])  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ ī_t, through i_t = σ(aⁱ_t)
-            carry_h = VB_H[t - 1] @ WB_H  # ∂L/∂h_{t-1} through step t
-            carry_c = F[t - 1] * cbar  # ∂L/∂c_{t-1} through step t
+            obar = TANH_C_tm1 * hbar  # ō_t = tanh(c_t) ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t)
+            delta_o = np.multiply(D_O_F0[t - 1 - start], obar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ ō_t, through o_t = σ(aᵒ_t)
+            gbar = I_tm1 * cbar  # ḡ_t = i_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            delta_g = np.multiply(D_G_F0[t - 1 - start], gbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ ḡ_t, through g_t = tanh(aᵍ_t)
+            fbar = C_tm1 * cbar  # f̄_t = c_{t-1} ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            delta_f = np.multiply(D_F_F0[t - 1 - start], fbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ f̄_t, through f_t = σ(aᶠ_t)
+            ibar = G_tm1 * cbar  # ī_t = g_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            delta_i = np.multiply(D_I_F0[t - 1 - start], ibar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ ī_t, through i_t = σ(aⁱ_t)
+            carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
+            carry_c = F_tm1 * cbar  # ∂L/∂c_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
                 carry_c = np.where(valid, carry_c, passed_c)

@@ -226,6 +226,11 @@ def kernel_activated(state: str) -> str:
     return f"ACT_{kernel_array(state)}"
 
 
+def kernel_row(array: str, shift: int) -> str:
+    """The local a kernel's loop binds to row t + shift of an array: H_t (H[t]), H_tm1 (H[t - 1]), F_tm1 (F[t - 1], f_t)."""
+    return f"{array}_t" if shift == 0 else f"{array}_tm{-shift}"
+
+
 def kernel_map(function: str, role: str) -> str:
     """The array of f(v_t) that the forward pass computes and the backward reads again: TANH_C holds tanh(c_t)."""
     return f"{function.upper()}_{kernel_array(role)}"

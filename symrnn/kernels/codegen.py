@@ -58,7 +58,7 @@ KERNEL_LOCALS = frozenset({
     "params", "X", "Z", "Y", "L", "DH", "P", "T", "B", "t", "mask", "valid", "lengths", "initial", "cache", "arrays",
     "grads", "name", "value", "truncate", "clip_norm", "clip_value", "check_finite",
     "k", "m", "o", "n", "n_in", "n_hidden", "n_out", "seed", "dtype", "rng", "sizes", "bound", "shape", "what", "state",
-    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES", "others"})
+    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES", "others", "steps"})
 
 #: Placeholders in the adjoint program: what the loss at t sends to h_t, and what step t + 1 sends to s_t.
 OWN = Vec("_own", naming.t)
@@ -212,27 +212,57 @@ class KernelCode:
     backward: tuple[Statement, ...]
     carries: tuple[Statement, ...]
     grad_setup: tuple[Statement, ...]            # the stacked blocks' gradient products, after the backward loop
+    forward_rows: tuple[str, str]                # the forward loop's row locals and the arrays they are rows of
+    backward_rows: tuple[str, str]
     grads: tuple[tuple[str, str], ...]
     primitives: tuple[str, ...]
 
 
-def _names(kp: KernelProgram, where: str) -> dict:
-    """Which code holds each vector: in the loops (row t), over a block of steps start + 1..stop (the backward's
-    factors), or over all steps (after the loops)."""
+class Rows:
+    """The rows of arrays a loop reads or writes at step t, each bound to a local by the loop header
+    (`for t, H_tm1, F_tm1, … in steps`): the tuples of per-step views are built once per workspace, whose buffers
+    the next call reuses, instead of indexing every array at every step (at B = 1 an index costs what a ufunc on
+    the row costs). An array the workspace does not hold (X, DH, a fresh array) is indexed as before."""
+
+    def __init__(self, unstable=()):
+        self.unstable = set(unstable)
+        self.used: dict = {}
+
+    def __call__(self, array: str, shift: int = -1) -> str:
+        """Row t + shift of the array (shift −1: row t − 1, shift 0: row t)."""
+        if array in self.unstable:
+            return f"{array}[t]" if shift == 0 else f"{array}[t - {-shift}]"
+        return self.used.setdefault((array, shift), naming.kernel_row(array, shift))
+
+    @property
+    def names(self) -> str:
+        """The loop's targets after t."""
+        return ", ".join(self.used.values())
+
+    @property
+    def arrays(self) -> str:
+        """The arrays whose rows t = 1..T the loop reads, for zip."""
+        return ", ".join(f"{a}[:T]" if shift == -1 else f"{a}[{1 + shift}:T + {1 + shift}]" for a, shift in self.used)
+
+
+def _names(kp: KernelProgram, where: str, row=None) -> dict:
+    """Which code holds each vector: in the loops (row t, `row`), over a block of steps start + 1..stop (the
+    backward's factors), or over all steps (after the loops)."""
     t, T = naming.t, naming.T
+    row = row or Rows({naming.kernel_array(e.name) for e in kp.step.equations} | {"X"})
     spec, states = kp.spec, kp.spec.cell.states
     last = spec.output == "last"
     names: dict = {}
     for e in kp.step.equations:
         arr = naming.kernel_array(e.name)
         if e.name in states:
-            names[Vec(e.name, t)] = {"grads": f"{arr}[1:]", "block": f"{arr}[start + 1:stop + 1]"}.get(where, f"{arr}[t]")
-            names[Vec(e.name, t - 1)] = {"grads": f"{arr}[:-1]", "block": f"{arr}[start:stop]"}.get(where, f"{arr}[t - 1]")
+            names[Vec(e.name, t)] = {"grads": f"{arr}[1:]", "block": f"{arr}[start + 1:stop + 1]"}.get(where) or row(arr, 0)
+            names[Vec(e.name, t - 1)] = {"grads": f"{arr}[:-1]", "block": f"{arr}[start:stop]"}.get(where) or row(arr)
         else:
-            names[Vec(e.name, t)] = {"grads": arr, "block": f"{arr}[start:stop]"}.get(where, f"{arr}[t - 1]")
-    names[Vec(naming.INPUT, t)] = {"grads": "X", "block": "X[start:stop]"}.get(where, "X[t - 1]")
+            names[Vec(e.name, t)] = {"grads": arr, "block": f"{arr}[start:stop]"}.get(where) or row(arr)
+    names[Vec(naming.INPUT, t)] = {"grads": "X", "block": "X[start:stop]"}.get(where) or row("X")
     if where == "backward":
-        names[OWN] = "DH[t - 1]"
+        names[OWN] = row("DH")
         names.update({carry_placeholder(s): naming.kernel_carry(s) for s in states})
         names.update({lhs: lhs.role for lhs, _ in kp.adjoint.statements})
     if where == "grads":
@@ -339,7 +369,7 @@ def hoist_factors(body: Node, adjoints: set, role: str) -> tuple[Node, list]:
     return walk(body), factors
 
 
-def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Step, folded: bool):
+def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Step, folded: bool, row):
     """The activations e = f(a^e) of a stack's leading blocks: one array ACT_H with a view per vector, f applied
     once per run of blocks with the same f, reading the stack's block run and writing the activation run in place;
     `folded` (the blocks hold β a^e, `folded_scales`): one tanh over all of them, then α, γ per run."""
@@ -369,7 +399,7 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
 
     if folded:
         source, target = views(acts, 0, len(acts))
-        forward.append(Statement("", f"np.tanh({source}[t - 1], out={target}[t - 1])",
+        forward.append(Statement("", f"np.tanh({row(source)}, out={row(target)})",
                                  f"tanh(β a) of {', '.join(printing.text(Vec(activated[a][0], t)) for a in acts)}, "
                                  f"= α tanh(β a) + γ each (β is in the stacked weights)"))
     for run in runs(acts, lambda a: activated[a][1].tanh_form if folded else activated[a][1].name):
@@ -380,11 +410,11 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
             alpha, _, gamma = function.tanh_form
             if (alpha, gamma) != (1, 0):
                 target = views(run, start, stop)[1]
-                forward += [Statement("", f"np.multiply({target}[t - 1], {alpha!r}, out={target}[t - 1])", comment),
-                            Statement("", f"np.add({target}[t - 1], {gamma!r}, out={target}[t - 1])", "")]
+                forward += [Statement("", f"np.multiply({row(target)}, {alpha!r}, out={row(target)})", comment),
+                            Statement("", f"np.add({row(target)}, {gamma!r}, out={row(target)})", "")]
         else:
             source, target = views(run, start, stop)
-            forward += [Statement("", form.format(v=f"{source}[t - 1]", out=f"{target}[t - 1]"), comment if n == 0 else "")
+            forward += [Statement("", form.format(v=row(source), out=row(target)), comment if n == 0 else "")
                         for n, form in enumerate(function.numpy_out)]
         start = stop
     return setup, forward
@@ -396,7 +426,7 @@ def _into(name: str, body: Node, out: str, names: dict, pr, shapes: dict, used: 
     code, prims = kernel_code_into(body, out, names, shapes)
     used.update(prims)
     if code is None:
-        return Statement(f"{out} = {name}" if name else out, pr(body, names), comment)
+        return Statement(f"{out}[...] = {name}" if name else f"{out}[...]", pr(body, names), comment)
     return Statement(name, code, comment)
 
 
@@ -527,6 +557,13 @@ def folded_scales(kp: KernelProgram, s: str, mats, absorbed: dict, activated: di
     return {m: activated[absorbed[s, m]][1].tanh_form[1] for m in mats if absorbed.get((s, m)) in activated}
 
 
+def _loop_rows(rows: Rows, statements) -> tuple[str, str]:
+    """(locals, arrays) of the rows the loop's statements read, for its header (the others dropped)."""
+    words = {w for st in statements for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", st.text)}
+    rows.used = {key: name for key, name in rows.used.items() if name in words}
+    return rows.names, rows.arrays
+
+
 def _unpacked(names) -> str:
     """The targets of an unpacking assignment (`A, = …` for one)."""
     return ", ".join(names) + ("," if len(names) == 1 else "")
@@ -596,7 +633,9 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         used.update(prims)
         return code
 
-    fwd, bwd, grd = _names(kp, "forward"), _names(kp, "backward"), _names(kp, "grads")
+    frow, brow = Rows({"X"}), Rows({"X", "DH"})   # the rows the forward and the backward loop read
+    fwd, bwd, grd = _names(kp, "forward", frow), _names(kp, "backward", brow), _names(kp, "grads")
+    product_array = {}
     for name in local:
         fwd[Vec(name, t)] = name
     # forward stacks: M_j s_{t−1} -> a named block of one product per step; a block that is a whole pre-activation
@@ -607,8 +646,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     for node in maps:
         arr = naming.kernel_map(node.fname, node.arg.role)
         products[node] = Vec("_" + arr, t)
-        fwd[products[node]] = bwd[products[node]] = f"{arr}[t - 1]"
-        grd[products[node]] = arr
+        fwd[products[node]], bwd[products[node]] = frow(arr), brow(arr)
+        grd[products[node]] = product_array[products[node]] = arr
     pending = list(maps)
     for s, mats in stacks:
         arr, weights = naming.kernel_stacked(s), naming.kernel_stacked_weights(s)
@@ -628,7 +667,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         split = Statement(_unpacked(views), f"np.split({arr}, {len(mats)}, axis=2)", "")
         setup.append(split)
         back_setup.append(Statement(split.target, split.code, "the forward's stacked products, read again"))
-        forward.append(Statement("", f"np.matmul({naming.kernel_array(s)}[t - 1], {weights}, out={arr}[t - 1])",
+        forward.append(Statement("", f"np.matmul({frow(naming.kernel_array(s))}, {weights}, out={frow(arr)})",
                                  f"{printing.text(Vec(s, t - 1))} times {', '.join(mats)} in one product"))
         if whole:
             pre, into = naming.kernel_hoisted(s), arr
@@ -647,13 +686,14 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                                     "their biases, stacked" + (", scaled alike" if folded else "")),
                           *_projection(pre, wx, bx, what)]
             else:
+                frow.unstable.add(pre)   # a fresh array every call
                 setup.append(Statement(pre, _every_step(
                     f"np.concatenate([{', '.join(pr(hoisted_of[e], X_ROWS) for e in whole)}], axis=1)"), what))
-            forward.append(Statement("", f"{into}[t - 1] += {pre}[t - 1]",
+            forward.append(Statement("", f"{frow(into)} += {frow(pre)}",
                                      "; ".join(_equation_text(step, e) for e in whole)))
             acts = [e for e in whole if e in activated]
             if acts:
-                setup_acts, forward_acts = _activation_runs(s, len(mats), acts, activated, step, bool(scales))
+                setup_acts, forward_acts = _activation_runs(s, len(mats), acts, activated, step, bool(scales), frow)
                 setup += setup_acts
                 forward += forward_acts
         for m, view in zip(mats, views):
@@ -661,7 +701,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                 continue
             node = MatProd(Mat(m), Vec(s, t - 1))
             products[node] = Vec("_" + view, t)
-            fwd[products[node]] = bwd[products[node]] = f"{view}[t - 1]"
+            fwd[products[node]], bwd[products[node]] = frow(view), brow(view)
+            product_array[products[node]] = view
     hoisted = []
     for e in step.equations:
         if e.name in absorbed_eqs | activated_eqs:
@@ -682,17 +723,18 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             if split:   # M x_t + biases: one GEMM over all T·B rows into a buffer, then the biases
                 hoisted += _projection(naming.kernel_hoisted(e.name), f"{split[0]}.T", pr(split[1], {}), what)
             else:
+                frow.unstable.add(naming.kernel_hoisted(e.name))   # a fresh array every call
                 hoisted.append(Statement(naming.kernel_hoisted(e.name), _every_step(pr(pre, X_ROWS)), what))
             rest = [a for a in addends(rhs) if _reads_state(a, step) or not a.has(Vec(naming.INPUT, t))]
             rest = [a for a in rest if a not in addends(pre)]
             hname = Vec("_" + naming.kernel_hoisted(e.name), t)
             rhs = plus(*rest, hname)
-            names = {**fwd, hname: f"{naming.kernel_hoisted(e.name)}[t - 1]"}
-        if fwd[lhs].endswith("]") and isinstance(rhs, Map) and rhs.function.numpy_out:   # f(v) in place
+            names = {**fwd, hname: frow(naming.kernel_hoisted(e.name))}
+        if e.name not in local and isinstance(rhs, Map) and rhs.function.numpy_out:   # f(v) into its row
             v = pr(rhs.arg.xreplace(products), names)
             forward += [Statement("", form.format(v=v, out=fwd[lhs]), comment if n == 0 else "")
                         for n, form in enumerate(rhs.function.numpy_out)]
-        elif fwd[lhs].endswith("]"):   # a row of an array: written in place
+        elif e.name not in local:   # a row of an array: written in place
             forward.append(_into("", rhs.xreplace(products), fwd[lhs], names, pr, shapes, used, comment))
         else:
             forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
@@ -704,7 +746,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     backward = []
     adjoints = {lhs for lhs, _ in kp.adjoint.statements} | {OWN} | {carry_placeholder(s) for s in states}
     in_block = _names(kp, "block")
-    in_block.update({p: bwd[p].replace("[t - 1]", "[start:stop]") for p in products.values()})
+    in_block.update({p: f"{arr}[start:stop]" for p, arr in product_array.items()})
     block = []
     # the backward stacks: Σ_j M_jᵀ v_j as one product [v_1 v_2 …][M_1; M_2; …] per step, the v_j written into one
     # (T, B, n·k) array (an adjoint vector's statement straight into its block), then every weight gradient that
@@ -739,9 +781,9 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             bwd[placeholder] = f"{name}[t - 1 - start]"
         comment = f"{math}, {_readers(kp, lhs)}"
         if lhs in direct:
-            backward.append(_into(lhs.role, body, f"{direct[lhs]}[t - 1]", bwd, pr, shapes, used, comment))
+            backward.append(_into(lhs.role, body, brow(direct[lhs]), bwd, pr, shapes, used, comment))
         else:
-            target = f"{naming.kernel_array(lhs.role)}[t - 1] = {lhs.role}" if lhs in kp.stored else lhs.role
+            target = f"{brow(naming.kernel_array(lhs.role))}[...] = {lhs.role}" if lhs in kp.stored else lhs.role
             backward.append(Statement(target, pr(body, bwd), comment))
     carries = []
     for s in states:
@@ -756,9 +798,9 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
             for j, (m, v) in enumerate(stacked):
                 if direct.get(v) != f"{arr}_{j}":
-                    carries.append(_into("", v.xreplace(products), f"{arr}_{j}[t - 1]", bwd, pr, shapes, used,
+                    carries.append(_into("", v.xreplace(products), brow(f"{arr}_{j}"), bwd, pr, shapes, used,
                                          f"{printing.text(v)}, which {m}ᵀ multiplies"))
-            code = f"{arr}[t - 1] @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
+            code = f"{brow(arr)} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
         else:
             code = pr(body.xreplace(products), bwd)
         carries.append(Statement(naming.kernel_carry(s), code, what))
@@ -798,6 +840,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         backward=tuple(backward),
         carries=tuple(carries),
         grad_setup=tuple(grad_setup),
+        forward_rows=_loop_rows(frow, forward),
+        backward_rows=_loop_rows(brow, backward + carries),
         grads=tuple(grads),
         primitives=tuple(PRIMITIVES[p] for p in sorted(used)),
     )
