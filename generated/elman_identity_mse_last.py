@@ -338,8 +338,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            hbar = carry_h  # h̄_t = Wᵀ δ_{t+1}, through step t + 1
-            VB_H_0_tm1[...] = delta = hbar  # δ_t = h̄_t, through h_t = a_t
+            VB_H_0_tm1[...] = delta = carry_h  # δ_t = Wᵀ δ_{t+1}, through h_t = a_t
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)

@@ -339,19 +339,19 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, = np.split(VB_H, 1, axis=2)
     D = VB_H_0  # δ_t for every step: a block of VB_H
+    D_F0 = _empty(ws, 'D_F0', H[1:].shape, X.dtype)  # h_t ⊙ (1 - h_t), a factor of δ_t, every step
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), D_F0[:T], VB_H_0[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        D_F0 = H[start + 1:stop + 1] * (1 - H[start + 1:stop + 1])  # h_t ⊙ (1 - h_t), a factor of δ_t, for the block's steps
-        for t, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[start:stop])  # h_t ⊙ (1 - h_t), a factor of δ_t, for the block's steps
+        for t, D_F0_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1
-            delta = np.multiply(D_F0[t - 1 - start], hbar, out=VB_H_0_tm1)  # δ_t = h_t ⊙ (1 - h_t) ⊙ h̄_t, through h_t = σ(a_t)
+            delta = np.multiply(D_F0_tm1, DH[t - 1] + carry_h, out=VB_H_0_tm1)  # δ_t = h_t ⊙ (1 - h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = σ(a_t)
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)

@@ -375,32 +375,33 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     D_F = VB_H_1  # δᶠ_t for every step: a block of VB_H
     D_G = VB_H_2  # δᵍ_t for every step: a block of VB_H
     D_O = VB_H_3  # δᵒ_t for every step: a block of VB_H
+    CBAR_F0 = _empty(ws, 'CBAR_F0', H[1:].shape, X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, every step
+    D_O_F0 = _empty(ws, 'D_O_F0', H[1:].shape, X.dtype)  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, every step
+    D_G_F0 = _empty(ws, 'D_G_F0', H[1:].shape, X.dtype)  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, every step
+    D_F_F0 = _empty(ws, 'D_F_F0', H[1:].shape, X.dtype)  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, every step
+    D_I_F0 = _empty(ws, 'D_I_F0', H[1:].shape, X.dtype)  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, every step
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], C[:T], TANH_C[:T], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], CBAR_F0[:T], D_O_F0[:T], VB_H_3[:T], D_G_F0[:T], VB_H_2[:T], D_F_F0[:T], VB_H_1[:T], D_I_F0[:T], VB_H_0[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        CBAR_F0 = (1 - TANH_C[start:stop] * TANH_C[start:stop]) * O[start:stop]  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
-        D_O_F0 = O[start:stop] * (1 - O[start:stop])  # o_t ⊙ (1 - o_t), a factor of δᵒ_t, for the block's steps
-        D_G_F0 = 1 - G[start:stop] * G[start:stop]  # 1 - g_t ⊙ g_t, a factor of δᵍ_t, for the block's steps
-        D_F_F0 = F[start:stop] * (1 - F[start:stop])  # f_t ⊙ (1 - f_t), a factor of δᶠ_t, for the block's steps
-        D_I_F0 = I[start:stop] * (1 - I[start:stop])  # i_t ⊙ (1 - i_t), a factor of δⁱ_t, for the block's steps
-        for t, I_tm1, F_tm1, G_tm1, C_tm1, TANH_C_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[start:stop])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
+        np.multiply(O[start:stop] * (1 - O[start:stop]), TANH_C[start:stop], out=D_O_F0[start:stop])  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, for the block's steps
+        np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[start:stop])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
+        np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[start:stop])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
+        np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[start:stop])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
+        for t, F_tm1, CBAR_F0_tm1, D_O_F0_tm1, VB_H_3_tm1, D_G_F0_tm1, VB_H_2_tm1, D_F_F0_tm1, VB_H_1_tm1, D_I_F0_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
             hbar = carry_h  # h̄_t = W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}, through step t + 1
-            cbar = carry_c + CBAR_F0[t - 1 - start] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
-            obar = TANH_C_tm1 * hbar  # ō_t = tanh(c_t) ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t)
-            delta_o = np.multiply(D_O_F0[t - 1 - start], obar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ ō_t, through o_t = σ(aᵒ_t)
-            gbar = I_tm1 * cbar  # ḡ_t = i_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            delta_g = np.multiply(D_G_F0[t - 1 - start], gbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ ḡ_t, through g_t = tanh(aᵍ_t)
-            fbar = C_tm1 * cbar  # f̄_t = c_{t-1} ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            delta_f = np.multiply(D_F_F0[t - 1 - start], fbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ f̄_t, through f_t = σ(aᶠ_t)
-            ibar = G_tm1 * cbar  # ī_t = g_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            delta_i = np.multiply(D_I_F0[t - 1 - start], ibar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ ī_t, through i_t = σ(aⁱ_t)
+            cbar = carry_c + CBAR_F0_tm1 * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
+            delta_o = np.multiply(D_O_F0_tm1, hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
+            delta_g = np.multiply(D_G_F0_tm1, cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
+            delta_f = np.multiply(D_F_F0_tm1, cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
+            delta_i = np.multiply(D_I_F0_tm1, cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             carry_c = F_tm1 * cbar  # ∂L/∂c_{t-1} through step t
             if mask is not None:

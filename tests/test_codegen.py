@@ -238,10 +238,11 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "        np.tanh(A_tm1, out=H_t)  # h_t = tanh(a_t)" in text
     assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H'," in text
     assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
-    assert "hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1" in text
-    assert ("delta = np.multiply(D_F0[t - 1 - start], hbar, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, "
-            "through h_t = tanh(a_t)") in text
-    assert "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]  # 1 - h_t ⊙ h_t, a factor of δ_t" in text
+    # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time
+    assert ("delta = np.multiply(D_F0_tm1, DH[t - 1] + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ "
+            "(Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = tanh(a_t)") in text
+    assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[start:stop])  # 1 - h_t ⊙ h_t, "
+            "a factor of δ_t") in text
     assert "carry_h = VB_H_tm1 @ WB_H  #" in text
     # the weight gradients: one GEMM over all T·B rows per stacked run, each gradient a block of its rows
     assert "VB_H_R0 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W:" in text
@@ -265,10 +266,11 @@ def test_code_template_is_strict_and_computes_no_math():
         assert not re.search(r"[+*/%@]|\s-\s|\d\s*-", bare), f"arithmetic in the template: {e!r}"
 
 
-@pytest.mark.parametrize("activation,code", [("tanh", "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]"),
-                                              ("sigmoid", "D_F0 = H[start + 1:stop + 1] * (1 - H[start + 1:stop + 1])"),
-                                              ("relu", "D_F0 = np.heaviside(H[start + 1:stop + 1], 0)"),
-                                              ("identity", "delta = hbar  #")])
+@pytest.mark.parametrize("activation,code", [
+    ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[start:stop])"),
+    ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[start:stop])"),
+    ("relu", "= np.heaviside(H[start + 1:stop + 1], 0)"),
+    ("identity", "delta = np.add(DH[t - 1], carry_h, out=VB_H_0_tm1)  #")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))
 

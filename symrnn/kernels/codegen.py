@@ -38,7 +38,7 @@ from ..ir.nodes import (Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Plus, Sum
                         hadamard, is_scalar, matmul, neg, plus)
 from ..ir.rules import pullback
 from ..derivation.matrix import derive_matrix, loss_gradient
-from ..derivation.program import CARRY, Adjoint, Step, loss_vector, own_gradient, primal, walk
+from ..derivation.program import CARRY, Adjoint, Step, inline, loss_vector, own_gradient, primal, walk
 from ..model.spec import ModelSpec
 from ..model.cells import CELLS
 from ..documents.templating import render_code
@@ -601,6 +601,20 @@ def shared_maps(kp: KernelProgram) -> tuple[Map, ...]:
     return tuple(out)
 
 
+def inlined_statements(kp: KernelProgram) -> tuple[tuple[Vec, Node], ...]:
+    """The adjoint statements with every vector read exactly once, and by no gradient or carry, substituted into
+    its reader: ī_t = g_t ⊙ c̄_t into δⁱ_t = i_t ⊙ (1 − i_t) ⊙ ī_t. The reader's forward-only factors then gather
+    into one (`hoist_factors`), computed per block of steps: one ufunc call per step instead of two."""
+    bodies = [b for _, b in kp.adjoint.statements]
+    others = [b for _, b in kp.adjoint.carry] + [e for _, cell, head in kp.grads for e in (cell, head) if e is not None]
+
+    def keep(lhs):
+        reads = sum(1 for b in bodies for x in sp.preorder_traversal(b) if x == lhs)
+        return lhs in kp.stored or reads != 1 or any(o.has(lhs) for o in others)
+
+    return tuple(inline(kp.adjoint.statements, keep, None)[0])
+
+
 def _read_later(kp: KernelProgram) -> set[str]:
     """The step's vectors the backward loop or the gradient sums read (the rest live one step, as locals)."""
     exprs = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
@@ -770,21 +784,22 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                     aliases.append(Statement(naming.kernel_array(v.role), view,
                                              f"{printing.text(v)} for every step: a block of {arr}"))
     back_setup += aliases
-    for lhs, body in kp.adjoint.statements:
+    for lhs, body in inlined_statements(kp):
         math = f"{printing.text(lhs)} = {printing.text(body.xreplace(env))}"
         body, factors = hoist_factors(body.xreplace(products), adjoints, lhs.role)
-        for placeholder, factor in factors:
+        for placeholder, factor in factors:   # a workspace array, filled a block of steps at a time
             name = placeholder.role.removeprefix("_")
-            block.append(Statement(name, pr(factor, in_block),
-                                   f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of "
-                                   f"{printing.text(lhs)}, for the block's steps"))
-            bwd[placeholder] = f"{name}[t - 1 - start]"
+            what = f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of {printing.text(lhs)}"
+            back_setup.append(Statement(name, _buffer(name, "H[1:].shape"), f"{what}, every step"))
+            block.append(_into("", factor, f"{name}[start:stop]", in_block, pr, shapes, used,
+                               f"{what}, for the block's steps"))
+            bwd[placeholder] = brow(name)
         comment = f"{math}, {_readers(kp, lhs)}"
-        if lhs in direct:
-            backward.append(_into(lhs.role, body, brow(direct[lhs]), bwd, pr, shapes, used, comment))
+        if lhs in direct or lhs in kp.stored:
+            out = brow(direct[lhs] if lhs in direct else naming.kernel_array(lhs.role))
+            backward.append(_into(lhs.role, body, out, bwd, pr, shapes, used, comment))
         else:
-            target = f"{brow(naming.kernel_array(lhs.role))}[...] = {lhs.role}" if lhs in kp.stored else lhs.role
-            backward.append(Statement(target, pr(body, bwd), comment))
+            backward.append(Statement(lhs.role, pr(body, bwd), comment))
     carries = []
     for s in states:
         body = carries_next.get(s)
