@@ -275,6 +275,12 @@ def _empty(ws, name, shape, dtype):
     return out
 
 
+def _blocks(a, n):
+    """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    w = a.shape[-1] // n
+    return [a[..., j * w:(j + 1) * w] for j in range(n)]
+
+
 def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W, U, b, V, c = (P[name] for name in PARAMS)
@@ -283,7 +289,7 @@ def _forward(P, X, initial, mask, ws):
     H[0] = initial["h0"]
     WT_H = np.concatenate([W.T], axis=1)  # [Wᵀ], contiguous
     HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W h_{t-1}, every step (with the addends of a_t that read no state: those vectors themselves)
-    A, = np.split(HW, 1, axis=2)
+    A, = _blocks(HW, 1)
     WX_H = np.concatenate([U.T], axis=1)  # [Uᵀ], contiguous
     BX_H = np.concatenate([b])  # their biases, stacked
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
@@ -344,10 +350,10 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     G = _softmax(Y[-1]) - _onehot(Z, Y[-1])  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
     L = _logsumexp(Y[-1]) - np.take_along_axis(Y[-1], Z[..., None], axis=-1)  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
-    A, = np.split(HW, 1, axis=2)  # the forward's stacked products, read again
+    A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, = np.split(VB_H, 1, axis=2)
+    VB_H_0, = _blocks(VB_H, 1)
     D = VB_H_0  # δ_t for every step: a block of VB_H
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace

@@ -273,6 +273,12 @@ def _empty(ws, name, shape, dtype):
     return out
 
 
+def _blocks(a, n):
+    """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    w = a.shape[-1] // n
+    return [a[..., j * w:(j + 1) * w] for j in range(n)]
+
+
 def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = (P[name] for name in PARAMS)
@@ -282,14 +288,14 @@ def _forward(P, X, initial, mask, ws):
     N = _empty(ws, "N", H[1:].shape, X.dtype)
     WT_H = np.concatenate([W_hr.T * 0.5, W_hu.T * 0.5, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
     HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
-    A_R, A_U, W_hn_H = np.split(HW, 3, axis=2)
+    A_R, A_U, W_hn_H = _blocks(HW, 3)
     HW_IN = HW[:, :, :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
     WX_H = np.concatenate([W_ir.T * 0.5, W_iu.T * 0.5], axis=1)  # [W_irᵀ W_iuᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5])  # their biases, stacked, scaled alike
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
     PRE_H += BX_H
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # r_t, u_t, every step, side by side
-    R, U = np.split(ACT_H, 2, axis=2)
+    R, U = _blocks(ACT_H, 2)
     HW_R0 = HW[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
     PRE_A_N = np.matmul(X.reshape(-1, X.shape[2]), W_in.T, out=_empty(ws, 'PRE_A_N', (T * X.shape[1], W_in.T.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
@@ -360,10 +366,10 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     DH = (G.reshape(-1, G.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
-    A_R, A_U, W_hn_H = np.split(HW, 3, axis=2)  # the forward's stacked products, read again
+    A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, VB_H_1, VB_H_2 = np.split(VB_H, 3, axis=2)
+    VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)
     D_R = VB_H_0  # δʳ_t for every step: a block of VB_H
     D_U = VB_H_1  # δᵘ_t for every step: a block of VB_H
     D_N_F0 = _empty(ws, 'D_N_F0', H[1:].shape, X.dtype)  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, every step

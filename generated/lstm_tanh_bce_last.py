@@ -284,6 +284,12 @@ def _empty(ws, name, shape, dtype):
     return out
 
 
+def _blocks(a, n):
+    """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    w = a.shape[-1] // n
+    return [a[..., j * w:(j + 1) * w] for j in range(n)]
+
+
 def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W_ii, W_hi, b_ii, b_hi, W_if, W_hf, b_if, b_hf, W_ig, W_hg, b_ig, b_hg, W_io, W_ho, b_io, b_ho, V, c = (P[name] for name in PARAMS)
@@ -295,13 +301,13 @@ def _forward(P, X, initial, mask, ws):
     TANH_C = _empty(ws, "TANH_C", H[1:].shape, X.dtype)
     WT_H = np.concatenate([W_hi.T * 0.5, W_hf.T * 0.5, W_ho.T * 0.5, W_hg.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hoᵀ W_hgᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
-    A_I, A_F, A_O, A_G = np.split(HW, 4, axis=2)
+    A_I, A_F, A_O, A_G = _blocks(HW, 4)
     WX_H = np.concatenate([W_ii.T * 0.5, W_if.T * 0.5, W_io.T * 0.5, W_ig.T], axis=1)  # [W_iiᵀ W_ifᵀ W_ioᵀ W_igᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)])  # their biases, stacked, scaled alike
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
     PRE_H += BX_H
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
-    I, F, O, G = np.split(ACT_H, 4, axis=2)
+    I, F, O, G = _blocks(ACT_H, 4)
     HW_R0 = HW[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of aⁱ_t, aᶠ_t, aᵒ_t
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
     steps = ws.get("forward steps")
@@ -367,10 +373,10 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     L = -Y[-1]*Z + np.logaddexp(0, Y[-1])  # L_T
     carry_h = E @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     carry_c = np.zeros_like(initial["c0"])
-    A_I, A_F, A_O, A_G = np.split(HW, 4, axis=2)  # the forward's stacked products, read again
+    A_I, A_F, A_O, A_G = _blocks(HW, 4)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = np.split(VB_H, 4, axis=2)
+    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = _blocks(VB_H, 4)
     D_I = VB_H_0  # δⁱ_t for every step: a block of VB_H
     D_F = VB_H_1  # δᶠ_t for every step: a block of VB_H
     D_G = VB_H_2  # δᵍ_t for every step: a block of VB_H

@@ -379,7 +379,7 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
     setup = [Statement(act, _buffer(act, f"(T, X.shape[1], {len(acts)} * {k})"),
                        f"{', '.join(printing.text(Vec(e, t)) for e in eqs)}, every step, side by side"),
              Statement(_unpacked([naming.kernel_array(e) for e in eqs]),
-                       f"np.split({act}, {len(acts)}, axis=2)", "")]
+                       f"_blocks({act}, {len(acts)})", "")]
     forward, start = [], 0
 
     made: dict = {}
@@ -678,7 +678,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                             f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"
                             + (f" (with the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read "
                                f"no state: those vectors themselves)" if whole else ""))]
-        split = Statement(_unpacked(views), f"np.split({arr}, {len(mats)}, axis=2)", "")
+        split = Statement(_unpacked(views), f"_blocks({arr}, {len(mats)})", "")
         setup.append(split)
         back_setup.append(Statement(split.target, split.code, "the forward's stacked products, read again"))
         forward.append(Statement("", f"np.matmul({frow(naming.kernel_array(s))}, {weights}, out={frow(arr)})",
@@ -776,7 +776,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                        Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[0])"),
                                  f"the vectors the stacked matrices' transposes multiply in ∂L/∂"
                                  f"{printing.text(Vec(s, t - 1))} through step t, every step"),
-                       Statement(_unpacked(views), f"np.split({arr}, {len(stacked)}, axis=2)", "")]
+                       Statement(_unpacked(views), f"_blocks({arr}, {len(stacked)})", "")]
         for view, (_, v) in zip(views, stacked):
             if v in adjoints and v not in direct:
                 direct[v] = view
