@@ -335,7 +335,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     if mask is not None:  # padding carries no loss
         G = np.where(mask, G, 0)
         L = np.where(mask, L, 0)
-    DH = (G.reshape(-1, G.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = np.matmul(G.reshape(-1, G.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
@@ -344,15 +344,15 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     D = VB_H_0  # δ_t for every step: a block of VB_H
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        for t, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        for t, DH_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            delta = np.add(DH[t - 1], carry_h, out=VB_H_0_tm1)  # δ_t = Vᵀ g_t + Wᵀ δ_{t+1}, through h_t = a_t
+            delta = np.add(DH_tm1, carry_h, out=VB_H_0_tm1)  # δ_t = Vᵀ g_t + Wᵀ δ_{t+1}, through h_t = a_t
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)

@@ -363,7 +363,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     if mask is not None:  # padding carries no loss
         G = np.where(mask, G, 0)
         L = np.where(mask, L, 0)
-    DH = (G.reshape(-1, G.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = np.matmul(G.reshape(-1, G.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
     A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
@@ -377,18 +377,18 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     D_R_F0 = _empty(ws, 'D_R_F0', H[1:].shape, X.dtype)  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, every step
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], D_N_F0[:T], D_N[:T], D_U_F0[:T], VB_H_1[:T], D_R_F0[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N_F0[:T], D_N[:T], D_U_F0[:T], VB_H_1[:T], D_R_F0[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
         np.multiply(1 - N[start:stop] * N[start:stop], 1 - U[start:stop], out=D_N_F0[start:stop])  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, for the block's steps
         np.multiply(U[start:stop] * (1 - U[start:stop]), H[start:stop] - N[start:stop], out=D_U_F0[start:stop])  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, for the block's steps
         np.multiply(R[start:stop] * (1 - R[start:stop]), W_hn_H[start:stop] + b_hn, out=D_R_F0[start:stop])  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, for the block's steps
-        for t, R_tm1, U_tm1, D_N_F0_tm1, D_N_tm1, D_U_F0_tm1, VB_H_1_tm1, D_R_F0_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        for t, R_tm1, U_tm1, DH_tm1, D_N_F0_tm1, D_N_tm1, D_U_F0_tm1, VB_H_1_tm1, D_R_F0_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
+            hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
             delta_n = np.multiply(D_N_F0_tm1, hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
             delta_u = np.multiply(D_U_F0_tm1, hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
             delta_r = np.multiply(D_R_F0_tm1, delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)

@@ -374,7 +374,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     if mask is not None:  # padding carries no loss
         E = np.where(mask, E, 0)
         L = np.where(mask, L, 0)
-    DH = (E.reshape(-1, E.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = np.matmul(E.reshape(-1, E.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     carry_c = np.zeros_like(initial["c0"])  # nothing after the last step
     A_I, A_F, A_O, A_G = _blocks(HW, 4)  # the forward's stacked products, read again
@@ -392,7 +392,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     D_I_F0 = _empty(ws, 'D_I_F0', H[1:].shape, X.dtype)  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, every step
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], CBAR_F0[:T], D_O_F0[:T], VB_H_3[:T], D_G_F0[:T], VB_H_2[:T], D_F_F0[:T], VB_H_1[:T], D_I_F0[:T], VB_H_0[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], DH[:T], CBAR_F0[:T], D_O_F0[:T], VB_H_3[:T], D_G_F0[:T], VB_H_2[:T], D_F_F0[:T], VB_H_1[:T], D_I_F0[:T], VB_H_0[:T], VB_H[:T]))
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
@@ -401,12 +401,12 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
         np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[start:stop])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
         np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[start:stop])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
         np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[start:stop])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
-        for t, F_tm1, CBAR_F0_tm1, D_O_F0_tm1, VB_H_3_tm1, D_G_F0_tm1, VB_H_2_tm1, D_F_F0_tm1, VB_H_1_tm1, D_I_F0_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        for t, F_tm1, DH_tm1, CBAR_F0_tm1, D_O_F0_tm1, VB_H_3_tm1, D_G_F0_tm1, VB_H_2_tm1, D_F_F0_tm1, VB_H_1_tm1, D_I_F0_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
-            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
+            hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
             cbar = carry_c + CBAR_F0_tm1 * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
             delta_o = np.multiply(D_O_F0_tm1, hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
             delta_g = np.multiply(D_G_F0_tm1, cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)

@@ -647,7 +647,13 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         used.update(prims)
         return code
 
-    frow, brow = Rows({"X"}), Rows({"X", "DH"})   # the rows the forward and the backward loop read
+    at_loss = {t: naming.T} if spec.output == "last" else {}
+    own = own_gradient(spec, t).xreplace(at_loss)
+    own_code, buffered = (pr(own, _loss_names(spec)), False) if spec.output == "last" else _every_row(own, "DH", {
+        **_loss_names(spec), loss_vector(spec, t): f"{g_array(spec)}.reshape(-1, {g_array(spec)}.shape[2])"},
+        pr, shapes, used)
+    # the rows the forward and the backward loop read (DH is one when it is a workspace buffer)
+    frow, brow = Rows({"X"}), Rows({"X"} | (set() if buffered else {"DH"}))
     fwd, bwd, grd = _names(kp, "forward", frow), _names(kp, "backward", brow), _names(kp, "grads")
     product_array = {}
     for name in local:
@@ -827,9 +833,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             continue
         parts = [_batch_sum(x) for x in (cell, head) if x is not None]
         grads.append((name, pr(plus(*parts), {**grd, **_loss_names(spec)})))
-    at_loss = {t: naming.T} if spec.output == "last" else {}
     g = loss_gradient(spec, Vec(naming.OUTPUT, t), Vec(naming.TARGET, t)).xreplace(at_loss)
-    own = own_gradient(spec, t).xreplace(at_loss)
     return KernelCode(
         states=tuple(StateCode(s, naming.kernel_array(s), naming.initial(s), naming.kernel_carry(s),
                                naming.kernel_passed(s), naming.kernel_final(s)) for s in states),
@@ -846,8 +850,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         output=_every_step(pr(spec.cell.output, {Vec(naming.STATE, t): "H[1:].reshape(-1, H.shape[2])"})),
         g=pr(g, _loss_names(spec)),
         loss=pr(loss_value(spec).xreplace(at_loss), _loss_names(spec)),
-        own=pr(own, _loss_names(spec)) if spec.output == "last" else _every_step(pr(own, {
-            **_loss_names(spec), loss_vector(spec, t): f"{g_array(spec)}.reshape(-1, {g_array(spec)}.shape[2])"})),
+        own=own_code,
         g_array=g_array(spec),
         stored=tuple(naming.kernel_array(v.role) for v, _ in kp.adjoint.statements if v in kp.stored and v not in direct),
         back_setup=tuple(back_setup),
@@ -865,6 +868,14 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
 #: x_t of every step and example, one row each: products over all steps are then one 2-D GEMM (a 3-D operand makes
 #: np.matmul run one small product per step: 450 of an LSTM forward's 550 ms at (T, B, k) = (1000, 16, 128)).
 X_ROWS = {Vec(naming.INPUT, naming.t): "X.reshape(-1, X.shape[2])"}
+
+
+def _every_row(e: Node, name: str, names: dict, pr, shapes: dict, used: set) -> tuple[str, bool]:
+    """(code, buffered): e over all T·B rows, time-major, into the workspace buffer `name` when its outermost
+    node has a ufunc (buffered), else a fresh array."""
+    code, prims = kernel_code_into(e, _buffer(name, "(T * X.shape[1], H.shape[2])"), names, shapes)
+    used.update(prims)
+    return (f"{code}.reshape(T, X.shape[1], -1)", True) if code else (_every_step(pr(e, names)), False)
 
 
 def _every_step(code: str) -> str:

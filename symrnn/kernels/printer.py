@@ -227,7 +227,8 @@ class KernelPrinter(NumPyPrinter):
 
     def print_into(self, e, out: str) -> str | None:
         """e written into the array `out` by its outermost ufunc, None when e is no product, sum or difference:
-        u ⊙ v -> np.multiply(u, v, out=out), u + v -> np.add(…), u − v -> np.subtract(…) (no temporary, no copy)."""
+        u ⊙ v -> np.multiply(u, v, out=out), u + v -> np.add(…), u − v -> np.subtract(…), W v -> np.matmul(v, W.T, out=out)
+        (no temporary, no copy)."""
         def rest(args):
             return args[0] if len(args) == 1 else type(e)(*args)
 
@@ -240,6 +241,12 @@ class KernelPrinter(NumPyPrinter):
             return f"{ufunc}({self._print(rest(first))}, {self._print(last)}, out={out})"
         if isinstance(e, Minus):
             return f"np.subtract({self._print(e.args[0])}, {self._print(e.args[1])}, out={out})"
+        if isinstance(e, MatProd) and len(e.args) == 2 and self._is_matrix(e.args[0]) and not self._is_matrix(e.args[1]):
+            op, v = e.args   # W v -> v @ W.T, Wᵀ v -> v @ W: one GEMM into out
+            if isinstance(op, Diag) or (isinstance(op, Transposed) and not isinstance(op.args[0], Mat)):
+                return None
+            weights = op.args[0].name if isinstance(op, Transposed) else f"{op.name}.T"
+            return f"np.matmul({self._print(v)}, {weights}, out={out})"
         return None
 
 
