@@ -249,8 +249,9 @@ BLOCK_BYTES = 131072
 ARRAYS = ('H', 'HW')
 
 
-#: How many workspaces (the buffers of one problem size) loss_and_grads keeps for the next call.
-WORKSPACES = 4
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
 _workspaces = {}
 
 
@@ -258,12 +259,9 @@ def _workspace(P, X):
     """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
     first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
     key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
-    ws = _workspaces.pop(key, None)
-    if ws is None:
-        ws = {}
-        while len(_workspaces) >= WORKSPACES:
-            del _workspaces[next(iter(_workspaces))]
-    _workspaces[key] = ws
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
     return ws
 
 
@@ -350,6 +348,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     G = _softmax(Y[-1]) - _onehot(Z, Y[-1])  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
     L = _logsumexp(Y[-1]) - np.take_along_axis(Y[-1], Z[..., None], axis=-1)  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
@@ -358,7 +357,6 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["backward steps"] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T]))
-    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
         for t, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):

@@ -230,8 +230,9 @@ BLOCK_BYTES = 131072
 ARRAYS = ('H', 'HW')
 
 
-#: How many workspaces (the buffers of one problem size) loss_and_grads keeps for the next call.
-WORKSPACES = 4
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
 _workspaces = {}
 
 
@@ -239,12 +240,9 @@ def _workspace(P, X):
     """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
     first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
     key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
-    ws = _workspaces.pop(key, None)
-    if ws is None:
-        ws = {}
-        while len(_workspaces) >= WORKSPACES:
-            del _workspaces[next(iter(_workspaces))]
-    _workspaces[key] = ws
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
     return ws
 
 
@@ -335,6 +333,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         L = np.where(mask, L, 0)
     DH = np.matmul(G.reshape(-1, G.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
@@ -343,7 +342,6 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["backward steps"] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T]))
-    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
         for t, DH_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):

@@ -228,8 +228,9 @@ BLOCK_BYTES = 131072
 ARRAYS = ('H', 'HW')
 
 
-#: How many workspaces (the buffers of one problem size) loss_and_grads keeps for the next call.
-WORKSPACES = 4
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
 _workspaces = {}
 
 
@@ -237,12 +238,9 @@ def _workspace(P, X):
     """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
     first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
     key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
-    ws = _workspaces.pop(key, None)
-    if ws is None:
-        ws = {}
-        while len(_workspaces) >= WORKSPACES:
-            del _workspaces[next(iter(_workspaces))]
-    _workspaces[key] = ws
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
     return ws
 
 
@@ -329,24 +327,24 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     G = Y[-1] - Z  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
     L = (1/2)*(Y[-1] - Z)**2  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, = _blocks(VB_H, 1)
     D = VB_H_0  # δ_t for every step: a block of VB_H
-    D_F0 = _empty(ws, 'D_F0', H[1:].shape, X.dtype)  # 1 - h_t ⊙ h_t, a factor of δ_t, every step
+    D_F0 = _empty(ws, 'D_F0', (min(T, block),) + H.shape[1:], X.dtype)  # 1 - h_t ⊙ h_t, a factor of δ_t, a block of steps
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), D_F0[:T], VB_H_0[:T], VB_H[:T]))
-    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[start:stop])  # 1 - h_t ⊙ h_t, a factor of δ_t, for the block's steps
-        for t, D_F0_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, a factor of δ_t, for the block's steps
+        for t, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            delta = np.multiply(D_F0_tm1, carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ Wᵀ δ_{t+1}, through h_t = tanh(a_t)
+            delta = np.multiply(D_F0[t - 1 - start], carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ Wᵀ δ_{t+1}, through h_t = tanh(a_t)
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)

@@ -249,8 +249,9 @@ BLOCK_BYTES = 131072
 ARRAYS = ('H', 'R', 'U', 'N', 'HW')
 
 
-#: How many workspaces (the buffers of one problem size) loss_and_grads keeps for the next call.
-WORKSPACES = 4
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
 _workspaces = {}
 
 
@@ -258,12 +259,9 @@ def _workspace(P, X):
     """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
     first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
     key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
-    ws = _workspaces.pop(key, None)
-    if ws is None:
-        ws = {}
-        while len(_workspaces) >= WORKSPACES:
-            del _workspaces[next(iter(_workspaces))]
-    _workspaces[key] = ws
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
     return ws
 
 
@@ -368,32 +366,32 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     DH = np.matmul(G.reshape(-1, G.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)
     D_R = VB_H_0  # δʳ_t for every step: a block of VB_H
     D_U = VB_H_1  # δᵘ_t for every step: a block of VB_H
-    D_N_F0 = _empty(ws, 'D_N_F0', H[1:].shape, X.dtype)  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, every step
-    D_U_F0 = _empty(ws, 'D_U_F0', H[1:].shape, X.dtype)  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, every step
-    D_R_F0 = _empty(ws, 'D_R_F0', H[1:].shape, X.dtype)  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, every step
+    D_N_F0 = _empty(ws, 'D_N_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, a block of steps
+    D_U_F0 = _empty(ws, 'D_U_F0', (min(T, block),) + H.shape[1:], X.dtype)  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, a block of steps
+    D_R_F0 = _empty(ws, 'D_R_F0', (min(T, block),) + H.shape[1:], X.dtype)  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, a block of steps
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N_F0[:T], D_N[:T], D_U_F0[:T], VB_H_1[:T], D_R_F0[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T]))
-    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        np.multiply(1 - N[start:stop] * N[start:stop], 1 - U[start:stop], out=D_N_F0[start:stop])  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, for the block's steps
-        np.multiply(U[start:stop] * (1 - U[start:stop]), H[start:stop] - N[start:stop], out=D_U_F0[start:stop])  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, for the block's steps
-        np.multiply(R[start:stop] * (1 - R[start:stop]), W_hn_H[start:stop] + b_hn, out=D_R_F0[start:stop])  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, for the block's steps
-        for t, R_tm1, U_tm1, DH_tm1, D_N_F0_tm1, D_N_tm1, D_U_F0_tm1, VB_H_1_tm1, D_R_F0_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        np.multiply(1 - N[start:stop] * N[start:stop], 1 - U[start:stop], out=D_N_F0[:stop - start])  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, for the block's steps
+        np.multiply(U[start:stop] * (1 - U[start:stop]), H[start:stop] - N[start:stop], out=D_U_F0[:stop - start])  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, for the block's steps
+        np.multiply(R[start:stop] * (1 - R[start:stop]), W_hn_H[start:stop] + b_hn, out=D_R_F0[:stop - start])  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, for the block's steps
+        for t, R_tm1, U_tm1, DH_tm1, D_N_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
             hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
-            delta_n = np.multiply(D_N_F0_tm1, hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
-            delta_u = np.multiply(D_U_F0_tm1, hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
-            delta_r = np.multiply(D_R_F0_tm1, delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
+            delta_n = np.multiply(D_N_F0[t - 1 - start], hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
+            delta_u = np.multiply(D_U_F0[t - 1 - start], hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
+            delta_r = np.multiply(D_R_F0[t - 1 - start], delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
             np.multiply(R_tm1, delta_n, out=VB_H_2_tm1)  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
             carry_h = VB_H_tm1 @ WB_H + U_tm1 * hbar  # ∂L/∂h_{t-1} through step t
             if mask is not None:

@@ -256,8 +256,9 @@ BLOCK_BYTES = 131072
 ARRAYS = ('H', 'C', 'I', 'F', 'G', 'O', 'TANH_C', 'HW')
 
 
-#: How many workspaces (the buffers of one problem size) loss_and_grads keeps for the next call.
-WORKSPACES = 4
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
 _workspaces = {}
 
 
@@ -265,12 +266,9 @@ def _workspace(P, X):
     """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
     first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
     key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
-    ws = _workspaces.pop(key, None)
-    if ws is None:
-        ws = {}
-        while len(_workspaces) >= WORKSPACES:
-            del _workspaces[next(iter(_workspaces))]
-    _workspaces[key] = ws
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
     return ws
 
 
@@ -371,6 +369,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     L = (1/2)*(Y[-1] - Z)**2  # L_T
     carry_h = E @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     carry_c = np.zeros_like(initial["c0"])
+    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     A_I, A_F, A_O, A_G = _blocks(HW, 4)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
@@ -379,33 +378,32 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     D_F = VB_H_1  # δᶠ_t for every step: a block of VB_H
     D_G = VB_H_2  # δᵍ_t for every step: a block of VB_H
     D_O = VB_H_3  # δᵒ_t for every step: a block of VB_H
-    CBAR_F0 = _empty(ws, 'CBAR_F0', H[1:].shape, X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, every step
-    D_O_F0 = _empty(ws, 'D_O_F0', H[1:].shape, X.dtype)  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, every step
-    D_G_F0 = _empty(ws, 'D_G_F0', H[1:].shape, X.dtype)  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, every step
-    D_F_F0 = _empty(ws, 'D_F_F0', H[1:].shape, X.dtype)  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, every step
-    D_I_F0 = _empty(ws, 'D_I_F0', H[1:].shape, X.dtype)  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, every step
+    CBAR_F0 = _empty(ws, 'CBAR_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, a block of steps
+    D_O_F0 = _empty(ws, 'D_O_F0', (min(T, block),) + H.shape[1:], X.dtype)  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, a block of steps
+    D_G_F0 = _empty(ws, 'D_G_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, a block of steps
+    D_F_F0 = _empty(ws, 'D_F_F0', (min(T, block),) + H.shape[1:], X.dtype)  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, a block of steps
+    D_I_F0 = _empty(ws, 'D_I_F0', (min(T, block),) + H.shape[1:], X.dtype)  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, a block of steps
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], CBAR_F0[:T], D_O_F0[:T], VB_H_3[:T], D_G_F0[:T], VB_H_2[:T], D_F_F0[:T], VB_H_1[:T], D_I_F0[:T], VB_H_0[:T], VB_H[:T]))
-    block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[start:stop])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
-        np.multiply(O[start:stop] * (1 - O[start:stop]), TANH_C[start:stop], out=D_O_F0[start:stop])  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, for the block's steps
-        np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[start:stop])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
-        np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[start:stop])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
-        np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[start:stop])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
-        for t, F_tm1, CBAR_F0_tm1, D_O_F0_tm1, VB_H_3_tm1, D_G_F0_tm1, VB_H_2_tm1, D_F_F0_tm1, VB_H_1_tm1, D_I_F0_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[:stop - start])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
+        np.multiply(O[start:stop] * (1 - O[start:stop]), TANH_C[start:stop], out=D_O_F0[:stop - start])  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, for the block's steps
+        np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[:stop - start])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
+        np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[:stop - start])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
+        np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[:stop - start])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
+        for t, F_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
             hbar = carry_h  # h̄_t = W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}, through step t + 1
-            cbar = carry_c + CBAR_F0_tm1 * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
-            delta_o = np.multiply(D_O_F0_tm1, hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
-            delta_g = np.multiply(D_G_F0_tm1, cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
-            delta_f = np.multiply(D_F_F0_tm1, cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
-            delta_i = np.multiply(D_I_F0_tm1, cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
+            cbar = carry_c + CBAR_F0[t - 1 - start] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
+            delta_o = np.multiply(D_O_F0[t - 1 - start], hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
+            delta_g = np.multiply(D_G_F0[t - 1 - start], cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
+            delta_f = np.multiply(D_F_F0[t - 1 - start], cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
+            delta_i = np.multiply(D_I_F0[t - 1 - start], cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             carry_c = F_tm1 * cbar  # ∂L/∂c_{t-1} through step t
             if mask is not None:

@@ -239,9 +239,9 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H'," in text
     assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
     # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time
-    assert ("delta = np.multiply(D_F0_tm1, DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ "
+    assert ("delta = np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ "
             "(Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = tanh(a_t)") in text
-    assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[start:stop])  # 1 - h_t ⊙ h_t, "
+    assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, "
             "a factor of δ_t") in text
     assert "carry_h = VB_H_tm1 @ WB_H  #" in text
     # the weight gradients: one GEMM over all T·B rows per stacked run, each gradient a block of its rows
@@ -267,8 +267,8 @@ def test_code_template_is_strict_and_computes_no_math():
 
 
 @pytest.mark.parametrize("activation,code", [
-    ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[start:stop])"),
-    ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[start:stop])"),
+    ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])"),
+    ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[:stop - start])"),
     ("relu", "= np.heaviside(H[start + 1:stop + 1], 0)"),
     ("identity", "delta = np.add(DH_tm1, carry_h, out=VB_H_0_tm1)  #")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):

@@ -336,3 +336,11 @@ def test_reused_buffers_leak_nothing_between_calls(kernels, cell):
     for n in g2:
         np.testing.assert_array_equal(g2[n], g2_fresh[n])
         np.testing.assert_array_equal(g1[n], g1_fresh[n])
+    size, k.WORKSPACES = k.WORKSPACES, 0   # keep none: every call allocates afresh, same results
+    try:
+        L0, g0 = k.loss_and_grads(p1, X1, Z1, lengths=lengths, **s1)
+        assert not k._workspaces and L0 == L1
+        for n in g0:
+            np.testing.assert_array_equal(g0[n], g1[n])
+    finally:
+        k.WORKSPACES = size

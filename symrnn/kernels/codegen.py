@@ -793,13 +793,14 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     for lhs, body in inlined_statements(kp):
         math = f"{printing.text(lhs)} = {printing.text(body.xreplace(env))}"
         body, factors = hoist_factors(body.xreplace(products), adjoints, lhs.role)
-        for placeholder, factor in factors:   # a workspace array, filled a block of steps at a time
+        for placeholder, factor in factors:   # a workspace array of one block of steps, refilled per block
             name = placeholder.role.removeprefix("_")
             what = f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of {printing.text(lhs)}"
-            back_setup.append(Statement(name, _buffer(name, "H[1:].shape"), f"{what}, every step"))
-            block.append(_into("", factor, f"{name}[start:stop]", in_block, pr, shapes, used,
+            back_setup.append(Statement(name, _buffer(name, "(min(T, block),) + H.shape[1:]"),
+                                        f"{what}, a block of steps"))
+            block.append(_into("", factor, f"{name}[:stop - start]", in_block, pr, shapes, used,
                                f"{what}, for the block's steps"))
-            bwd[placeholder] = brow(name)
+            bwd[placeholder] = f"{name}[t - 1 - start]"
         comment = f"{math}, {_readers(kp, lhs)}"
         if lhs in direct or lhs in kp.stored:
             out = brow(direct[lhs] if lhs in direct else naming.kernel_array(lhs.role))
