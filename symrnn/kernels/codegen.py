@@ -700,9 +700,11 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             split = [input_projection(spec, hoisted_of[e]) for e in whole]
             if all(split):   # W_e x_t + biases for each: one GEMM against the stacked input weights
                 wx, bx = naming.kernel_stacked_weights(s, inputs=True), naming.kernel_stacked_bias(s)
-                setup += [Statement(wx, f"np.concatenate([{', '.join(_scaled(m + '.T', scales.get(w, 1)) for (m, _), w in zip(split, mats))}], axis=1)",
+                wx_blocks = [_scaled(m + ".T", scales.get(w, 1)) for (m, _), w in zip(split, mats)]
+                bx_blocks = [_scaled(_parenthesised(pr(b, {})), scales.get(w, 1)) for (_, b), w in zip(split, mats)]
+                setup += [Statement(wx, f"np.concatenate([{', '.join(wx_blocks)}], axis=1)",
                                     f"[{' '.join(m + 'ᵀ' for m, _ in split)}], contiguous{folded}"),
-                          Statement(bx, f"np.concatenate([{', '.join(_scaled(_parenthesised(pr(b, {})), scales.get(w, 1)) for (_, b), w in zip(split, mats))}])",
+                          Statement(bx, f"np.concatenate([{', '.join(bx_blocks)}])",
                                     "their biases, stacked" + (", scaled alike" if folded else "")),
                           *_projection(pre, wx, bx, what)]
             else:

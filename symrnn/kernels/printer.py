@@ -222,13 +222,12 @@ class KernelPrinter(NumPyPrinter):
         vec = args[0] if len(args) == 1 else MatProd(*args)                   # Σ v: a bias gradient
         return f"{scale}{self._operand(vec)}.sum(axis={axes})"
 
-
     # -- writing into a buffer -----------------------------------------------------------------------
 
     def print_into(self, e, out: str) -> str | None:
-        """e written into the array `out` by its outermost ufunc, None when e is no product, sum or difference:
-        u ⊙ v -> np.multiply(u, v, out=out), u + v -> np.add(…), u − v -> np.subtract(…), W v -> np.matmul(v, W.T, out=out)
-        (no temporary, no copy)."""
+        """e written into the array `out` by its outermost operation, None when it has none to write with:
+        u ⊙ v -> np.multiply(u, v, out=out), u + v -> np.add(…), u − v -> np.subtract(…),
+        W v -> np.matmul(v, W.T, out=out) (no temporary, no copy)."""
         def rest(args):
             return args[0] if len(args) == 1 else type(e)(*args)
 
