@@ -34,6 +34,7 @@ The loss is a sum over steps and examples; grads has a key per name in PARAMS an
 forward's cache holds every state's array (cache["H"] is h_0..h_T) and the final states ('hT'),
 each sequence's last valid one, to carry into the next batch.
 """
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -206,9 +207,17 @@ def grads_to_torch(grads):
     return out["rnn"], out["head"]
 
 
-def forward(params, X, h0=None, lengths=None, *, check_finite=False):
+def _unexpected(others):
+    """Refuse keyword arguments the kernel does not take (c0 for a cell without the state c) with a ValueError naming them."""
+    if others:
+        name = next(iter(others))
+        raise ValueError(f"{name}: the elman kernel takes no argument {name!r} (its initial states: {', '.join(STATES)})")
+
+
+def forward(params, X, h0=None, lengths=None, *, check_finite=False, **others):
     """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
-    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite))
+    _unexpected(others)
+    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite), {})
     cache = dict(zip(ARRAYS, arrays))
     cache["hT"] = cache["H"][-1]
     cache["mask"] = mask
@@ -218,22 +227,66 @@ def forward(params, X, h0=None, lengths=None, *, check_finite=False):
 #: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
 BLOCK_BYTES = 131072
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
-ARRAYS = ('H',)
+ARRAYS = ('H', 'HW')
 
 
-def _forward(P, X, initial, mask):
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
+_workspaces = {}
+
+
+def _workspace(P, X):
+    """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
+    first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
+    key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
+    return ws
+
+
+def _empty(ws, name, shape, dtype):
+    """ws[name], an np.empty(shape, dtype) on first use; every caller overwrites all of it before reading."""
+    out = ws.get(name)
+    if out is None:
+        out = ws[name] = np.empty(shape, dtype)
+    return out
+
+
+def _blocks(a, n):
+    """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    w = a.shape[-1] // n
+    return [a[..., j * w:(j + 1) * w] for j in range(n)]
+
+
+def _forward(P, X, initial, mask, ws):
+    """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W, U, b, V, c = (P[name] for name in PARAMS)
     T = X.shape[0]
-    H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
+    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
-    PRE_A = (X.reshape(-1, X.shape[2]) @ U.T + b).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
-    for t in range(1, T + 1):
-        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b
-        H[t] = (0.5 * np.tanh(0.5 * a) + 0.5)  # h_t = σ(a_t)
+    WT_H = np.concatenate([W.T], axis=1)  # [Wᵀ], contiguous
+    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W h_{t-1}, every step (with the addends of a_t that read no state: those vectors themselves)
+    A, = _blocks(HW, 1)
+    WX_H = np.concatenate([U.T], axis=1)  # [Uᵀ], contiguous
+    BX_H = np.concatenate([b])  # their biases, stacked
+    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
+    PRE_H += BX_H
+    steps = ws.get("forward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), A[:T], H[1:T + 1], H[:T], HW[:T], PRE_H[:T]))
+    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:
+        np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W in one product
+        HW_tm1 += PRE_H_tm1  # a_t = W h_{t-1} + U x_t + b
+        np.multiply(A_tm1, 0.5, out=H_t)  # h_t = σ(a_t)
+        np.tanh(H_t, out=H_t)
+        np.multiply(H_t, 0.5, out=H_t)
+        np.add(H_t, 0.5, out=H_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
-    return Y, (H,), mask
+    return Y, (H, HW,), mask
 
 
 def _training_options(truncate, clip_norm, clip_value):
@@ -259,7 +312,7 @@ def _clipped(grads, clip_norm, clip_value):
 
 
 def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_norm=None, clip_value=None,
-                   check_finite=False):
+                   check_finite=False, **others):
     """L (summed over steps and examples) and {name: ∂L/∂name} for every name in PARAMS and STATES, by BPTT.
 
     Training options, off by default: truncate=K cuts the backward recursion at the start of every K-step chunk
@@ -268,10 +321,12 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     to ±clip_value, then clip_norm scales them all so that their global norm is at most clip_norm (the initial
     states' gradients are never clipped); check_finite=True refuses nan or inf in the inputs (padding excepted).
     """
+    _unexpected(others)
     _training_options(truncate, clip_norm, clip_value)
     P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
     W, U, b, V, c = (P[name] for name in PARAMS)
-    Y, (H,), mask = _forward(P, X, initial, mask)
+    ws = _workspace(P, X)
+    Y, (H, HW,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = Y - Z  # g_t = ∂L_t/∂Y_t, every step at once
@@ -279,28 +334,38 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     if mask is not None:  # padding carries no loss
         G = np.where(mask, G, 0)
         L = np.where(mask, L, 0)
-    DH = (G.reshape(-1, G.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = np.matmul(G.reshape(-1, G.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
-    D = np.empty_like(H[1:])
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    A, = _blocks(HW, 1)  # the forward's stacked products, read again
+    WB_H = np.concatenate([W], axis=0)  # [W], contiguous
+    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+    VB_H_0, = _blocks(VB_H, 1)
+    D = VB_H_0  # δ_t for every step: a block of VB_H
+    D_F0 = _empty(ws, 'D_F0', (min(T, block),) + H.shape[1:], X.dtype)  # h_t ⊙ (1 - h_t), a factor of δ_t, a block of steps
+    steps = ws.get("backward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        D_F0 = H[start + 1:stop + 1] * (1 - H[start + 1:stop + 1])  # h_t ⊙ (1 - h_t), a factor of δ_t, for the block's steps
-        for t in range(stop, start, -1):
+        np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[:stop - start])  # h_t ⊙ (1 - h_t), a factor of δ_t, for the block's steps
+        for t, DH_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1
-            D[t - 1] = delta = D_F0[t - 1 - start] * hbar  # δ_t = h_t ⊙ (1 - h_t) ⊙ h̄_t, through h_t = σ(a_t)
-            carry_h = delta @ W  # ∂L/∂h_{t-1} through step t
+            delta = np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = h_t ⊙ (1 - h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = σ(a_t)
+            carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
                 carry_h = np.zeros_like(carry_h)
+    VB_H_R0 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W: Σ_t v_j h_{t-1}ᵀ, one product over all T·B rows
+    VB_H_R1 = VB_H.reshape(T * B, -1).T @ X.reshape(T * B, -1)  # the gradients of U: Σ_t v_j x_tᵀ, one product over all T·B rows
+    VB_H_R2 = VB_H.reshape(T * B, -1).sum(axis=0)  # the gradients of b: Σ over all steps and examples at once
     grads = {
-        "W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1])),
-        "U": np.tensordot(D, X, axes=([0, 1], [0, 1])),
-        "b": D.sum(axis=(0, 1)),
+        "W": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],
+        "U": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]],
+        "b": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]],
         "V": np.tensordot(G, H[1:], axes=([0, 1], [0, 1])),
         "c": G.sum(axis=(0, 1)),
         "h0": carry_h,

@@ -51,6 +51,7 @@ The loss is a sum over steps and examples; grads has a key per name in PARAMS an
 forward's cache holds every state's array (cache["H"] is h_0..h_T) and the final states ('hT'),
 each sequence's last valid one, to carry into the next batch.
 """
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -225,9 +226,17 @@ def grads_to_torch(grads):
     return out["rnn"], out["head"]
 
 
-def forward(params, X, h0=None, lengths=None, *, check_finite=False):
+def _unexpected(others):
+    """Refuse keyword arguments the kernel does not take (c0 for a cell without the state c) with a ValueError naming them."""
+    if others:
+        name = next(iter(others))
+        raise ValueError(f"{name}: the gru kernel takes no argument {name!r} (its initial states: {', '.join(STATES)})")
+
+
+def forward(params, X, h0=None, lengths=None, *, check_finite=False, **others):
     """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
-    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite))
+    _unexpected(others)
+    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite), {})
     cache = dict(zip(ARRAYS, arrays))
     cache["hT"] = cache["H"][-1]
     cache["mask"] = mask
@@ -240,30 +249,69 @@ BLOCK_BYTES = 131072
 ARRAYS = ('H', 'R', 'U', 'N', 'HW')
 
 
-def _forward(P, X, initial, mask):
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
+_workspaces = {}
+
+
+def _workspace(P, X):
+    """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
+    first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
+    key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
+    return ws
+
+
+def _empty(ws, name, shape, dtype):
+    """ws[name], an np.empty(shape, dtype) on first use; every caller overwrites all of it before reading."""
+    out = ws.get(name)
+    if out is None:
+        out = ws[name] = np.empty(shape, dtype)
+    return out
+
+
+def _blocks(a, n):
+    """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    w = a.shape[-1] // n
+    return [a[..., j * w:(j + 1) * w] for j in range(n)]
+
+
+def _forward(P, X, initial, mask, ws):
+    """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = (P[name] for name in PARAMS)
     T = X.shape[0]
-    H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
+    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
-    R = np.empty_like(H[1:])
-    U = np.empty_like(H[1:])
-    N = np.empty_like(H[1:])
-    WT_H = np.concatenate([W_hr.T, W_hu.T, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous
-    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
-    A_R, A_U, W_hn_H = np.split(HW, 3, axis=2)
+    N = _empty(ws, "N", H[1:].shape, X.dtype)
+    WT_H = np.concatenate([W_hr.T * 0.5, W_hu.T * 0.5, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
+    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
+    A_R, A_U, W_hn_H = _blocks(HW, 3)
     HW_IN = HW[:, :, :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
-    WX_H = np.concatenate([W_ir.T, W_iu.T], axis=1)  # [W_irᵀ W_iuᵀ], contiguous
-    BX_H = np.concatenate([b_ir + b_hr, b_iu + b_hu])  # their biases, stacked
-    PRE_H = (X.reshape(-1, X.shape[2]) @ WX_H + BX_H).reshape(T, X.shape[1], -1)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
-    PRE_A_N = (X.reshape(-1, X.shape[2]) @ W_in.T + b_in).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
-    for t in range(1, T + 1):
-        np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hr, W_hu, W_hn in one product
-        HW_IN[t - 1] += PRE_H[t - 1]  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
-        R[t - 1] = (0.5 * np.tanh(0.5 * A_R[t - 1]) + 0.5)  # r_t = σ(aʳ_t)
-        U[t - 1] = (0.5 * np.tanh(0.5 * A_U[t - 1]) + 0.5)  # u_t = σ(aᵘ_t)
-        a_n = R[t - 1] * (W_hn_H[t - 1] + b_hn) + PRE_A_N[t - 1]  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
-        N[t - 1] = np.tanh(a_n)  # n_t = tanh(aⁿ_t)
-        H[t] = (1 - U[t - 1]) * N[t - 1] + U[t - 1] * H[t - 1]  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
+    WX_H = np.concatenate([W_ir.T * 0.5, W_iu.T * 0.5], axis=1)  # [W_irᵀ W_iuᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
+    BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5])  # their biases, stacked, scaled alike
+    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
+    PRE_H += BX_H
+    ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # r_t, u_t, every step, side by side
+    R, U = _blocks(ACT_H, 2)
+    HW_R0 = HW[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+    ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
+    PRE_A_N = np.matmul(X.reshape(-1, X.shape[2]), W_in.T, out=_empty(ws, 'PRE_A_N', (T * X.shape[1], W_in.T.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
+    PRE_A_N += b_in
+    steps = ws.get("forward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], N[:T], H[1:T + 1], H[:T], HW[:T], HW_IN[:T], PRE_H[:T], HW_R0[:T], ACT_H_R0[:T], W_hn_H[:T], PRE_A_N[:T]))
+    for t, R_tm1, U_tm1, N_tm1, H_t, H_tm1, HW_tm1, HW_IN_tm1, PRE_H_tm1, HW_R0_tm1, ACT_H_R0_tm1, W_hn_H_tm1, PRE_A_N_tm1 in steps:
+        np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W_hr, W_hu, W_hn in one product
+        HW_IN_tm1 += PRE_H_tm1  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
+        np.tanh(HW_R0_tm1, out=ACT_H_R0_tm1)  # tanh(β a) of r_t, u_t, = α tanh(β a) + γ each (β is in the stacked weights)
+        np.multiply(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)  # r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
+        np.add(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)
+        a_n = R_tm1 * (W_hn_H_tm1 + b_hn) + PRE_A_N_tm1  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
+        np.tanh(a_n, out=N_tm1)  # n_t = tanh(aⁿ_t)
+        np.add((1 - U_tm1) * N_tm1, U_tm1 * H_tm1, out=H_t)  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
@@ -293,7 +341,7 @@ def _clipped(grads, clip_norm, clip_value):
 
 
 def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_norm=None, clip_value=None,
-                   check_finite=False):
+                   check_finite=False, **others):
     """L (summed over steps and examples) and {name: ∂L/∂name} for every name in PARAMS and STATES, by BPTT.
 
     Training options, off by default: truncate=K cuts the backward recursion at the start of every K-step chunk
@@ -302,10 +350,12 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     to ±clip_value, then clip_norm scales them all so that their global norm is at most clip_norm (the initial
     states' gradients are never clipped); check_finite=True refuses nan or inf in the inputs (padding excepted).
     """
+    _unexpected(others)
     _training_options(truncate, clip_norm, clip_value)
     P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
     W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = (P[name] for name in PARAMS)
-    Y, (H, R, U, N, HW,), mask = _forward(P, X, initial, mask)
+    ws = _workspace(P, X)
+    Y, (H, R, U, N, HW,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = (0.5 * np.tanh(0.5 * Y) + 0.5) - Z  # g_t = ∂L_t/∂Y_t, every step at once
@@ -313,56 +363,57 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     if mask is not None:  # padding carries no loss
         G = np.where(mask, G, 0)
         L = np.where(mask, L, 0)
-    DH = (G.reshape(-1, G.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = np.matmul(G.reshape(-1, G.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
-    D_N = np.empty_like(H[1:])
-    D_U = np.empty_like(H[1:])
-    D_R = np.empty_like(H[1:])
-    A_R, A_U, W_hn_H = np.split(HW, 3, axis=2)  # the forward's stacked products, read again
-    WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
-    VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
-    VB_H_0, VB_H_1, VB_H_2 = np.split(VB_H, 3, axis=1)
+    D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
+    WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
+    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+    VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)
+    D_R = VB_H_0  # δʳ_t for every step: a block of VB_H
+    D_U = VB_H_1  # δᵘ_t for every step: a block of VB_H
+    D_N_F0 = _empty(ws, 'D_N_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, a block of steps
+    D_U_F0 = _empty(ws, 'D_U_F0', (min(T, block),) + H.shape[1:], X.dtype)  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, a block of steps
+    D_R_F0 = _empty(ws, 'D_R_F0', (min(T, block),) + H.shape[1:], X.dtype)  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, a block of steps
+    steps = ws.get("backward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        NBAR_F0 = 1 - U[start:stop]  # 1 - u_t, a factor of n̄_t, for the block's steps
-        D_N_F0 = 1 - N[start:stop] * N[start:stop]  # 1 - n_t ⊙ n_t, a factor of δⁿ_t, for the block's steps
-        UBAR_F0 = H[start:stop] - N[start:stop]  # h_{t-1} - n_t, a factor of ū_t, for the block's steps
-        D_U_F0 = U[start:stop] * (1 - U[start:stop])  # u_t ⊙ (1 - u_t), a factor of δᵘ_t, for the block's steps
-        RBAR_F0 = W_hn_H[start:stop] + b_hn  # W_hn h_{t-1} + b_hn, a factor of r̄_t, for the block's steps
-        D_R_F0 = R[start:stop] * (1 - R[start:stop])  # r_t ⊙ (1 - r_t), a factor of δʳ_t, for the block's steps
-        for t in range(stop, start, -1):
+        np.multiply(1 - N[start:stop] * N[start:stop], 1 - U[start:stop], out=D_N_F0[:stop - start])  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, for the block's steps
+        np.multiply(U[start:stop] * (1 - U[start:stop]), H[start:stop] - N[start:stop], out=D_U_F0[:stop - start])  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, for the block's steps
+        np.multiply(R[start:stop] * (1 - R[start:stop]), W_hn_H[start:stop] + b_hn, out=D_R_F0[:stop - start])  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, for the block's steps
+        for t, R_tm1, U_tm1, DH_tm1, D_N_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
-            nbar = NBAR_F0[t - 1 - start] * hbar  # n̄_t = (1 - u_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
-            D_N[t - 1] = delta_n = D_N_F0[t - 1 - start] * nbar  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ n̄_t, through n_t = tanh(aⁿ_t)
-            ubar = UBAR_F0[t - 1 - start] * hbar  # ū_t = (h_{t-1} - n_t) ⊙ h̄_t, through h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
-            D_U[t - 1] = delta_u = D_U_F0[t - 1 - start] * ubar  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ ū_t, through u_t = σ(aᵘ_t)
-            rbar = RBAR_F0[t - 1 - start] * delta_n  # r̄_t = (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
-            D_R[t - 1] = delta_r = D_R_F0[t - 1 - start] * rbar  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ r̄_t, through r_t = σ(aʳ_t)
-            VB_H_0[...] = delta_r  # δʳ_t, which W_hrᵀ multiplies
-            VB_H_1[...] = delta_u  # δᵘ_t, which W_huᵀ multiplies
-            VB_H_2[...] = R[t - 1] * delta_n  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
-            carry_h = VB_H @ WB_H + U[t - 1] * hbar  # ∂L/∂h_{t-1} through step t
+            hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
+            delta_n = np.multiply(D_N_F0[t - 1 - start], hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
+            delta_u = np.multiply(D_U_F0[t - 1 - start], hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
+            delta_r = np.multiply(D_R_F0[t - 1 - start], delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
+            np.multiply(R_tm1, delta_n, out=VB_H_2_tm1)  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
+            carry_h = VB_H_tm1 @ WB_H + U_tm1 * hbar  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
                 carry_h = np.zeros_like(carry_h)
+    VB_H_R0 = VB_H[:, :, 0 * H.shape[2]:2 * H.shape[2]].reshape(T * B, -1).T @ X.reshape(T * B, -1)  # the gradients of W_ir, W_iu: Σ_t v_j x_tᵀ, one product over all T·B rows
+    VB_H_R1 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W_hr, W_hu, W_hn: Σ_t v_j h_{t-1}ᵀ, one product over all T·B rows
+    VB_H_R2 = VB_H.reshape(T * B, -1).sum(axis=0)  # the gradients of b_ir, b_hr, b_iu, b_hu, b_hn: Σ over all steps and examples at once
     grads = {
-        "W_ir": np.tensordot(D_R, X, axes=([0, 1], [0, 1])),
-        "W_hr": np.tensordot(D_R, H[:-1], axes=([0, 1], [0, 1])),
-        "b_ir": D_R.sum(axis=(0, 1)),
-        "b_hr": D_R.sum(axis=(0, 1)),
-        "W_iu": np.tensordot(D_U, X, axes=([0, 1], [0, 1])),
-        "W_hu": np.tensordot(D_U, H[:-1], axes=([0, 1], [0, 1])),
-        "b_iu": D_U.sum(axis=(0, 1)),
-        "b_hu": D_U.sum(axis=(0, 1)),
+        "W_ir": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],
+        "W_hr": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]],
+        "b_ir": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]],
+        "b_hr": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]].copy(),
+        "W_iu": VB_H_R0[1 * H.shape[2]:2 * H.shape[2]],
+        "W_hu": VB_H_R1[1 * H.shape[2]:2 * H.shape[2]],
+        "b_iu": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]],
+        "b_hu": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]].copy(),
         "W_in": np.tensordot(D_N, X, axes=([0, 1], [0, 1])),
-        "W_hn": np.tensordot((R * D_N), H[:-1], axes=([0, 1], [0, 1])),
+        "W_hn": VB_H_R1[2 * H.shape[2]:3 * H.shape[2]],
         "b_in": D_N.sum(axis=(0, 1)),
-        "b_hn": (R * D_N).sum(axis=(0, 1)),
+        "b_hn": VB_H_R2[2 * H.shape[2]:3 * H.shape[2]],
         "V": np.tensordot(G, H[1:], axes=([0, 1], [0, 1])),
         "c": G.sum(axis=(0, 1)),
         "h0": carry_h,

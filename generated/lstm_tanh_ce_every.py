@@ -61,6 +61,7 @@ The loss is a sum over steps and examples; grads has a key per name in PARAMS an
 forward's cache holds every state's array (cache["H"] is h_0..h_T) and the final states ('hT', 'cT'),
 each sequence's last valid one, to carry into the next batch.
 """
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -254,9 +255,17 @@ def grads_to_torch(grads):
     return out["rnn"], out["head"]
 
 
-def forward(params, X, h0=None, lengths=None, c0=None, *, check_finite=False):
+def _unexpected(others):
+    """Refuse keyword arguments the kernel does not take (c0 for a cell without the state c) with a ValueError naming them."""
+    if others:
+        name = next(iter(others))
+        raise ValueError(f"{name}: the lstm kernel takes no argument {name!r} (its initial states: {', '.join(STATES)})")
+
+
+def forward(params, X, h0=None, lengths=None, c0=None, *, check_finite=False, **others):
     """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
-    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0, "c0": c0}, lengths, check_finite))
+    _unexpected(others)
+    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0, "c0": c0}, lengths, check_finite), {})
     cache = dict(zip(ARRAYS, arrays))
     cache["hT"] = cache["H"][-1]
     cache["cT"] = cache["C"][-1]
@@ -267,40 +276,76 @@ def forward(params, X, h0=None, lengths=None, c0=None, *, check_finite=False):
 #: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
 BLOCK_BYTES = 131072
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
-ARRAYS = ('H', 'C', 'I', 'F', 'G', 'O', 'HW')
+ARRAYS = ('H', 'C', 'I', 'F', 'G', 'O', 'TANH_C', 'HW')
 
 
-def _forward(P, X, initial, mask):
+#: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
+#: keeps for the next call; 0 keeps none.
+WORKSPACES = 2
+_workspaces = {}
+
+
+def _workspace(P, X):
+    """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
+    first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
+    key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
+    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
+    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
+        _workspaces.pop(old, None)
+    return ws
+
+
+def _empty(ws, name, shape, dtype):
+    """ws[name], an np.empty(shape, dtype) on first use; every caller overwrites all of it before reading."""
+    out = ws.get(name)
+    if out is None:
+        out = ws[name] = np.empty(shape, dtype)
+    return out
+
+
+def _blocks(a, n):
+    """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    w = a.shape[-1] // n
+    return [a[..., j * w:(j + 1) * w] for j in range(n)]
+
+
+def _forward(P, X, initial, mask, ws):
+    """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W_ii, W_hi, b_ii, b_hi, W_if, W_hf, b_if, b_hf, W_ig, W_hg, b_ig, b_hg, W_io, W_ho, b_io, b_ho, V, c = (P[name] for name in PARAMS)
     T = X.shape[0]
-    H = np.empty((T + 1,) + initial["h0"].shape, X.dtype)
+    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
-    C = np.empty((T + 1,) + initial["c0"].shape, X.dtype)
+    C = _empty(ws, "C", (T + 1,) + initial["c0"].shape, X.dtype)
     C[0] = initial["c0"]
-    I = np.empty_like(H[1:])
-    F = np.empty_like(H[1:])
-    G = np.empty_like(H[1:])
-    O = np.empty_like(H[1:])
-    WT_H = np.concatenate([W_hi.T, W_hf.T, W_hg.T, W_ho.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hgᵀ W_hoᵀ], contiguous
-    HW = np.empty((T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_hg h_{t-1}, W_ho h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵍ_t, aᵒ_t that read no state: those vectors themselves)
-    A_I, A_F, A_G, A_O = np.split(HW, 4, axis=2)
-    WX_H = np.concatenate([W_ii.T, W_if.T, W_ig.T, W_io.T], axis=1)  # [W_iiᵀ W_ifᵀ W_igᵀ W_ioᵀ], contiguous
-    BX_H = np.concatenate([b_ii + b_hi, b_if + b_hf, b_ig + b_hg, b_io + b_ho])  # their biases, stacked
-    PRE_H = (X.reshape(-1, X.shape[2]) @ WX_H + BX_H).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵍ_t, aᵒ_t that read no state, every step at once
-    for t in range(1, T + 1):
-        np.matmul(H[t - 1], WT_H, out=HW[t - 1])  # h_{t-1} times W_hi, W_hf, W_hg, W_ho in one product
-        HW[t - 1] += PRE_H[t - 1]  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho
-        I[t - 1] = (0.5 * np.tanh(0.5 * A_I[t - 1]) + 0.5)  # i_t = σ(aⁱ_t)
-        F[t - 1] = (0.5 * np.tanh(0.5 * A_F[t - 1]) + 0.5)  # f_t = σ(aᶠ_t)
-        G[t - 1] = np.tanh(A_G[t - 1])  # g_t = tanh(aᵍ_t)
-        O[t - 1] = (0.5 * np.tanh(0.5 * A_O[t - 1]) + 0.5)  # o_t = σ(aᵒ_t)
-        C[t] = F[t - 1] * C[t - 1] + I[t - 1] * G[t - 1]  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        H[t] = O[t - 1] * np.tanh(C[t])  # h_t = o_t ⊙ tanh(c_t)
+    TANH_C = _empty(ws, "TANH_C", H[1:].shape, X.dtype)
+    WT_H = np.concatenate([W_hi.T * 0.5, W_hf.T * 0.5, W_ho.T * 0.5, W_hg.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hoᵀ W_hgᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
+    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
+    A_I, A_F, A_O, A_G = _blocks(HW, 4)
+    WX_H = np.concatenate([W_ii.T * 0.5, W_if.T * 0.5, W_io.T * 0.5, W_ig.T], axis=1)  # [W_iiᵀ W_ifᵀ W_ioᵀ W_igᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
+    BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)])  # their biases, stacked, scaled alike
+    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
+    PRE_H += BX_H
+    ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
+    I, F, O, G = _blocks(ACT_H, 4)
+    HW_R0 = HW[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of aⁱ_t, aᶠ_t, aᵒ_t
+    ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
+    steps = ws.get("forward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], HW[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
+    for t, I_tm1, F_tm1, G_tm1, O_tm1, C_t, C_tm1, H_t, H_tm1, TANH_C_tm1, HW_tm1, PRE_H_tm1, ACT_H_tm1, ACT_H_R0_tm1 in steps:
+        np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
+        HW_tm1 += PRE_H_tm1  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
+        np.tanh(HW_tm1, out=ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
+        np.multiply(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
+        np.add(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)
+        np.add(F_tm1 * C_tm1, I_tm1 * G_tm1, out=C_t)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        np.tanh(C_t, out=TANH_C_tm1)  # tanh(c_t), kept for the backward pass
+        np.multiply(O_tm1, TANH_C_tm1, out=H_t)  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
             C[t] = np.where(mask[t - 1], C[t], C[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
-    return Y, (H, C, I, F, G, O, HW,), mask
+    return Y, (H, C, I, F, G, O, TANH_C, HW,), mask
 
 
 def _training_options(truncate, clip_norm, clip_value):
@@ -326,7 +371,7 @@ def _clipped(grads, clip_norm, clip_value):
 
 
 def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=None, clip_norm=None, clip_value=None,
-                   check_finite=False):
+                   check_finite=False, **others):
     """L (summed over steps and examples) and {name: ∂L/∂name} for every name in PARAMS and STATES, by BPTT.
 
     Training options, off by default: truncate=K cuts the backward recursion at the start of every K-step chunk
@@ -335,10 +380,12 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     to ±clip_value, then clip_norm scales them all so that their global norm is at most clip_norm (the initial
     states' gradients are never clipped); check_finite=True refuses nan or inf in the inputs (padding excepted).
     """
+    _unexpected(others)
     _training_options(truncate, clip_norm, clip_value)
     P, X, initial, mask = _prepare(params, X, {"h0": h0, "c0": c0}, lengths, check_finite)
     W_ii, W_hi, b_ii, b_hi, W_if, W_hf, b_if, b_hf, W_ig, W_hg, b_ig, b_hg, W_io, W_ho, b_io, b_ho, V, c = (P[name] for name in PARAMS)
-    Y, (H, C, I, F, G, O, HW,), mask = _forward(P, X, initial, mask)
+    ws = _workspace(P, X)
+    Y, (H, C, I, F, G, O, TANH_C, HW,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     E = _softmax(Y) - _onehot(Z, Y)  # g_t = ∂L_t/∂Y_t, every step at once
@@ -346,70 +393,72 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     if mask is not None:  # padding carries no loss
         E = np.where(mask, E, 0)
         L = np.where(mask, L, 0)
-    DH = (E.reshape(-1, E.shape[2]) @ V).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = np.matmul(E.reshape(-1, E.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     carry_c = np.zeros_like(initial["c0"])  # nothing after the last step
-    D_O = np.empty_like(H[1:])
-    D_G = np.empty_like(H[1:])
-    D_F = np.empty_like(H[1:])
-    D_I = np.empty_like(H[1:])
-    A_I, A_F, A_G, A_O = np.split(HW, 4, axis=2)  # the forward's stacked products, read again
-    WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
-    VB_H = np.empty((X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t
-    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = np.split(VB_H, 4, axis=1)
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    A_I, A_F, A_O, A_G = _blocks(HW, 4)  # the forward's stacked products, read again
+    WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
+    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = _blocks(VB_H, 4)
+    D_I = VB_H_0  # δⁱ_t for every step: a block of VB_H
+    D_F = VB_H_1  # δᶠ_t for every step: a block of VB_H
+    D_G = VB_H_2  # δᵍ_t for every step: a block of VB_H
+    D_O = VB_H_3  # δᵒ_t for every step: a block of VB_H
+    CBAR_F0 = _empty(ws, 'CBAR_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, a block of steps
+    D_O_F0 = _empty(ws, 'D_O_F0', (min(T, block),) + H.shape[1:], X.dtype)  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, a block of steps
+    D_G_F0 = _empty(ws, 'D_G_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, a block of steps
+    D_F_F0 = _empty(ws, 'D_F_F0', (min(T, block),) + H.shape[1:], X.dtype)  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, a block of steps
+    D_I_F0 = _empty(ws, 'D_I_F0', (min(T, block),) + H.shape[1:], X.dtype)  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, a block of steps
+    steps = ws.get("backward steps")
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], DH[:T], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
-        CBAR_F0 = (1 - np.tanh(C[start + 1:stop + 1]) * np.tanh(C[start + 1:stop + 1])) * O[start:stop]  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
-        OBAR_F0 = np.tanh(C[start + 1:stop + 1])  # tanh(c_t), a factor of ō_t, for the block's steps
-        D_O_F0 = O[start:stop] * (1 - O[start:stop])  # o_t ⊙ (1 - o_t), a factor of δᵒ_t, for the block's steps
-        D_G_F0 = 1 - G[start:stop] * G[start:stop]  # 1 - g_t ⊙ g_t, a factor of δᵍ_t, for the block's steps
-        D_F_F0 = F[start:stop] * (1 - F[start:stop])  # f_t ⊙ (1 - f_t), a factor of δᶠ_t, for the block's steps
-        D_I_F0 = I[start:stop] * (1 - I[start:stop])  # i_t ⊙ (1 - i_t), a factor of δⁱ_t, for the block's steps
-        for t in range(stop, start, -1):
+        np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[:stop - start])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
+        np.multiply(O[start:stop] * (1 - O[start:stop]), TANH_C[start:stop], out=D_O_F0[:stop - start])  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, for the block's steps
+        np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[:stop - start])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
+        np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[:stop - start])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
+        np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[:stop - start])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
+        for t, F_tm1, DH_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
-            hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
+            hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
             cbar = carry_c + CBAR_F0[t - 1 - start] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
-            obar = OBAR_F0[t - 1 - start] * hbar  # ō_t = tanh(c_t) ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t)
-            D_O[t - 1] = delta_o = D_O_F0[t - 1 - start] * obar  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ ō_t, through o_t = σ(aᵒ_t)
-            gbar = I[t - 1] * cbar  # ḡ_t = i_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            D_G[t - 1] = delta_g = D_G_F0[t - 1 - start] * gbar  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ ḡ_t, through g_t = tanh(aᵍ_t)
-            fbar = C[t - 1] * cbar  # f̄_t = c_{t-1} ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            D_F[t - 1] = delta_f = D_F_F0[t - 1 - start] * fbar  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ f̄_t, through f_t = σ(aᶠ_t)
-            ibar = G[t - 1] * cbar  # ī_t = g_t ⊙ c̄_t, through c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            D_I[t - 1] = delta_i = D_I_F0[t - 1 - start] * ibar  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ ī_t, through i_t = σ(aⁱ_t)
-            VB_H_0[...] = delta_i  # δⁱ_t, which W_hiᵀ multiplies
-            VB_H_1[...] = delta_f  # δᶠ_t, which W_hfᵀ multiplies
-            VB_H_2[...] = delta_g  # δᵍ_t, which W_hgᵀ multiplies
-            VB_H_3[...] = delta_o  # δᵒ_t, which W_hoᵀ multiplies
-            carry_h = VB_H @ WB_H  # ∂L/∂h_{t-1} through step t
-            carry_c = F[t - 1] * cbar  # ∂L/∂c_{t-1} through step t
+            delta_o = np.multiply(D_O_F0[t - 1 - start], hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
+            delta_g = np.multiply(D_G_F0[t - 1 - start], cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
+            delta_f = np.multiply(D_F_F0[t - 1 - start], cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
+            delta_i = np.multiply(D_I_F0[t - 1 - start], cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
+            carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
+            carry_c = F_tm1 * cbar  # ∂L/∂c_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
                 carry_c = np.where(valid, carry_c, passed_c)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
                 carry_h = np.zeros_like(carry_h)
                 carry_c = np.zeros_like(carry_c)
+    VB_H_R0 = VB_H.reshape(T * B, -1).T @ X.reshape(T * B, -1)  # the gradients of W_ii, W_if, W_ig, W_io: Σ_t v_j x_tᵀ, one product over all T·B rows
+    VB_H_R1 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W_hi, W_hf, W_hg, W_ho: Σ_t v_j h_{t-1}ᵀ, one product over all T·B rows
+    VB_H_R2 = VB_H.reshape(T * B, -1).sum(axis=0)  # the gradients of b_ii, b_hi, b_if, b_hf, b_ig, b_hg, b_io, b_ho: Σ over all steps and examples at once
     grads = {
-        "W_ii": np.tensordot(D_I, X, axes=([0, 1], [0, 1])),
-        "W_hi": np.tensordot(D_I, H[:-1], axes=([0, 1], [0, 1])),
-        "b_ii": D_I.sum(axis=(0, 1)),
-        "b_hi": D_I.sum(axis=(0, 1)),
-        "W_if": np.tensordot(D_F, X, axes=([0, 1], [0, 1])),
-        "W_hf": np.tensordot(D_F, H[:-1], axes=([0, 1], [0, 1])),
-        "b_if": D_F.sum(axis=(0, 1)),
-        "b_hf": D_F.sum(axis=(0, 1)),
-        "W_ig": np.tensordot(D_G, X, axes=([0, 1], [0, 1])),
-        "W_hg": np.tensordot(D_G, H[:-1], axes=([0, 1], [0, 1])),
-        "b_ig": D_G.sum(axis=(0, 1)),
-        "b_hg": D_G.sum(axis=(0, 1)),
-        "W_io": np.tensordot(D_O, X, axes=([0, 1], [0, 1])),
-        "W_ho": np.tensordot(D_O, H[:-1], axes=([0, 1], [0, 1])),
-        "b_io": D_O.sum(axis=(0, 1)),
-        "b_ho": D_O.sum(axis=(0, 1)),
+        "W_ii": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],
+        "W_hi": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]],
+        "b_ii": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]],
+        "b_hi": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]].copy(),
+        "W_if": VB_H_R0[1 * H.shape[2]:2 * H.shape[2]],
+        "W_hf": VB_H_R1[1 * H.shape[2]:2 * H.shape[2]],
+        "b_if": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]],
+        "b_hf": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]].copy(),
+        "W_ig": VB_H_R0[2 * H.shape[2]:3 * H.shape[2]],
+        "W_hg": VB_H_R1[2 * H.shape[2]:3 * H.shape[2]],
+        "b_ig": VB_H_R2[2 * H.shape[2]:3 * H.shape[2]],
+        "b_hg": VB_H_R2[2 * H.shape[2]:3 * H.shape[2]].copy(),
+        "W_io": VB_H_R0[3 * H.shape[2]:4 * H.shape[2]],
+        "W_ho": VB_H_R1[3 * H.shape[2]:4 * H.shape[2]],
+        "b_io": VB_H_R2[3 * H.shape[2]:4 * H.shape[2]],
+        "b_ho": VB_H_R2[3 * H.shape[2]:4 * H.shape[2]].copy(),
         "V": np.tensordot(E, H[1:], axes=([0, 1], [0, 1])),
         "c": E.sum(axis=(0, 1)),
         "h0": carry_h,

@@ -221,6 +221,26 @@ def kernel_stacked(state: str, backward: bool = False) -> str:
     return f"VB_{kernel_array(state)}" if backward else f"{kernel_array(state)}W"
 
 
+def kernel_activated(state: str) -> str:
+    """The activations of a stack's blocks side by side, every step: ACT_H holds i_t, f_t, o_t, g_t (views I, F, O, G)."""
+    return f"ACT_{kernel_array(state)}"
+
+
+def kernel_row(array: str, shift: int) -> str:
+    """The local a kernel's loop binds to row t + shift of an array: H_t (H[t]), H_tm1 (H[t - 1]), F_tm1 (F[t - 1], f_t)."""
+    return f"{array}_t" if shift == 0 else f"{array}_tm{-shift}"
+
+
+def kernel_map(function: str, role: str) -> str:
+    """The array of f(v_t) that the forward pass computes and the backward reads again: TANH_C holds tanh(c_t)."""
+    return f"{function.upper()}_{kernel_array(role)}"
+
+
+def kernel_run(array: str, index: int) -> str:
+    """A run of adjacent blocks of a stacked array that one elementwise call reads or writes: HW_R0, ACT_H_R1."""
+    return f"{array}_R{index}"
+
+
 def kernel_product(param: str, state: str) -> str:
     """One matrix's block of the stacked products: W_hr_H holds W_hr h_{t−1} for every step."""
     return f"{param}_{kernel_array(state)}"

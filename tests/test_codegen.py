@@ -233,13 +233,20 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "symrnn codegen --cell elman --activation tanh --loss mse --output every" in text
     assert "#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1})" in text and "#   δ_{T+1} = 0" in text
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
-    # the printed statements, from the adjoint program, each citing its equation
-    assert "        a = H[t - 1] @ W.T + PRE_A[t - 1]  # a_t = W h_{t-1} + U x_t + b" in text
-    assert "PRE_A = (X.reshape(-1, X.shape[2]) @ U.T + b).reshape(T, X.shape[1], -1)  #" in text and "H[t] = np.tanh(a)  # h_t = tanh(a_t)" in text
-    assert "hbar = DH[t - 1] + carry_h  # h̄_t = Vᵀ g_t + Wᵀ δ_{t+1}, through Y_t = V h_t + c; step t + 1" in text
-    assert "D[t - 1] = delta = D_F0[t - 1 - start] * hbar  # δ_t = (1 - h_t ⊙ h_t) ⊙ h̄_t, through h_t = tanh(a_t)" in text
-    assert "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]  # 1 - h_t ⊙ h_t, a factor of δ_t" in text
-    assert "carry_h = delta @ W  #" in text and '"W": np.tensordot(D, H[:-1], axes=([0, 1], [0, 1]))' in text
+    # the printed statements, from the adjoint program, each citing its equation, into rows bound by the loop
+    assert "        HW_tm1 += PRE_H_tm1  # a_t = W h_{t-1} + U x_t + b" in text
+    assert "        np.tanh(A_tm1, out=H_t)  # h_t = tanh(a_t)" in text
+    assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H'," in text
+    assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
+    # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time
+    assert ("delta = np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ "
+            "(Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = tanh(a_t)") in text
+    assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, "
+            "a factor of δ_t") in text
+    assert "carry_h = VB_H_tm1 @ WB_H  #" in text
+    # the weight gradients: one GEMM over all T·B rows per stacked run, each gradient a block of its rows
+    assert "VB_H_R0 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W:" in text
+    assert '"W": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],' in text
 
 
 def test_code_template_is_strict_and_computes_no_math():
@@ -259,10 +266,11 @@ def test_code_template_is_strict_and_computes_no_math():
         assert not re.search(r"[+*/%@]|\s-\s|\d\s*-", bare), f"arithmetic in the template: {e!r}"
 
 
-@pytest.mark.parametrize("activation,code", [("tanh", "D_F0 = 1 - H[start + 1:stop + 1] * H[start + 1:stop + 1]"),
-                                              ("sigmoid", "D_F0 = H[start + 1:stop + 1] * (1 - H[start + 1:stop + 1])"),
-                                              ("relu", "D_F0 = np.heaviside(H[start + 1:stop + 1], 0)"),
-                                              ("identity", "delta = hbar  #")])
+@pytest.mark.parametrize("activation,code", [
+    ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])"),
+    ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[:stop - start])"),
+    ("relu", "= np.heaviside(H[start + 1:stop + 1], 0)"),
+    ("identity", "delta = np.add(DH_tm1, carry_h, out=VB_H_0_tm1)  #")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))
 

@@ -176,8 +176,9 @@ def test_bad_input_names_the_argument(kernels):
         assert message in str(e.value), (message, str(e.value))
     with pytest.raises(ValueError, match=r"params\['W_hf'\]: expected shape \(k, k\) = \(5, 5\), got \(5, 4\)"):
         k.loss_and_grads({**p, "W_hf": p["W_hf"][:, :4]}, X, Z)
-    with pytest.raises(TypeError, match="c0"):  # a kernel of a cell without c takes no c0
-        kernels["gru", "mse", "every"].loss_and_grads(point("gru", "mse", "every")[0], X, Z, c0=states["c0"])
+    for run in (lambda k, p: k.loss_and_grads(p, X, Z, c0=states["c0"]), lambda k, p: k.forward(p, X, c0=states["c0"])):
+        with pytest.raises(ValueError, match=r"^c0: the gru kernel takes no argument 'c0' \(its initial states: h0\)$"):
+            run(kernels["gru", "mse", "every"], point("gru", "mse", "every")[0])  # a kernel of a cell without c takes no c0
 
 
 # -- PyTorch ------------------------------------------------------------------------------------------
@@ -301,3 +302,45 @@ def test_other_activations_match_the_independent_bptt(tmp_path, cell, activation
     assert L == pytest.approx(want_L, rel=1e-12)
     for name in names(cell):
         np.testing.assert_allclose(g[name], want[name], rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+# -- buffers reused across calls ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_reused_buffers_leak_nothing_between_calls(kernels, cell):
+    """loss_and_grads keeps its large buffers for the next call of the same sizes: a second call with other inputs
+    gives what a fresh call gives, the first call's results do not change, nothing returned shares memory with the
+    buffers or with another result, and forward's cache is the caller's own."""
+    k = kernels[cell, "mse", "every"]
+    p1, X1, Z1, s1, lengths = point(cell, "mse", "every", seed=1)
+    p2, X2, Z2, s2, _ = point(cell, "mse", "every", seed=2)
+    k._workspaces.clear()
+    L1, g1 = k.loss_and_grads(p1, X1, Z1, lengths=lengths, **s1)
+    kept = {n: v.copy() for n, v in g1.items()}
+    Y1, cache1 = k.forward(p1, X1, **s1)
+    H1 = cache1["H"].copy()
+    L2, g2 = k.loss_and_grads(p2, X2, Z2, **s2)  # same sizes: the buffers of the first call, now without padding
+    for n in kept:
+        np.testing.assert_array_equal(g1[n], kept[n])
+    np.testing.assert_array_equal(cache1["H"], H1)
+    buffers = [b for ws in k._workspaces.values() for b in ws.values() if isinstance(b, np.ndarray)]
+    assert buffers, "loss_and_grads kept no buffers: this test would test nothing"
+    results = list(g1.values()) + list(g2.values())
+    for i, g in enumerate(results):
+        assert not any(np.shares_memory(g, b) for b in buffers)
+        assert not any(np.shares_memory(g, h) for h in results[i + 1:])
+    k._workspaces.clear()
+    L2_fresh, g2_fresh = k.loss_and_grads(p2, X2, Z2, **s2)
+    L1_fresh, g1_fresh = k.loss_and_grads(p1, X1, Z1, lengths=lengths, **s1)
+    assert (L1, L2) == (L1_fresh, L2_fresh)
+    for n in g2:
+        np.testing.assert_array_equal(g2[n], g2_fresh[n])
+        np.testing.assert_array_equal(g1[n], g1_fresh[n])
+    size, k.WORKSPACES = k.WORKSPACES, 0   # keep none: every call allocates afresh, same results
+    try:
+        L0, g0 = k.loss_and_grads(p1, X1, Z1, lengths=lengths, **s1)
+        assert not k._workspaces and L0 == L1
+        for n in g0:
+            np.testing.assert_array_equal(g0[n], g1[n])
+    finally:
+        k.WORKSPACES = size

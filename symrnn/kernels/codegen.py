@@ -32,13 +32,13 @@ from ..printers import lecture as printing
 from ..errors import CheckFailed, SymrnnError
 from ..files import check_target, write_atomic
 from .interop import torch_layout, torch_module
-from .printer import PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code
+from .printer import PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code, kernel_code_into
 from ..certification.matrix import certify_matrix
-from ..ir.nodes import (Hadamard, Mat, MatProd, Minus, Neg, Node, Plus, SumOver, Transposed, Vec, addends, hadamard,
-                        is_scalar, matmul, neg, plus)
+from ..ir.nodes import (Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Plus, SumOver, Transposed, Vec, addends,
+                        hadamard, is_scalar, matmul, neg, plus)
 from ..ir.rules import pullback
 from ..derivation.matrix import derive_matrix, loss_gradient
-from ..derivation.program import CARRY, Adjoint, Step, loss_vector, own_gradient, primal, walk
+from ..derivation.program import CARRY, Adjoint, Step, inline, loss_vector, own_gradient, primal, walk
 from ..model.spec import ModelSpec
 from ..model.cells import CELLS
 from ..documents.templating import render_code
@@ -58,7 +58,7 @@ KERNEL_LOCALS = frozenset({
     "params", "X", "Z", "Y", "L", "DH", "P", "T", "B", "t", "mask", "valid", "lengths", "initial", "cache", "arrays",
     "grads", "name", "value", "truncate", "clip_norm", "clip_value", "check_finite",
     "k", "m", "o", "n", "n_in", "n_hidden", "n_out", "seed", "dtype", "rng", "sizes", "bound", "shape", "what", "state",
-    "loss", "start", "stop", "block"})
+    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES", "others", "steps"})
 
 #: Placeholders in the adjoint program: what the loss at t sends to h_t, and what step t + 1 sends to s_t.
 OWN = Vec("_own", naming.t)
@@ -196,6 +196,7 @@ class KernelCode:
 
     states: tuple[StateCode, ...]
     arrays: tuple[str, ...]                      # the other vectors of the step the backward reads, one row per step
+    allocated: tuple[str, ...]                   # those with an array of their own (the others are views of ACT_H)
     products: tuple[str, ...]                    # the stacked products of the states, one row per step
     setup: tuple[Statement, ...]                 # stacked weights and product buffers, before the forward loop
     hoisted: tuple[Statement, ...]               # before the forward loop
@@ -210,27 +211,58 @@ class KernelCode:
     block: tuple[Statement, ...]                 # the factors that read only the forward pass, per block of steps
     backward: tuple[Statement, ...]
     carries: tuple[Statement, ...]
+    grad_setup: tuple[Statement, ...]            # the stacked blocks' gradient products, after the backward loop
+    forward_rows: tuple[str, str]                # the forward loop's row locals and the arrays they are rows of
+    backward_rows: tuple[str, str]
     grads: tuple[tuple[str, str], ...]
     primitives: tuple[str, ...]
 
 
-def _names(kp: KernelProgram, where: str) -> dict:
-    """Which code holds each vector: in the loops (row t), over a block of steps start + 1..stop (the backward's
-    factors), or over all steps (after the loops)."""
+class Rows:
+    """The rows of arrays a loop reads or writes at step t, each bound to a local by the loop header
+    (`for t, H_tm1, F_tm1, … in steps`): the tuples of per-step views are built once per workspace, whose buffers
+    the next call reuses, instead of indexing every array at every step (at B = 1 an index costs what a ufunc on
+    the row costs). An array the workspace does not hold (X, DH, a fresh array) is indexed as before."""
+
+    def __init__(self, unstable=()):
+        self.unstable = set(unstable)
+        self.used: dict = {}
+
+    def __call__(self, array: str, shift: int = -1) -> str:
+        """Row t + shift of the array (shift −1: row t − 1, shift 0: row t)."""
+        if array in self.unstable:
+            return f"{array}[t]" if shift == 0 else f"{array}[t - {-shift}]"
+        return self.used.setdefault((array, shift), naming.kernel_row(array, shift))
+
+    @property
+    def names(self) -> str:
+        """The loop's targets after t."""
+        return ", ".join(self.used.values())
+
+    @property
+    def arrays(self) -> str:
+        """The arrays whose rows t = 1..T the loop reads, for zip."""
+        return ", ".join(f"{a}[:T]" if shift == -1 else f"{a}[{1 + shift}:T + {1 + shift}]" for a, shift in self.used)
+
+
+def _names(kp: KernelProgram, where: str, row=None) -> dict:
+    """Which code holds each vector: in the loops (row t, `row`), over a block of steps start + 1..stop (the
+    backward's factors), or over all steps (after the loops)."""
     t, T = naming.t, naming.T
+    row = row or Rows({naming.kernel_array(e.name) for e in kp.step.equations} | {"X"})
     spec, states = kp.spec, kp.spec.cell.states
     last = spec.output == "last"
     names: dict = {}
     for e in kp.step.equations:
         arr = naming.kernel_array(e.name)
         if e.name in states:
-            names[Vec(e.name, t)] = {"grads": f"{arr}[1:]", "block": f"{arr}[start + 1:stop + 1]"}.get(where, f"{arr}[t]")
-            names[Vec(e.name, t - 1)] = {"grads": f"{arr}[:-1]", "block": f"{arr}[start:stop]"}.get(where, f"{arr}[t - 1]")
+            names[Vec(e.name, t)] = {"grads": f"{arr}[1:]", "block": f"{arr}[start + 1:stop + 1]"}.get(where) or row(arr, 0)
+            names[Vec(e.name, t - 1)] = {"grads": f"{arr}[:-1]", "block": f"{arr}[start:stop]"}.get(where) or row(arr)
         else:
-            names[Vec(e.name, t)] = {"grads": arr, "block": f"{arr}[start:stop]"}.get(where, f"{arr}[t - 1]")
-    names[Vec(naming.INPUT, t)] = {"grads": "X", "block": "X[start:stop]"}.get(where, "X[t - 1]")
+            names[Vec(e.name, t)] = {"grads": arr, "block": f"{arr}[start:stop]"}.get(where) or row(arr)
+    names[Vec(naming.INPUT, t)] = {"grads": "X", "block": "X[start:stop]"}.get(where) or row("X")
     if where == "backward":
-        names[OWN] = "DH[t - 1]"
+        names[OWN] = row("DH")
         names.update({carry_placeholder(s): naming.kernel_carry(s) for s in states})
         names.update({lhs: lhs.role for lhs, _ in kp.adjoint.statements})
     if where == "grads":
@@ -290,7 +322,7 @@ def forward_stacks(spec: ModelSpec, step: Step) -> tuple[tuple[str, tuple[str, .
                 if (isinstance(node, MatProd) and len(node.args) == 2 and node.args[1] == prev
                         and _is_matrix(spec, node.args[0]) and node.args[0].name not in found):
                     found.append(node.args[0].name)
-        if len(found) > 1:
+        if found:
             out.append((s, tuple(found)))
     return tuple(out)
 
@@ -304,7 +336,7 @@ def backward_stack(spec: ModelSpec, carry: Node) -> tuple[tuple[tuple[str, Node]
             stacked.append((term.args[0].args[0].name, matmul(*term.args[1:])))
         else:
             rest.append(term)
-    if len(stacked) < 2:
+    if not stacked:
         return (), carry
     return tuple(stacked), plus(*rest)
 
@@ -335,6 +367,125 @@ def hoist_factors(body: Node, adjoints: set, role: str) -> tuple[Node, list]:
         return e
 
     return walk(body), factors
+
+
+def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Step, folded: bool, row):
+    """The activations e = f(a^e) of a stack's leading blocks: one array ACT_H with a view per vector, f applied
+    once per run of blocks with the same f, reading the stack's block run and writing the activation run in place;
+    `folded` (the blocks hold β a^e, `folded_scales`): one tanh over all of them, then α, γ per run."""
+    t, arr, act = naming.t, naming.kernel_stacked(s), naming.kernel_activated(s)
+    k = f"{naming.kernel_array(s)}.shape[2]"
+    eqs = [activated[a][0] for a in acts]
+    setup = [Statement(act, _buffer(act, f"(T, X.shape[1], {len(acts)} * {k})"),
+                       f"{', '.join(printing.text(Vec(e, t)) for e in eqs)}, every step, side by side"),
+             Statement(_unpacked([naming.kernel_array(e) for e in eqs]),
+                       f"_blocks({act}, {len(acts)})", "")]
+    forward, start = [], 0
+
+    made: dict = {}
+
+    def views(run, start, stop):
+        """The run's blocks in the stacked products and in ACT_H (whole arrays when the run is all of them)."""
+        if start == 0 and stop == blocks:
+            return arr, act
+        out = []
+        for whole, vecs in ((arr, run), (act, [activated[a][0] for a in run])):
+            if (whole, start, stop) not in made:
+                made[whole, start, stop] = naming.kernel_run(whole, sum(w == whole for w, _, _ in made))
+                setup.append(Statement(made[whole, start, stop], f"{whole}[:, :, {start} * {k}:{stop} * {k}]",
+                                       f"the blocks of {', '.join(printing.text(Vec(v, t)) for v in vecs)}"))
+            out.append(made[whole, start, stop])
+        return out
+
+    if folded:
+        source, target = views(acts, 0, len(acts))
+        forward.append(Statement("", f"np.tanh({row(source)}, out={row(target)})",
+                                 f"tanh(β a) of {', '.join(printing.text(Vec(activated[a][0], t)) for a in acts)}, "
+                                 f"= α tanh(β a) + γ each (β is in the stacked weights)"))
+    for run in runs(acts, lambda a: activated[a][1].tanh_form if folded else activated[a][1].name):
+        stop = start + len(run)
+        function = activated[run[0]][1]
+        comment = "; ".join(_equation_text(step, activated[a][0]) for a in run)
+        if folded:
+            alpha, _, gamma = function.tanh_form
+            if (alpha, gamma) != (1, 0):
+                target = views(run, start, stop)[1]
+                forward += [Statement("", f"np.multiply({row(target)}, {alpha!r}, out={row(target)})", comment),
+                            Statement("", f"np.add({row(target)}, {gamma!r}, out={row(target)})", "")]
+        else:
+            source, target = views(run, start, stop)
+            forward += [Statement("", form.format(v=row(source), out=row(target)), comment if n == 0 else "")
+                        for n, form in enumerate(function.numpy_out)]
+        start = stop
+    return setup, forward
+
+
+def _into(name: str, body: Node, out: str, names: dict, pr, shapes: dict, used: set, comment: str) -> Statement:
+    """`name = ufunc(…, out=out)`: body computed straight into the buffer `out` (name, if given, its view);
+    `out = name = body` when body's outermost node has no ufunc."""
+    code, prims = kernel_code_into(body, out, names, shapes)
+    used.update(prims)
+    if code is None:
+        return Statement(f"{out}[...] = {name}" if name else f"{out}[...]", pr(body, names), comment)
+    return Statement(name, code, comment)
+
+
+def gradient_products(kp: KernelProgram, back_stacks: dict, names: dict) -> tuple[list, dict]:
+    """The gradients Σ_t v_j rᵀ and Σ_t v_j whose v_j are blocks of a backward stack, the same r for a run of
+    blocks: ONE product [v_a … v_b]ᵀ r over all T·B rows (one sum), each gradient a block of rows of it.
+
+    (statements, parameter -> its code); a block read twice (b_ii and b_hi are both Σ δⁱ) is copied the second time:
+    no two gradients share memory."""
+    t = naming.t
+    where = {}
+    for s, (stacked, _) in back_stacks.items():
+        for j, (_, v) in enumerate(stacked):
+            where.setdefault(v, (s, j, len(stacked)))
+    groups: dict = {}
+    for name, cell, head in kp.grads:
+        if cell is None or head is not None:
+            continue
+        body = cell.body
+        if (isinstance(body, MatProd) and len(body.args) == 2 and body.args[0] in where
+                and isinstance(body.args[1], Transposed) and isinstance(body.args[1].args[0], Vec)):
+            s, j, n = where[body.args[0]]
+            groups.setdefault((s, body.args[1].args[0]), []).append((name, j, n))
+        elif body in where:
+            s, j, n = where[body]
+            groups.setdefault((s, None), []).append((name, j, n))
+    setup, out, seen = [], {}, set()
+    for i, ((s, right), members) in enumerate(groups.items()):
+        arr, k = naming.kernel_stacked(s, True), f"{naming.kernel_array(s)}.shape[2]"
+        first, last, n = min(j for _, j, _ in members), max(j for _, j, _ in members) + 1, members[0][2]
+        rows = arr if (first, last) == (0, n) else f"{arr}[:, :, {first} * {k}:{last} * {k}]"
+        product = naming.kernel_run(arr, i)
+        params = ", ".join(name for name, _, _ in members)
+        if right is None:
+            setup.append(Statement(product, f"{rows}.reshape(T * B, -1).sum(axis=0)",
+                                   f"the gradients of {params}: Σ over all steps and examples at once"))
+        else:
+            setup.append(Statement(product, f"{rows}.reshape(T * B, -1).T @ {names[right]}.reshape(T * B, -1)",
+                                   f"the gradients of {params}: Σ_t v_j {printing.text(right)}ᵀ, one product over "
+                                   f"all T·B rows"))
+        for name, j, _ in members:
+            code = f"{product}[{j - first} * {k}:{j - first + 1} * {k}]"
+            out[name] = code + (".copy()" if code in seen else "")
+            seen.add(code)
+    return setup, out
+
+
+def _projection(name: str, weights: str, biases: str, what: str) -> list[Statement]:
+    """name = X W + b for all T·B rows at once, time-major: the GEMM straight into a workspace buffer."""
+    rows = X_ROWS[Vec(naming.INPUT, naming.t)]
+    shape = f"(T * X.shape[1], {weights}.shape[1])"
+    return [Statement(name, f"np.matmul({rows}, {weights}, out={_buffer(name, shape)}).reshape(T, X.shape[1], -1)",
+                      what),
+            Statement("", f"{name} += {biases}", "")]
+
+
+def _buffer(name: str, shape: str) -> str:
+    """An array of the workspace `ws` (reused by the next call of the same sizes): np.empty on first use."""
+    return f"_empty(ws, {name!r}, {shape}, X.dtype)"
 
 
 def _unproducts(products: dict) -> dict:
@@ -372,6 +523,98 @@ def absorbed_blocks(kp: KernelProgram, stacks) -> dict:
     return out
 
 
+def activated_blocks(kp: KernelProgram, absorbed: dict) -> dict:
+    """Pre-activation a^e -> (e, f) for each absorbed block read only by its activation e = f(a^e) (not a state):
+    the activations of a stack's blocks then sit side by side in one array, f applied once per run of blocks with
+    the same f, in place (`numpy_out`): the LSTM's i, f, o in one σ call and g in one tanh (torch's order i, f, g, o
+    is re-sorted: the stacking order is the kernel's own)."""
+    t, out = naming.t, {}
+    for pre in absorbed.values():
+        readers = [e for e in kp.step.equations if e.rhs.has(Vec(pre, t))]
+        if len(readers) != 1:
+            continue
+        e = readers[0]
+        if (isinstance(e.rhs, Map) and e.rhs.arg == Vec(pre, t) and e.name not in kp.spec.cell.states
+                and e.rhs.function.numpy_out):
+            out[pre] = (e.name, e.rhs.function)
+    return out
+
+
+def folded_scales(kp: KernelProgram, s: str, mats, absorbed: dict, activated: dict) -> dict:
+    """M -> β for the blocks of s's stack whose activation is f(v) = α tanh(β v) + γ (σ: ½ tanh(½ v) + ½): β folded
+    into the block's stacked weights and biases (exact: ½ is a power of two), so that ONE tanh call covers every
+    activated block of a step, then α, γ in place per run (the hand-written LSTM's trick, for any such cell).
+    Empty when some activated block has no tanh form, or the backward reads a pre-activation (which then holds β a)."""
+    t = naming.t
+    pres = [absorbed[s, m] for m in mats if (s, m) in absorbed]
+    acts = [a for a in pres if a in activated]
+    bodies = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
+    bodies += [e for _, cell, head in kp.grads for e in (cell, head) if e is not None]
+    if (not acts or any(activated[a][1].tanh_form is None for a in acts)
+            or any(b.has(Vec(a, t)) for a in acts for b in bodies)
+            or not all(input_projection(kp.spec, dict(kp.hoisted)[a]) for a in pres)):
+        return {}
+    return {m: activated[absorbed[s, m]][1].tanh_form[1] for m in mats if absorbed.get((s, m)) in activated}
+
+
+def _loop_rows(rows: Rows, statements) -> tuple[str, str]:
+    """(locals, arrays) of the rows the loop's statements read, for its header (the others dropped)."""
+    words = {w for st in statements for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", st.text)}
+    rows.used = {key: name for key, name in rows.used.items() if name in words}
+    return rows.names, rows.arrays
+
+
+def _unpacked(names) -> str:
+    """The targets of an unpacking assignment (`A, = …` for one)."""
+    return ", ".join(names) + ("," if len(names) == 1 else "")
+
+
+def _scaled(code: str, scale: float) -> str:
+    return code if scale == 1 else f"{code} * {scale!r}"
+
+
+def _parenthesised(code: str) -> str:
+    return f"({code})" if " " in code else code
+
+
+def runs(items, key) -> list[list]:
+    """items split into runs of adjacent items with the same key."""
+    out: list[list] = []
+    for item in items:
+        if out and key(out[-1][-1]) == key(item):
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
+def shared_maps(kp: KernelProgram) -> tuple[Map, ...]:
+    """f(v_t) inside a forward equation (not an equation's whole value) that the backward pass reads again: kept in
+    an array by the forward pass instead of computed twice more (the LSTM's tanh(c_t), in h_t and in c̄_t, ō_t)."""
+    bodies = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
+    out: list = []
+    for e in kp.step.equations:
+        for node in sp.preorder_traversal(e.rhs):
+            if (isinstance(node, Map) and node != e.rhs and isinstance(node.arg, Vec) and node.arg.step == naming.t
+                    and node.function.numpy_out and node not in out and any(b.has(node) for b in bodies)):
+                out.append(node)
+    return tuple(out)
+
+
+def inlined_statements(kp: KernelProgram) -> tuple[tuple[Vec, Node], ...]:
+    """The adjoint statements with every vector read exactly once, and by no gradient or carry, substituted into
+    its reader: ī_t = g_t ⊙ c̄_t into δⁱ_t = i_t ⊙ (1 − i_t) ⊙ ī_t. The reader's forward-only factors then gather
+    into one (`hoist_factors`), computed per block of steps: one ufunc call per step instead of two."""
+    bodies = [b for _, b in kp.adjoint.statements]
+    others = [b for _, b in kp.adjoint.carry] + [e for _, cell, head in kp.grads for e in (cell, head) if e is not None]
+
+    def keep(lhs):
+        reads = sum(1 for b in bodies for x in sp.preorder_traversal(b) if x == lhs)
+        return lhs in kp.stored or reads != 1 or any(o.has(lhs) for o in others)
+
+    return tuple(inline(kp.adjoint.statements, keep, None)[0])
+
+
 def _read_later(kp: KernelProgram) -> set[str]:
     """The step's vectors the backward loop or the gradient sums read (the rest live one step, as locals)."""
     exprs = [b for _, b in kp.adjoint.statements] + [b for _, b in kp.adjoint.carry]
@@ -387,37 +630,64 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     later = _read_later(kp)
     stacks = forward_stacks(spec, step)
     absorbed = absorbed_blocks(kp, stacks)
-    stacks = tuple((s, tuple(sorted(mats, key=lambda m: (s, m) not in absorbed))) for s, mats in stacks)
+    activated = activated_blocks(kp, absorbed)
+
+    def block_order(s, m):  # absorbed blocks first, the activated ones grouped by their function
+        pre = absorbed.get((s, m))
+        return pre is None, pre not in activated, activated[pre][1].name if pre in activated else ""
+
+    stacks = tuple((s, tuple(sorted(mats, key=lambda m: block_order(s, m)))) for s, mats in stacks)
     absorbed_eqs = set(absorbed.values())
-    local = [e.name for e in step.equations if e.name not in states and e.name not in later | absorbed_eqs]
+    activated_eqs = {e for e, _ in activated.values()}
+    local = [e.name for e in step.equations
+             if e.name not in states and e.name not in later | absorbed_eqs | activated_eqs]
 
     def pr(e, names):
         code, prims = kernel_code(e, names, shapes)
         used.update(prims)
         return code
 
-    fwd, bwd, grd = _names(kp, "forward"), _names(kp, "backward"), _names(kp, "grads")
+    at_loss = {t: naming.T} if spec.output == "last" else {}
+    own = own_gradient(spec, t).xreplace(at_loss)
+    own_code, buffered = (pr(own, _loss_names(spec)), False) if spec.output == "last" else _every_row(own, "DH", {
+        **_loss_names(spec), loss_vector(spec, t): f"{g_array(spec)}.reshape(-1, {g_array(spec)}.shape[2])"},
+        pr, shapes, used)
+    # the rows the forward and the backward loop read (DH is one when it is a workspace buffer)
+    frow, brow = Rows({"X"}), Rows({"X"} | (set() if buffered else {"DH"}))
+    fwd, bwd, grd = _names(kp, "forward", frow), _names(kp, "backward", brow), _names(kp, "grads")
+    product_array = {}
     for name in local:
         fwd[Vec(name, t)] = name
     # forward stacks: M_j s_{t−1} -> a named block of one product per step; a block that is a whole pre-activation
     # (M s_{t−1} + hoisted addends) takes the hoisted addends in one add per step and is that vector's array
     products, setup, forward, back_setup = {}, [], [], []
     hoisted_of = dict(kp.hoisted)
+    maps = shared_maps(kp)
+    for node in maps:
+        arr = naming.kernel_map(node.fname, node.arg.role)
+        products[node] = Vec("_" + arr, t)
+        fwd[products[node]], bwd[products[node]] = frow(arr), brow(arr)
+        grd[products[node]] = product_array[products[node]] = arr
+    pending = list(maps)
     for s, mats in stacks:
         arr, weights = naming.kernel_stacked(s), naming.kernel_stacked_weights(s)
         views = [naming.kernel_array(absorbed[s, m]) if (s, m) in absorbed else naming.kernel_product(m, s)
                  for m in mats]
         whole = [absorbed[s, m] for m in mats if (s, m) in absorbed]
-        setup += [Statement(weights, f"np.concatenate([{', '.join(m + '.T' for m in mats)}], axis=1)",
-                            f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous"),
-                  Statement(arr, f"np.empty((T, X.shape[1], {weights}.shape[1]), X.dtype)",
+        scales = folded_scales(kp, s, mats, absorbed, activated)
+        folded = ("; the blocks of " + ", ".join(printing.text(Vec(absorbed[s, m], t)) for m in scales if scales[m] != 1)
+                  + " scaled by β of f = α tanh(β ·) + γ") if any(v != 1 for v in scales.values()) else ""
+        setup += [Statement(weights, f"np.concatenate([{', '.join(_scaled(m + '.T', scales.get(m, 1)) for m in mats)}], "
+                                     f"axis=1)",
+                            f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous{folded}"),
+                  Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[1])"),
                             f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, every step"
                             + (f" (with the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read "
                                f"no state: those vectors themselves)" if whole else ""))]
-        split = Statement(", ".join(views), f"np.split({arr}, {len(mats)}, axis=2)", "")
+        split = Statement(_unpacked(views), f"_blocks({arr}, {len(mats)})", "")
         setup.append(split)
         back_setup.append(Statement(split.target, split.code, "the forward's stacked products, read again"))
-        forward.append(Statement("", f"np.matmul({naming.kernel_array(s)}[t - 1], {weights}, out={arr}[t - 1])",
+        forward.append(Statement("", f"np.matmul({frow(naming.kernel_array(s))}, {weights}, out={frow(arr)})",
                                  f"{printing.text(Vec(s, t - 1))} times {', '.join(mats)} in one product"))
         if whole:
             pre, into = naming.kernel_hoisted(s), arr
@@ -430,40 +700,66 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             split = [input_projection(spec, hoisted_of[e]) for e in whole]
             if all(split):   # W_e x_t + biases for each: one GEMM against the stacked input weights
                 wx, bx = naming.kernel_stacked_weights(s, inputs=True), naming.kernel_stacked_bias(s)
-                setup += [Statement(wx, f"np.concatenate([{', '.join(m + '.T' for m, _ in split)}], axis=1)",
-                                    f"[{' '.join(m + 'ᵀ' for m, _ in split)}], contiguous"),
-                          Statement(bx, f"np.concatenate([{', '.join(pr(b, {}) for _, b in split)}])",
-                                    "their biases, stacked"),
-                          Statement(pre, _every_step(f"{X_ROWS[Vec(naming.INPUT, t)]} @ {wx} + {bx}"), what)]
+                wx_blocks = [_scaled(m + ".T", scales.get(w, 1)) for (m, _), w in zip(split, mats)]
+                bx_blocks = [_scaled(_parenthesised(pr(b, {})), scales.get(w, 1)) for (_, b), w in zip(split, mats)]
+                setup += [Statement(wx, f"np.concatenate([{', '.join(wx_blocks)}], axis=1)",
+                                    f"[{' '.join(m + 'ᵀ' for m, _ in split)}], contiguous{folded}"),
+                          Statement(bx, f"np.concatenate([{', '.join(bx_blocks)}])",
+                                    "their biases, stacked" + (", scaled alike" if folded else "")),
+                          *_projection(pre, wx, bx, what)]
             else:
+                frow.unstable.add(pre)   # a fresh array every call
                 setup.append(Statement(pre, _every_step(
                     f"np.concatenate([{', '.join(pr(hoisted_of[e], X_ROWS) for e in whole)}], axis=1)"), what))
-            forward.append(Statement("", f"{into}[t - 1] += {pre}[t - 1]",
+            forward.append(Statement("", f"{frow(into)} += {frow(pre)}",
                                      "; ".join(_equation_text(step, e) for e in whole)))
+            acts = [e for e in whole if e in activated]
+            if acts:
+                setup_acts, forward_acts = _activation_runs(s, len(mats), acts, activated, step, bool(scales), frow)
+                setup += setup_acts
+                forward += forward_acts
         for m, view in zip(mats, views):
             if (s, m) in absorbed:
                 continue
             node = MatProd(Mat(m), Vec(s, t - 1))
             products[node] = Vec("_" + view, t)
-            fwd[products[node]] = bwd[products[node]] = f"{view}[t - 1]"
+            fwd[products[node]], bwd[products[node]] = frow(view), brow(view)
+            product_array[products[node]] = view
     hoisted = []
     for e in step.equations:
-        if e.name in absorbed_eqs:
+        if e.name in absorbed_eqs | activated_eqs:
             continue
         lhs = Vec(e.name, t)
         comment = _equation_text(step, e.name)
         rhs = e.rhs
         names = fwd
+        for node in [m for m in pending if rhs.has(m)]:   # f(v_t) into its array, before its first reader
+            pending.remove(node)
+            forward += [Statement("", form.format(v=pr(node.arg, fwd), out=fwd[products[node]]),
+                                  f"{printing.text(node)}, kept for the backward pass" if n == 0 else "")
+                        for n, form in enumerate(node.function.numpy_out)]
         if e.name in hoisted_of:
             pre = hoisted_of[e.name]
-            hoisted.append(Statement(naming.kernel_hoisted(e.name), _every_step(pr(pre, X_ROWS)),
-                                     f"the addends of {printing.text(lhs)} that read no state, every step at once"))
+            what = f"the addends of {printing.text(lhs)} that read no state, every step at once"
+            split = input_projection(spec, pre)
+            if split:   # M x_t + biases: one GEMM over all T·B rows into a buffer, then the biases
+                hoisted += _projection(naming.kernel_hoisted(e.name), f"{split[0]}.T", pr(split[1], {}), what)
+            else:
+                frow.unstable.add(naming.kernel_hoisted(e.name))   # a fresh array every call
+                hoisted.append(Statement(naming.kernel_hoisted(e.name), _every_step(pr(pre, X_ROWS)), what))
             rest = [a for a in addends(rhs) if _reads_state(a, step) or not a.has(Vec(naming.INPUT, t))]
             rest = [a for a in rest if a not in addends(pre)]
             hname = Vec("_" + naming.kernel_hoisted(e.name), t)
             rhs = plus(*rest, hname)
-            names = {**fwd, hname: f"{naming.kernel_hoisted(e.name)}[t - 1]"}
-        forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
+            names = {**fwd, hname: frow(naming.kernel_hoisted(e.name))}
+        if e.name not in local and isinstance(rhs, Map) and rhs.function.numpy_out:   # f(v) into its row
+            v = pr(rhs.arg.xreplace(products), names)
+            forward += [Statement("", form.format(v=v, out=fwd[lhs]), comment if n == 0 else "")
+                        for n, form in enumerate(rhs.function.numpy_out)]
+        elif e.name not in local:   # a row of an array: written in place
+            forward.append(_into("", rhs.xreplace(products), fwd[lhs], names, pr, shapes, used, comment))
+        else:
+            forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
     env = {OWN: own_gradient(spec, t)}
     carries_next = dict(kp.adjoint.carry)
     for s in states:
@@ -472,19 +768,47 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     backward = []
     adjoints = {lhs for lhs, _ in kp.adjoint.statements} | {OWN} | {carry_placeholder(s) for s in states}
     in_block = _names(kp, "block")
-    in_block.update({p: bwd[p].replace("[t - 1]", "[start:stop]") for p in products.values()})
+    in_block.update({p: f"{arr}[start:stop]" for p, arr in product_array.items()})
     block = []
-    for lhs, body in kp.adjoint.statements:
-        target = f"{naming.kernel_array(lhs.role)}[t - 1] = {lhs.role}" if lhs in kp.stored else lhs.role
+    # the backward stacks: Σ_j M_jᵀ v_j as one product [v_1 v_2 …][M_1; M_2; …] per step, the v_j written into one
+    # (T, B, n·k) array (an adjoint vector's statement straight into its block), then every weight gradient that
+    # reads a block is one GEMM over all T·B rows
+    back_stacks = {s: backward_stack(spec, carries_next[s]) for s in states if s in carries_next}
+    back_stacks = {s: pair for s, pair in back_stacks.items() if pair[0]}
+    direct, aliases = {}, []
+    for s, (stacked, _) in back_stacks.items():
+        arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
+        views = [f"{arr}_{j}" for j in range(len(stacked))]
+        back_setup += [Statement(weights, f"np.concatenate([{', '.join(m for m, _ in stacked)}], axis=0)",
+                                 f"[{'; '.join(m for m, _ in stacked)}], contiguous"),
+                       Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[0])"),
+                                 f"the vectors the stacked matrices' transposes multiply in ∂L/∂"
+                                 f"{printing.text(Vec(s, t - 1))} through step t, every step"),
+                       Statement(_unpacked(views), f"_blocks({arr}, {len(stacked)})", "")]
+        for view, (_, v) in zip(views, stacked):
+            if v in adjoints and v not in direct:
+                direct[v] = view
+                if v in kp.stored:
+                    aliases.append(Statement(naming.kernel_array(v.role), view,
+                                             f"{printing.text(v)} for every step: a block of {arr}"))
+    back_setup += aliases
+    for lhs, body in inlined_statements(kp):
         math = f"{printing.text(lhs)} = {printing.text(body.xreplace(env))}"
         body, factors = hoist_factors(body.xreplace(products), adjoints, lhs.role)
-        for placeholder, factor in factors:
+        for placeholder, factor in factors:   # a workspace array of one block of steps, refilled per block
             name = placeholder.role.removeprefix("_")
-            block.append(Statement(name, pr(factor, in_block),
-                                   f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of "
-                                   f"{printing.text(lhs)}, for the block's steps"))
+            what = f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of {printing.text(lhs)}"
+            back_setup.append(Statement(name, _buffer(name, "(min(T, block),) + H.shape[1:]"),
+                                        f"{what}, a block of steps"))
+            block.append(_into("", factor, f"{name}[:stop - start]", in_block, pr, shapes, used,
+                               f"{what}, for the block's steps"))
             bwd[placeholder] = f"{name}[t - 1 - start]"
-        backward.append(Statement(target, pr(body, bwd), f"{math}, {_readers(kp, lhs)}"))
+        comment = f"{math}, {_readers(kp, lhs)}"
+        if lhs in direct or lhs in kp.stored:
+            out = brow(direct[lhs] if lhs in direct else naming.kernel_array(lhs.role))
+            backward.append(_into(lhs.role, body, out, bwd, pr, shapes, used, comment))
+        else:
+            backward.append(Statement(lhs.role, pr(body, bwd), comment))
     carries = []
     for s in states:
         body = carries_next.get(s)
@@ -493,34 +817,35 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             carries.append(Statement(naming.kernel_carry(s), f"np.zeros_like({naming.kernel_carry(s)})",
                                      f"no equation reads {naming.previous(s)}"))
             continue
-        stacked, rest = backward_stack(spec, body)
-        if stacked:
+        if s in back_stacks:
+            stacked, rest = back_stacks[s]
             arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
-            views = [f"{arr}_{j}" for j in range(len(stacked))]
-            back_setup += [Statement(weights, f"np.concatenate([{', '.join(m for m, _ in stacked)}], axis=0)",
-                                     f"[{'; '.join(m for m, _ in stacked)}], contiguous"),
-                           Statement(arr, f"np.empty((X.shape[1], {weights}.shape[0]), X.dtype)",
-                                     f"the vectors the stacked matrices' transposes multiply in {what}"),
-                           Statement(", ".join(views), f"np.split({arr}, {len(stacked)}, axis=1)", "")]
-            for view, (m, v) in zip(views, stacked):
-                carries.append(Statement(f"{view}[...]", pr(v.xreplace(products), bwd),
+            for j, (m, v) in enumerate(stacked):
+                if direct.get(v) != f"{arr}_{j}":
+                    carries.append(_into("", v.xreplace(products), brow(f"{arr}_{j}"), bwd, pr, shapes, used,
                                          f"{printing.text(v)}, which {m}ᵀ multiplies"))
-            code = f"{arr} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
+            code = f"{brow(arr)} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
         else:
             code = pr(body.xreplace(products), bwd)
         carries.append(Statement(naming.kernel_carry(s), code, what))
+    grad_setup, stacked_grads = gradient_products(kp, back_stacks, grd)
     grads = []
     for name, cell, head in kp.grads:
+        if name in stacked_grads:
+            grads.append((name, stacked_grads[name]))
+            continue
         parts = [_batch_sum(x) for x in (cell, head) if x is not None]
         grads.append((name, pr(plus(*parts), {**grd, **_loss_names(spec)})))
-    at_loss = {t: naming.T} if spec.output == "last" else {}
     g = loss_gradient(spec, Vec(naming.OUTPUT, t), Vec(naming.TARGET, t)).xreplace(at_loss)
-    own = own_gradient(spec, t).xreplace(at_loss)
     return KernelCode(
         states=tuple(StateCode(s, naming.kernel_array(s), naming.initial(s), naming.kernel_carry(s),
                                naming.kernel_passed(s), naming.kernel_final(s)) for s in states),
         arrays=tuple(naming.kernel_array(e.name) for e in step.equations
-                     if e.name not in states + tuple(local) and e.name not in absorbed_eqs),
+                     if e.name not in states + tuple(local) and e.name not in absorbed_eqs)
+        + tuple(naming.kernel_map(m.fname, m.arg.role) for m in maps),
+        allocated=tuple(naming.kernel_array(e.name) for e in step.equations
+                        if e.name not in states + tuple(local) and e.name not in absorbed_eqs | activated_eqs)
+        + tuple(naming.kernel_map(m.fname, m.arg.role) for m in maps),
         products=tuple(naming.kernel_stacked(s) for s, _ in stacks),
         setup=tuple(setup),
         hoisted=tuple(hoisted),
@@ -528,14 +853,16 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         output=_every_step(pr(spec.cell.output, {Vec(naming.STATE, t): "H[1:].reshape(-1, H.shape[2])"})),
         g=pr(g, _loss_names(spec)),
         loss=pr(loss_value(spec).xreplace(at_loss), _loss_names(spec)),
-        own=pr(own, _loss_names(spec)) if spec.output == "last" else _every_step(pr(own, {
-            **_loss_names(spec), loss_vector(spec, t): f"{g_array(spec)}.reshape(-1, {g_array(spec)}.shape[2])"})),
+        own=own_code,
         g_array=g_array(spec),
-        stored=tuple(naming.kernel_array(v.role) for v, _ in kp.adjoint.statements if v in kp.stored),
+        stored=tuple(naming.kernel_array(v.role) for v, _ in kp.adjoint.statements if v in kp.stored and v not in direct),
         back_setup=tuple(back_setup),
         block=tuple(block),
         backward=tuple(backward),
         carries=tuple(carries),
+        grad_setup=tuple(grad_setup),
+        forward_rows=_loop_rows(frow, forward),
+        backward_rows=_loop_rows(brow, backward + carries),
         grads=tuple(grads),
         primitives=tuple(PRIMITIVES[p] for p in sorted(used)),
     )
@@ -544,6 +871,14 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
 #: x_t of every step and example, one row each: products over all steps are then one 2-D GEMM (a 3-D operand makes
 #: np.matmul run one small product per step: 450 of an LSTM forward's 550 ms at (T, B, k) = (1000, 16, 128)).
 X_ROWS = {Vec(naming.INPUT, naming.t): "X.reshape(-1, X.shape[2])"}
+
+
+def _every_row(e: Node, name: str, names: dict, pr, shapes: dict, used: set) -> tuple[str, bool]:
+    """(code, buffered): e over all T·B rows, time-major, into the workspace buffer `name` when its outermost
+    node has a ufunc (buffered), else a fresh array."""
+    code, prims = kernel_code_into(e, _buffer(name, "(T * X.shape[1], H.shape[2])"), names, shapes)
+    used.update(prims)
+    return (f"{code}.reshape(T, X.shape[1], -1)", True) if code else (_every_step(pr(e, names)), False)
 
 
 def _every_step(code: str) -> str:
@@ -622,7 +957,7 @@ def _check_names(spec: ModelSpec) -> None:
         taken |= {naming.kernel_array(e.name), naming.kernel_hoisted(e.name), step.adjoint_name(e.name),
                   naming.kernel_array(step.adjoint_name(e.name))}
     for s in spec.cell.states:
-        taken |= {naming.initial(s), naming.kernel_carry(s), naming.kernel_passed(s)}
+        taken |= {naming.initial(s), naming.kernel_carry(s), naming.kernel_passed(s), naming.kernel_activated(s)}
     clash = sorted(p for p in spec.params if p in taken or keyword.iskeyword(p) or hasattr(builtins, p))
     if clash:
         raise SymrnnError(f"cell {spec.cell.name!r}: parameter name(s) {', '.join(clash)} clash with names the "

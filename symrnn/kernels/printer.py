@@ -222,6 +222,32 @@ class KernelPrinter(NumPyPrinter):
         vec = args[0] if len(args) == 1 else MatProd(*args)                   # Σ v: a bias gradient
         return f"{scale}{self._operand(vec)}.sum(axis={axes})"
 
+    # -- writing into a buffer -----------------------------------------------------------------------
+
+    def print_into(self, e, out: str) -> str | None:
+        """e written into the array `out` by its outermost operation, None when it has none to write with:
+        u ⊙ v -> np.multiply(u, v, out=out), u + v -> np.add(…), u − v -> np.subtract(…),
+        W v -> np.matmul(v, W.T, out=out) (no temporary, no copy)."""
+        def rest(args):
+            return args[0] if len(args) == 1 else type(e)(*args)
+
+        if isinstance(e, Hadamard):
+            *first, last = e.args
+            return f"np.multiply({self._print(rest(first))}, {self._print(last)}, out={out})"
+        if isinstance(e, Plus):
+            *first, last = e.args
+            ufunc, last = ("np.subtract", last.args[0]) if isinstance(last, Neg) else ("np.add", last)
+            return f"{ufunc}({self._print(rest(first))}, {self._print(last)}, out={out})"
+        if isinstance(e, Minus):
+            return f"np.subtract({self._print(e.args[0])}, {self._print(e.args[1])}, out={out})"
+        if isinstance(e, MatProd) and len(e.args) == 2 and self._is_matrix(e.args[0]) and not self._is_matrix(e.args[1]):
+            op, v = e.args   # W v -> v @ W.T, Wᵀ v -> v @ W: one GEMM into out
+            if isinstance(op, Diag) or (isinstance(op, Transposed) and not isinstance(op.args[0], Mat)):
+                return None
+            weights = op.args[0].name if isinstance(op, Transposed) else f"{op.name}.T"
+            return f"np.matmul({self._print(v)}, {weights}, out={out})"
+        return None
+
 
 def kernel_code(expr, names: dict, shapes: dict) -> tuple[str, set[str]]:
     """expr as batched NumPy code, with the primitives (`_softmax`, …) the code calls."""
@@ -229,4 +255,10 @@ def kernel_code(expr, names: dict, shapes: dict) -> tuple[str, set[str]]:
     return p.doprint(expr), p.primitives
 
 
-__all__ = ["KernelPrinter", "BatchSum", "LogSumExp", "Pick", "PRIMITIVES", "kernel_code"]
+def kernel_code_into(expr, out: str, names: dict, shapes: dict) -> tuple[str | None, set[str]]:
+    """expr as batched NumPy code writing into the array `out` (None when its outermost node has no ufunc)."""
+    p = KernelPrinter({"names": names, "shapes": shapes})
+    return p.print_into(expr, out), p.primitives
+
+
+__all__ = ["KernelPrinter", "BatchSum", "LogSumExp", "Pick", "PRIMITIVES", "kernel_code", "kernel_code_into"]
