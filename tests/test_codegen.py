@@ -1,5 +1,6 @@
 """Generated NumPy kernels: against a hand-written BPTT, central differences and PyTorch; padding, dtypes, errors, staleness."""
 import ast
+import re
 import importlib.util
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import symrnn
 from numpy_bptt_batched import batched_loss_and_grads
 from symrnn import naming
-from symrnn.kernels.codegen import HEADER, catalogue_specs, kernel_source
+from symrnn.kernels.codegen import HEADER, _rebound, catalogue_specs, kernel_source
 from symrnn.errors import SymrnnError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -475,3 +476,21 @@ def test_matches_pytorch(kernels, combo):
     assert L == pytest.approx(want_L, rel=1e-12)
     for name in NAMES:
         np.testing.assert_allclose(g[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["steps", "F_tm1", "PRE_A_N_tm1", "H_tm1", "BLOCK_BYTES", "np"])
+def test_parameter_named_like_a_kernel_local_is_refused(tmp_path, name):
+    """A user parameter the printed module would also bind (a loop row, a buffer, a helper) is refused by name:
+    the check reads the printed source, so a local the printer makes up cannot shadow a parameter unnoticed."""
+    text = (ROOT / "docs" / "examples" / "mgu.toml").read_text(encoding="utf-8")
+    spec_file = tmp_path / "clash.toml"
+    spec_file.write_text(re.sub(r"\bb_f\b", name, text), encoding="utf-8")
+    spec = symrnn.load_spec(spec_file)
+    with pytest.raises(SymrnnError, match=rf"parameter name\(s\) {re.escape(name)} clash"):
+        symrnn.codegen(spec, tmp_path, check=False)
+    assert not list(tmp_path.glob("*.py"))
+
+
+def test_the_printed_source_binds_no_catalogue_parameter_twice():
+    for spec in catalogue_specs():
+        assert not _rebound(kernel_source(spec), spec.params)

@@ -18,6 +18,7 @@ pass back through unchanged, and nothing enters the step's adjoints.
 """
 from __future__ import annotations
 
+import ast
 import builtins
 import keyword
 import re
@@ -958,15 +959,44 @@ def _check_names(spec: ModelSpec) -> None:
                   naming.kernel_array(step.adjoint_name(e.name))}
     for s in spec.cell.states:
         taken |= {naming.initial(s), naming.kernel_carry(s), naming.kernel_passed(s), naming.kernel_activated(s)}
-    clash = sorted(p for p in spec.params if p in taken or keyword.iskeyword(p) or hasattr(builtins, p))
+    _refuse_clash(spec, [p for p in spec.params if p in taken or keyword.iskeyword(p) or hasattr(builtins, p)])
+
+
+def _refuse_clash(spec: ModelSpec, clash) -> None:
     if clash:
-        raise SymrnnError(f"cell {spec.cell.name!r}: parameter name(s) {', '.join(clash)} clash with names the "
-                          f"kernel uses; rename them in the spec file")
+        raise SymrnnError(f"cell {spec.cell.name!r}: parameter name(s) {', '.join(sorted(clash))} clash with names "
+                          f"the kernel uses; rename them in the spec file")
+
+
+def _rebound(source: str, params) -> set[str]:
+    """The parameters the printed module binds to anything but their value (a loop's row, a buffer, a helper).
+
+    `_check_names` refuses the names the kernel is known to use; this reads the source itself, so that a name
+    the printer makes up later (a row local such as F_tm1) cannot silently shadow a parameter either.
+    """
+    tree = ast.parse(source)
+    unpacked = set()   # the one legitimate binding: W, U, … = (P[name] for name in PARAMS)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.GeneratorExp)
+                and isinstance(node.value.generators[0].iter, ast.Name) and node.value.generators[0].iter.id == "PARAMS"):
+            unpacked |= {id(n) for target in node.targets for n in ast.walk(target)}
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and id(n) not in unpacked}
+    bound |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    bound |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
+    return set(params) & bound
 
 
 def kernel_source(spec: ModelSpec) -> str:
     """The kernel module for `spec` as Python source (byte-for-byte reproducible)."""
     _check_names(spec)
+    source = _render(spec)
+    _refuse_clash(spec, _rebound(source, spec.params))
+    return source
+
+
+def _render(spec: ModelSpec) -> str:
     kp = kernel_program(spec)
     code = kernel_code_of(kp)
     shapes = {p.name: p.shape for p in spec.cell.params}
