@@ -352,8 +352,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, = _blocks(VB_H, 1)
-    D = VB_H_0  # δ_t for every step: a block of VB_H
+    VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["backward steps"] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T]))
@@ -363,7 +362,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            VB_H_0_tm1[...] = delta = carry_h  # δ_t = Wᵀ δ_{t+1}, through h_t = a_t
+            VB_H_0_tm1[...] = carry_h  # δ_t = Wᵀ δ_{t+1}, through h_t = a_t
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)

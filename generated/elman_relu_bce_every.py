@@ -339,8 +339,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, = _blocks(VB_H, 1)
-    D = VB_H_0  # δ_t for every step: a block of VB_H
+    VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
     D_F0 = _empty(ws, 'D_F0', (min(T, block),) + H.shape[1:], X.dtype)  # H(h_t), a factor of δ_t, a block of steps
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
@@ -352,7 +351,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            delta = np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = H(h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = relu(a_t)
+            np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = H(h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = relu(a_t)
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)

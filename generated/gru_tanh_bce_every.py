@@ -370,9 +370,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)
-    D_R = VB_H_0  # δʳ_t for every step: a block of VB_H
-    D_U = VB_H_1  # δᵘ_t for every step: a block of VB_H
+    VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)  # δʳ_t, δᵘ_t, r_t ⊙ δⁿ_t, every step
     D_N_F0 = _empty(ws, 'D_N_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, a block of steps
     D_U_F0 = _empty(ws, 'D_U_F0', (min(T, block),) + H.shape[1:], X.dtype)  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, a block of steps
     D_R_F0 = _empty(ws, 'D_R_F0', (min(T, block),) + H.shape[1:], X.dtype)  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, a block of steps
@@ -390,8 +388,8 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
             hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
             delta_n = np.multiply(D_N_F0[t - 1 - start], hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
-            delta_u = np.multiply(D_U_F0[t - 1 - start], hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
-            delta_r = np.multiply(D_R_F0[t - 1 - start], delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
+            np.multiply(D_U_F0[t - 1 - start], hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
+            np.multiply(D_R_F0[t - 1 - start], delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
             np.multiply(R_tm1, delta_n, out=VB_H_2_tm1)  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
             carry_h = VB_H_tm1 @ WB_H + U_tm1 * hbar  # ∂L/∂h_{t-1} through step t
             if mask is not None:

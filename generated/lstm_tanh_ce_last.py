@@ -318,14 +318,12 @@ def _forward(P, X, initial, mask, ws):
     TANH_C = _empty(ws, "TANH_C", H[1:].shape, X.dtype)
     WT_H = np.concatenate([W_hi.T * 0.5, W_hf.T * 0.5, W_ho.T * 0.5, W_hg.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hoᵀ W_hgᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
-    A_I, A_F, A_O, A_G = _blocks(HW, 4)
     WX_H = np.concatenate([W_ii.T * 0.5, W_if.T * 0.5, W_io.T * 0.5, W_ig.T], axis=1)  # [W_iiᵀ W_ifᵀ W_ioᵀ W_igᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)])  # their biases, stacked, scaled alike
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
     PRE_H += BX_H
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
     I, F, O, G = _blocks(ACT_H, 4)
-    HW_R0 = HW[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of aⁱ_t, aᶠ_t, aᵒ_t
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
@@ -391,14 +389,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     carry_h = E @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     carry_c = np.zeros_like(initial["c0"])
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
-    A_I, A_F, A_O, A_G = _blocks(HW, 4)  # the forward's stacked products, read again
     WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = _blocks(VB_H, 4)
-    D_I = VB_H_0  # δⁱ_t for every step: a block of VB_H
-    D_F = VB_H_1  # δᶠ_t for every step: a block of VB_H
-    D_G = VB_H_2  # δᵍ_t for every step: a block of VB_H
-    D_O = VB_H_3  # δᵒ_t for every step: a block of VB_H
+    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = _blocks(VB_H, 4)  # δⁱ_t, δᶠ_t, δᵍ_t, δᵒ_t, every step
     CBAR_F0 = _empty(ws, 'CBAR_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, a block of steps
     D_O_F0 = _empty(ws, 'D_O_F0', (min(T, block),) + H.shape[1:], X.dtype)  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, a block of steps
     D_G_F0 = _empty(ws, 'D_G_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, a block of steps
@@ -421,10 +414,10 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
             hbar = carry_h  # h̄_t = W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}, through step t + 1
             cbar = carry_c + CBAR_F0[t - 1 - start] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
-            delta_o = np.multiply(D_O_F0[t - 1 - start], hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
-            delta_g = np.multiply(D_G_F0[t - 1 - start], cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
-            delta_f = np.multiply(D_F_F0[t - 1 - start], cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
-            delta_i = np.multiply(D_I_F0[t - 1 - start], cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
+            np.multiply(D_O_F0[t - 1 - start], hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
+            np.multiply(D_G_F0[t - 1 - start], cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
+            np.multiply(D_F_F0[t - 1 - start], cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
+            np.multiply(D_I_F0[t - 1 - start], cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
             carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
             carry_c = F_tm1 * cbar  # ∂L/∂c_{t-1} through step t
             if mask is not None:

@@ -240,7 +240,8 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H'," in text
     assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
     # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time
-    assert ("delta = np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ "
+    # (written in place, so bound to no name: the module binds nothing it does not read)
+    assert ("            np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ "
             "(Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = tanh(a_t)") in text
     assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, "
             "a factor of δ_t") in text
@@ -271,7 +272,7 @@ def test_code_template_is_strict_and_computes_no_math():
     ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])"),
     ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[:stop - start])"),
     ("relu", "= np.heaviside(H[start + 1:stop + 1], 0)"),
-    ("identity", "delta = np.add(DH_tm1, carry_h, out=VB_H_0_tm1)  #")])
+    ("identity", "            np.add(DH_tm1, carry_h, out=VB_H_0_tm1)  # δ_t = Vᵀ g_t + Wᵀ δ_{t+1}")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))
 
@@ -491,6 +492,13 @@ def test_parameter_named_like_a_kernel_local_is_refused(tmp_path, name):
     assert not list(tmp_path.glob("*.py"))
 
 
-def test_the_printed_source_binds_no_catalogue_parameter_twice():
+def test_the_printed_source_binds_no_catalogue_parameter_twice_and_nothing_it_never_reads():
     for spec in catalogue_specs():
-        assert not _rebound(kernel_source(spec), spec.params)
+        source = kernel_source(spec)
+        assert not _rebound(source, spec.params)
+        for f in ast.parse(source).body:
+            if isinstance(f, ast.FunctionDef) and f.name in ("_forward", "loss_and_grads"):
+                read = {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+                unread = {t.id for n in ast.walk(f) if isinstance(n, ast.Assign) for t in n.targets
+                          if isinstance(t, ast.Name)} - read - {"steps"}   # steps: read by the loop header
+                assert not unread, (spec.describe(), f.name, unread)

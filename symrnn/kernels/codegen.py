@@ -22,7 +22,7 @@ import ast
 import builtins
 import keyword
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -785,7 +785,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                        Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[0])"),
                                  f"the vectors the stacked matrices' transposes multiply in ∂L/∂"
                                  f"{printing.text(Vec(s, t - 1))} through step t, every step"),
-                       Statement(_unpacked(views), f"_blocks({arr}, {len(stacked)})", "")]
+                       Statement(_unpacked(views), f"_blocks({arr}, {len(stacked)})",
+                                 f"{', '.join(printing.text(v) for _, v in stacked)}, every step")]
         for view, (_, v) in zip(views, stacked):
             if v in adjoints and v not in direct:
                 direct[v] = view
@@ -997,8 +998,47 @@ def kernel_source(spec: ModelSpec) -> str:
 
 
 def _render(spec: ModelSpec) -> str:
+    """The module, rendered again without the bindings it never reads until there are none."""
     kp = kernel_program(spec)
     code = kernel_code_of(kp)
+    source = _render_code(spec, kp, code)
+    while (pruned := _pruned(code, source)) != code:
+        code, source = pruned, _render_code(spec, kp, pruned)
+    return source
+
+
+#: Which function of the module each list of statements is printed in.
+STATEMENT_LISTS = {"setup": "_forward", "hoisted": "_forward", "forward": "_forward", "back_setup": "loss_and_grads",
+                   "block": "loss_and_grads", "backward": "loss_and_grads", "carries": "loss_and_grads",
+                   "grad_setup": "loss_and_grads"}
+
+
+def _pruned(code: KernelCode, source: str) -> KernelCode:
+    """code without the names its module binds and never reads: a gate's view that stacking made unneeded, the
+    name of a δ written in place (the call stays: it writes through out=), an alias of a block no sum reads.
+
+    Read off the rendered source, so that whatever the template reads counts as read."""
+    tree = ast.parse(source)
+    read = {f.name: {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            for f in tree.body if isinstance(f, ast.FunctionDef)}
+
+    def unread(target, function) -> bool:   # names only (x[...] = writes), none of them read
+        names = [n.strip() for n in target.split(",")]
+        return all(n.isidentifier() for n in names) and not read[function] & set(names)
+
+    def keep(statements, function):
+        out = []
+        for st in statements:
+            targets = [t for t in st.target.split(" = ") if not unread(t, function)] if st.target else []
+            if st.target and not targets and not any(isinstance(k, ast.keyword) and k.arg == "out"
+                                                     for k in ast.walk(ast.parse(st.code))):
+                continue   # a pure binding: nothing to keep
+            out.append(replace(st, target=" = ".join(targets)))
+        return tuple(out)
+    return replace(code, **{field: keep(getattr(code, field), f) for field, f in STATEMENT_LISTS.items()})
+
+
+def _render_code(spec: ModelSpec, kp: KernelProgram, code: KernelCode) -> str:
     shapes = {p.name: p.shape for p in spec.cell.params}
     return render_code(
         "kernel.py.jinja", header=HEADER, command=command(spec), derivation=derivation_lines(kp),
