@@ -36,7 +36,7 @@ from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Nod
                         Square, SumOver, ProdOver, Transposed, Vec, Zeros)
 from ..ir.primitives import FUNCTIONS
 from .limits import check_size
-from .texinput import INDICATORS, RELATIONS, Token, TokenCursor, quoted, tokenize
+from .texinput import INDICATORS, NAMED_FUNCTIONS, RELATIONS, Token, TokenCursor, quoted, tokenize
 
 TRANSPOSE = {r"\top", "T", r"\intercal", r"\mathsf{T}", "⊤"}
 HADAMARD = {r"\odot", r"\circ", "⊙", "∘"}
@@ -44,9 +44,13 @@ MATMUL = {r"\cdot", "@", r"\times", "·"}
 STAR = "*"
 WRAPPERS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\vec", r"\mathit", r"\mathrm", r"\mathsf"}
 WORDS = {r"\operatorname", r"\mathrm", r"\text", r"\textrm", r"\operatorname*"}
-LATEX_FUNCTIONS = {r"\tanh": "tanh", r"\sigma": "sigmoid", r"\exp": "exp"}
-WORD_FUNCTIONS = {"tanh": "tanh", "sigma": "sigmoid", "sigmoid": "sigmoid", "relu": "relu", "ReLU": "relu",
-                  "exp": "exp", "H": "heaviside", "softmax": "softmax", "diag": "diag", "onehot": "onehot"}
+LATEX_FUNCTIONS = {r"\tanh": "tanh", r"\sigma": "sigmoid", r"\exp": "exp", r"\sech": "sech", r"\Theta": "heaviside"}
+# the scalar reader's function words (texinput) that have a vector form here, and the matrix-only ones; sech is
+# read squared only (sech² = 1 − tanh²), the others (log, cosh, sinh) are refused by name
+IR_NAME = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu", "exp": "exp", "H": "heaviside", "sech": "sech"}
+WORD_FUNCTIONS = {**{w: IR_NAME[f] for w, f in NAMED_FUNCTIONS.items() if f in IR_NAME},
+                  "softmax": "softmax", "diag": "diag", "onehot": "onehot"}
+NOT_READ = sorted(w for w, f in NAMED_FUNCTIONS.items() if f not in IR_NAME and f != "max")
 INDEX_NAMES = {"t": naming.t, "s": naming.s, "i": naming.i, "j": naming.j, "T": naming.T}
 UNICODE = {"⊙": r"\odot", "∘": r"\circ", "Σ": r"\sum", "∑": r"\sum", "Π": r"\prod", "∏": r"\prod", "γ": r"\gamma",
            "⊤": r"\top"}
@@ -278,27 +282,49 @@ class _Parser(TokenCursor):
             elif self.peek() == "**":
                 at = self.i
                 self.take()
-                if self.peek() != "2":
-                    self.fail("only the elementwise square v**2 is read", at)
-                self.take()
-                base = Square(base)
+                n = self.integer_exponent()
+                if n is None:
+                    self.fail(f"expected a whole-number exponent after '**', found "
+                              f"{quoted(self.peek()) if self.peek() else 'the end'}")
+                base = self.raised(base, n, at)
             else:
                 return base
+
+    def raised(self, base: Node, n: int, at: int) -> Node:
+        """base^n: in the scalar form (sizes 1) a plain power; in matrix form only the elementwise square, since
+        v^3 of a vector could mean v ⊙ v ⊙ v or a matrix power."""
+        if n == 2:
+            return Square(base)
+        if self.names.scalar:
+            if n == 0:
+                return Num(sp.Integer(1))
+            out = base
+            for _ in range(n - 1):
+                out = _matprod(out, base)
+            return out
+        self.fail(f"a power {n} of a vector or matrix is ambiguous in matrix form: write the elementwise square "
+                  f"v^2, or the products out (v ⊙ v ⊙ v, W W W)", at)
 
     def superscript(self, base: Node, at: int) -> Node:
         braced = self.peek() == "{"
         if braced:
             self.take()
+        if braced:
+            self.i -= 1
+        n = self.integer_exponent()
+        if n is not None:
+            return self.raised(base, n, at)
+        if braced:
+            self.i += 1
         tok = self.take()
         if tok in TRANSPOSE or (tok == r"\mathsf" and self.braced_word() == "T"):
             out = Transposed(base)
-        elif tok == "2":
-            out = Square(base)
-        elif tok == "-" and self.peek() == "1":
-            self.fail("an inverse is not part of BPTT's gradients", at)
+        elif tok == "-" and self.peek() is not None and self.peek().isdigit():
+            self.fail("an inverse is not part of BPTT's gradients" if self.peek() == "1" and not self.names.scalar else
+                      "a negative power (a quotient) is not read for this cell: write the derivative as a product", at)
         else:
-            self.fail(f"unexpected {quoted(tok)} after '^' (read: ^\\top, ^T, ^\\intercal for a transpose, ^2 for "
-                      f"the elementwise square)", self.i - 1)
+            self.fail(f"unexpected {quoted(tok)} after '^' (read: ^\\top, ^T, ^\\intercal for a transpose, "
+                      f"{'^n for a power' if self.names.scalar else '^2 for the elementwise square'})", self.i - 1)
         if braced:
             self.expect("}")
         return out
@@ -331,18 +357,43 @@ class _Parser(TokenCursor):
         if tok in WORDS and self.peek(1) == "{":
             self.take()
             word = self.braced_word()
+            if word in NOT_READ:
+                self.not_read(word, at)
             if word not in WORD_FUNCTIONS:
                 self.fail(f"unknown function {word!r} (known: {', '.join(sorted(set(WORD_FUNCTIONS)))})", at)
             return self.call(WORD_FUNCTIONS[word], at)
         for word, fname in WORD_FUNCTIONS.items():
             if len(word) > 1 and self.word_ahead(word) and self.peek(len(word) if self.latex and
-                                                                        self.peek() != word else 1) in ("(", r"\left", "[", "'"):
+                                                                        self.peek() != word else 1) in ("(", r"\left", "[", "'",
+                                                                                                         "^", "**"):
                 self.take_word(word)
                 return self.call(fname, at)
         if tok == "H" and self.peek(1) in ("(", r"\left") and "H" not in self.names.params:
             self.take()
             return self.call("heaviside", at)
+        if tok == "e" and self.peek(1) in ("^", "**") and "e" not in self.names.params and not (
+                self.peek(2) == "(" and self.latex or self.peek(2) == "{" and self.peek(3) == "("):
+            return self.exp_power()                   # e^{x}, e**x; e^{(t)} is a step of the name e
+        if tok in (r"\log", r"\ln", r"\cosh", r"\sinh") or not self.latex and tok in NOT_READ and self.peek(1) == "(":
+            self.not_read(tok.lstrip("\\"), at)
         return self.name_or_param()
+
+    def exp_power(self) -> Node:
+        """e^{x}, e^x, e**x, e**-x, e^(x): exp(x)."""
+        self.take()
+        self.take()
+        sign = self.take() if self.peek() in ("-", "+") else "+"
+        if self.peek() == "{":
+            self.take()
+            arg = self.sum()
+            self.expect("}", " to close the exponent of e")
+        else:
+            arg = self.power() if not self.latex else self.atom()
+        return Map("exp", Neg(arg) if sign == "-" else arg)
+
+    def not_read(self, word: str, at: int):
+        self.fail(f"{word} is not read for this cell (its answers are read with tanh, σ, relu, exp, H and sech²; the "
+                  f"lecture's scalar cell reads {word})", at)
 
     def number(self) -> Node:
         text = self.take()
@@ -501,14 +552,33 @@ class _Parser(TokenCursor):
         return INDEX_NAMES[tok]
 
     def call(self, fname: str, at: int) -> Node:
-        prime = False
-        if self.peek() in ("'", r"\prime") or (self.peek() == "^" and self.peek(1) == r"\prime"):
-            if self.take() == "^":
-                self.take()
-            prime = True
+        """f(x), f'(x), f^n(x) (\\tanh^2(x) = tanh(x)²), f^{\\prime}(x); sech only squared: sech²(x) = 1 − tanh²(x)."""
+        prime = self.prime()
+        n = None
+        if self.peek() in ("^", "**") and self.peek(1) != r"\prime":
+            self.take()
+            n = self.integer_exponent()
+            if n is None:
+                self.fail(f"expected a whole-number power of {fname} (\\tanh^2(x)), found "
+                          f"{quoted(self.peek()) if self.peek() else 'the end'}")
+        prime = self.prime() or prime
         if self.peek() not in ("(", r"\left", "[", "{"):
             self.fail(f"expected '(' after the function {fname}", self.i)
         arg = self.group()
+        if fname == "sech":
+            if n is None and self.peek() in ("^", "**"):
+                mark = self.i
+                self.take()
+                n = self.integer_exponent()
+                if n is None:
+                    self.i = mark
+            if prime or n is None or n % 2:
+                self.fail("sech is read in an even power only (sech²(x) = 1 − tanh²(x)); write 1 − tanh²(x)", at)
+            return self.raised(Minus(Ones(), Square(Map("tanh", arg))), n // 2, at)
+        value = self.applied(fname, arg, prime, at)
+        return value if n is None else self.raised(value, n, at)
+
+    def applied(self, fname: str, arg: Node, prime: bool, at: int) -> Node:
         if fname == "diag":
             return Diag(arg)
         if fname == "softmax":
@@ -586,11 +656,23 @@ class _Parser(TokenCursor):
         return set(self.names.vectors) | set(self.names.quantities) | {self.names.loss_gradient}
 
     def stepped(self, base: str, at: int) -> Node:
+        """base with its scripts read, raised to a power written before its step (h^2_1)."""
+        node, power = self.scripted(base, at)
+        return node if power is None else self.raised(node, power, at)
+
+    def scripted(self, base: str, at: int):
         """base with its subscript and superscript read: a parameter name, a tag (δ^r), a step (_t, ^{(t)})."""
-        sub = sup_tag = step = None
+        sub = sup_tag = step = power = None
         transposed = False
         while self.peek() in ("_", "^"):
             mark = self.peek()
+            if mark == "^" and sub is None and power is None:    # h^2_1: the power written before the step
+                mark_at = self.i
+                self.take()
+                power = self.integer_exponent()
+                if power is not None and self.peek() == "_":
+                    continue
+                self.i, power = mark_at, None
             if mark == "^" and self.peek(1) in TRANSPOSE | {"2"}:
                 break
             if mark == "^" and self.peek(1) == "{" and self.peek(2) in TRANSPOSE | {"2"}:
@@ -631,20 +713,20 @@ class _Parser(TokenCursor):
             kind, value = sub
             if kind == "letters" and f"{base}_{value}" in self.names.params:
                 node = self.param(f"{base}_{value}")
-                return Transposed(node) if transposed else node
+                return (Transposed(node) if transposed else node, power)
             if kind == "letters" and f"{base}_{value}" in self.all_roles() and sup_tag is None:
                 self.fail(f"{base}_{{{value}}} needs a step: {base}^{{{value}}}_t", at)
             step = value if kind == "index" else self.as_index(value, at)
         if step is None:
             if role in self.names.params:
                 node = self.param(role)
-                return Transposed(node) if transposed else node
+                return (Transposed(node) if transposed else node, power)
             if role in self.all_roles():
                 self.fail(f"{naming.text_role(role)} needs a step: {base}_t, {base}_{{t-1}}, {base}^{{(t)}} or {base}_1",
                           at)
             self.unknown(role, at)
         node = self.vector(role, step, at)
-        return Transposed(node) if transposed else node
+        return (Transposed(node) if transposed else node, power)
 
     def script(self, letters: bool = False):
         """A sub- or superscript: ('index', expr) for t, t-1, 2, T+1; ('letters', 'hr') for a name's tag."""
