@@ -36,7 +36,7 @@ from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Nod
                         Square, SumOver, ProdOver, Transposed, Vec, Zeros)
 from ..ir.primitives import FUNCTIONS
 from .limits import check_size
-from .texinput import INDICATORS, NAMED_FUNCTIONS, RELATIONS, Token, TokenCursor, quoted, tokenize
+from .texinput import INDICATORS, NAMED_FUNCTIONS, OPEN, RELATIONS, Token, TokenCursor, quoted, tokenize
 
 TRANSPOSE = {r"\top", "T", r"\intercal", r"\mathsf{T}", "⊤"}
 HADAMARD = {r"\odot", r"\circ", "⊙", "∘"}
@@ -51,6 +51,7 @@ IR_NAME = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu", "exp": "exp", "
 WORD_FUNCTIONS = {**{w: IR_NAME[f] for w, f in NAMED_FUNCTIONS.items() if f in IR_NAME},
                   "softmax": "softmax", "diag": "diag", "onehot": "onehot"}
 NOT_READ = sorted(w for w, f in NAMED_FUNCTIONS.items() if f not in IR_NAME and f != "max")
+BRACKETS = {**OPEN, "{": "}"}       # the scalar reader's brackets, and TeX's group braces
 INDEX_NAMES = {"t": naming.t, "s": naming.s, "i": naming.i, "j": naming.j, "T": naming.T}
 UNICODE = {"⊙": r"\odot", "∘": r"\circ", "Σ": r"\sum", "∑": r"\sum", "Π": r"\prod", "∏": r"\prod", "γ": r"\gamma",
            "⊤": r"\top"}
@@ -227,7 +228,7 @@ class _Parser(TokenCursor):
         return factors[0] if len(factors) == 1 else Hadamard(*factors)
 
     def starts_atom(self, tok) -> bool:
-        if tok is None or tok in ("+", "-", "=", ",", ")", "]", "}", "^", "_", "/", "'") or tok in HADAMARD \
+        if tok is None or tok in ("+", "-", "=", ",", "^", "_", "/", "'") or tok in BRACKETS.values() or tok in HADAMARD \
                 or tok in MATMUL or tok == STAR or tok.startswith(r"\right") or tok in RELATIONS:
             return False
         return True
@@ -337,7 +338,7 @@ class _Parser(TokenCursor):
         at = self.i
         if tok[0].isdigit():
             return self.number()
-        if tok in ("(", "[", r"\left", "{"):
+        if tok in BRACKETS or tok == r"\left":
             return self.group()
         if tok in (r"\frac", r"\dfrac", r"\tfrac"):
             return self.fraction()
@@ -411,7 +412,7 @@ class _Parser(TokenCursor):
         left = tok == r"\left"
         if left:
             tok = self.take()
-        close = {"(": ")", "[": "]", "{": "}", r"\{": r"\}"}.get(tok)
+        close = BRACKETS.get(tok)
         if close is None:
             self.fail(f"expected a bracket, found {quoted(tok)}", self.i - 1)
         value = self.sum()
@@ -562,7 +563,7 @@ class _Parser(TokenCursor):
                 self.fail(f"expected a whole-number power of {fname} (\\tanh^2(x)), found "
                           f"{quoted(self.peek()) if self.peek() else 'the end'}")
         prime = self.prime() or prime
-        if self.peek() not in ("(", r"\left", "[", "{"):
+        if self.peek() not in BRACKETS and self.peek() != r"\left":
             self.fail(f"expected '(' after the function {fname}", self.i)
         arg = self.group()
         if fname == "sech":

@@ -1,0 +1,116 @@
+"""The notation students type, for gated/TOML scalar answers: every everyday form the lecture's scalar reader
+(texinput) accepts for an Elman answer (docs/verify-notation.md), written for a GRU, LSTM or mgu answer.
+
+Each row is a correct answer in that notation plus the same answer in plain SymPy syntax; the plain one is
+checked here against central differences of test_verify_gated's own forward pass (independent of symrnn),
+and symrnn must call the notated one correct. So a form that is misread fails here, not only one that is
+refused.
+"""
+from __future__ import annotations
+
+import pytest
+
+import symrnn
+from symrnn.errors import SymrnnError
+from test_verify_gated import GRU_B_IU, GRU_HOP, GRU_W_HN, LSTM_C0, SPECS, central, forward, point, value_of
+
+# γ_t = ∂L/∂h_t of the GRU at T = 2, written out (for the Leibniz-factor rows)
+GRU_GAMMA1 = f"((Y1 - z1)*V + (Y2 - z2)*V*{GRU_HOP})"
+GRU_GAMMA2 = "((Y2 - z2)*V)"
+HOP_TEX = (r"\left[ u_2 + (h_1 - n_2) u_2 (1 - u_2) W_{hu} + (1 - u_2)(1 - n_2^2)\left(W_{hn} r_2 + (W_{hn} h_1 "
+           r"+ b_{hn}) r_2 (1 - r_2) W_{hr}\right) \right]")
+LSTM_HOP_TEX = (r"\Big( \tanh(c_2) o_2 (1 - o_2) W_{ho} + o_2 (1 - \tanh^2(c_2)) \big( g_2 i_2 (1 - i_2) W_{hi} "
+                r"+ c_1 f_2 (1 - f_2) W_{hf} + i_2 (1 - g_2^2) W_{hg} \big) \Big)")
+
+# (the Elman form it mirrors, cell, param, the answer as typed, latex?, the same answer in plain SymPy syntax)
+ROWS = [
+    (r"\left[ \right], \Big( \Big)", "gru", "b_iu",
+     r"(Y_1 - z_1) V (h_0 - n_1) u_1 (1 - u_1) + (Y_2 - z_2) V (h_1 - n_2) u_2 (1 - u_2) + (Y_2 - z_2) V "
+     + HOP_TEX + r" \Big( h_0 - n_1 \Big) u_1 (1 - u_1)", True, GRU_B_IU),
+    (r"\cdot \times \{ \} \bigl( \bigr)", "gru", "W_hn",
+     r"(1 - u_1) \cdot (1 - n_1^2) \times r_1 h_0 \bigl( (Y_1 - z_1) V + (Y_2 - z_2) V " + HOP_TEX + r" \bigr) "
+     r"+ \{ Y_2 - z_2 \} V (1 - u_2)(1 - n_2^2) r_2 h_1", True, GRU_W_HN),
+    (r"\operatorname{sech}^2, \text{sech}(x)^2", "gru", "W_hn",
+     r"(1 - u_1) \operatorname{sech}^2(a^n_1) r_1 h_0 ((Y_1 - z_1) V + (Y_2 - z_2) V " + HOP_TEX + r") "
+     r"+ (Y_2 - z_2) V (1 - u_2) \text{sech}(a^n_2)^2 r_2 h_1", True, GRU_W_HN),
+    (r"\mathrm{sech}^{2}, \tanh^2", "lstm", "c0",
+     r"f_1 ((Y_1 - z_1) V o_1 \mathrm{sech}^{2}(c_1) + (Y_2 - z_2) V (o_2 (1 - \tanh^2(c_2)) f_2 + " + LSTM_HOP_TEX
+     + r" o_1 (1 - \tanh^{2}(c_1))))", True, LSTM_C0),
+    (r"\tanh'(x), \tanh^{\prime}(x)", "lstm", "c0",
+     r"f_1 ((Y_1 - z_1) V o_1 \tanh'(c_1) + (Y_2 - z_2) V (o_2 \tanh^{\prime}(c_2) f_2 + " + LSTM_HOP_TEX
+     + r" o_1 \tanh'(c_1)))", True, LSTM_C0),
+    (r"\sigma'(a)", "gru", "b_iu",
+     r"(Y_1 - z_1) V (h_0 - n_1) \sigma'(a^u_1) + (Y_2 - z_2) V (h_1 - n_2) \sigma'(a^u_2) + (Y_2 - z_2) V "
+     + HOP_TEX + r" (h_0 - n_1) \sigma^{\prime}(a^u_1)", True, GRU_B_IU),
+    (r"e^{…}: σ'(a) = e^{-a} σ(a)²", "gru", "b_iu",
+     r"(Y_1 - z_1) V (h_0 - n_1) e^{-a^u_1} u_1^2 + (Y_2 - z_2) V (h_1 - n_2) e^{-a^u_2} u_2^{2} + (Y_2 - z_2) V "
+     + HOP_TEX + r" (h_0 - n_1) \exp(-a^u_1) u_1^2", True, GRU_B_IU),
+    (r"\frac12, \dfrac{1}{2}, h^2_1", "gru", "W_hn",
+     r"\frac12 (2 - 2 u_1)(1 - n^2_1) r_1 h_0 ((Y_1 - z_1) V + (Y_2 - z_2) V " + HOP_TEX + r") "
+     r"+ \dfrac{1}{2} \cdot 2 (Y_2 - z_2) V (1 - u_2)(1 - n^2_2) r_2 h_1", True, GRU_W_HN),
+    (r"\frac{\partial L}{\partial W} =", "gru", "b_iu",
+     r"\frac{\partial L}{\partial b_{iu}} = (h_0 - n_1) u_1 (1 - u_1) ((Y_1 - z_1) V + (Y_2 - z_2) V " + HOP_TEX
+     + r") + (Y_2 - z_2) V (h_1 - n_2) u_2 (1 - u_2)", True, GRU_B_IU),
+    (r"\nabla_{W} L =", "gru", "b_iu",
+     r"\nabla_{b_{iu}} L = (h_0 - n_1) u_1 (1 - u_1) ((Y_1 - z_1) V + (Y_2 - z_2) V " + HOP_TEX
+     + r") + (Y_2 - z_2) V (h_1 - n_2) u_2 (1 - u_2)", True, GRU_B_IU),
+    (r"\frac{\partial L}{\partial h_1}: an unevaluated Leibniz factor naming γ_t", "gru", "b_iu",
+     r"\frac{\partial L}{\partial h_1} (h_0 - n_1) u_1 (1 - u_1) + \frac{\partial L}{\partial h_2} (h_1 - n_2) "
+     r"u_2 (1 - u_2)", True,
+     f"{GRU_GAMMA1}*(h0 - n1)*u1*(1 - u1) + {GRU_GAMMA2}*(h1 - n2)*u2*(1 - u2)"),
+    (r"\frac{\partial L_t}{\partial Y_t}", "gru", "V",
+     r"\frac{\partial L_1}{\partial Y_1} h_1 + \frac{\partial L_2}{\partial Y_2} h_2", True,
+     "(Y1 - z1)*h1 + (Y2 - z2)*h2"),
+    ("implicit multiplication, ^ for a power", "gru", "W_hn",
+     f"(1 - u1)(1 - n1^2) r1 h0 ((Y1 - z1) V + (Y2 - z2) V {GRU_HOP}) + (Y2 - z2) V (1 - u2)(1 - n2^2) r2 h1",
+     False, GRU_W_HN),
+    ("unicode − ² ·, σ'(a), tanh'(x), sech(x)**2", "gru", "W_hn",
+     f"(1 − u1)·sech(a_n1)**2·r1·h0·((Y1 − z1)·V + (Y2 − z2)·V·{GRU_HOP}) + (Y2 − z2)·V·(1 − u2)·tanh'(a_n2)·r2·h1",
+     False, GRU_W_HN),
+    ("x**3: any integer power at sizes 1 ((1 − u)³ + u(1 − u)(2 − u) = 1 − u)", "gru", "W_hn",
+     f"((1 - u1)**3 + u1*(1 - u1)*(2 - u1))*(1 - n1**2)*r1*h0*((Y1 - z1)*V + (Y2 - z2)*V*{GRU_HOP}) "
+     f"+ (Y2 - z2)*V*(1 - u2)*(1 - n2**2)*r2*h1", False, GRU_W_HN),
+    ("e**-x, sigmoid'(x), u**2", "gru", "b_iu",
+     f"(Y1 - z1)*V*(h0 - n1)*e**-a_u1*u1**2 + (Y2 - z2)*V*(h1 - n2)*sigmoid'(a_u2) "
+     f"+ (Y2 - z2)*V*{GRU_HOP}*(h0 - n1)*(u1 - u1**2)", False, GRU_B_IU),
+    ("x^3 in LaTeX, \\left( \\right)", "gru", "W_hn",
+     r"\left((1 - u_1)^3 + u_1 (1 - u_1)(2 - u_1)\right) (1 - n_1^2) r_1 h_0 ((Y_1 - z_1) V + (Y_2 - z_2) V "
+     + HOP_TEX + r") + (Y_2 - z_2) V (1 - u_2)(1 - n_2^{2}) r_2 h_1", True, GRU_W_HN),
+]
+
+
+@pytest.mark.parametrize("form, cell, param, typed, latex, plain", ROWS, ids=[r[0] for r in ROWS])
+def test_everyday_notation_of_a_gated_scalar_answer(form, cell, param, typed, latex, plain):
+    p = point(cell, seed=7)
+    _, values = forward(cell, p)
+    assert value_of(plain, values) == pytest.approx(central(cell, p, param), rel=1e-6, abs=1e-8)
+    v = symrnn.verify(SPECS[cell](), param, **({"latex": typed} if latex else {"text": typed}), steps=2)
+    assert v.ok, (form, v.report)
+
+
+# malformed or ambiguous input: one line with the position and what was expected
+REFUSED = [
+    ({"text": "x1**"}, "gru", "V", "expected a whole-number exponent after '**', found the end"),
+    ({"text": "h1 ** h0"}, "gru", "V", "expected a whole-number exponent after '**', found 'h0' at position"),
+    ({"latex": r"\text{sech}(a^n_1) h_1"}, "gru", "V", "sech is read in an even power only"),
+    ({"latex": r"\log(h_1)"}, "gru", "V", "log is not read for this cell"),
+    ({"text": "cosh(h1)"}, "gru", "V", "cosh is not read for this cell"),
+    ({"latex": r"\tanh^{x}(h_1)"}, "gru", "V", "expected a whole-number power of tanh"),
+    ({"latex": r"h_1^{-2}"}, "gru", "V", "a negative power (a quotient) is not read for this cell"),
+    ({"latex": "h_1^23"}, "gru", "V", "write ^{23} for a multi-digit exponent"),
+    ({"latex": "h_1^{65}"}, "gru", "V", "exponent 65 is larger than 64"),
+]
+
+
+@pytest.mark.parametrize("given, cell, param, message", REFUSED, ids=[r[3][:40] for r in REFUSED])
+def test_malformed_gated_scalar_answers_are_refused_in_one_line(given, cell, param, message):
+    with pytest.raises(SymrnnError) as e:
+        symrnn.verify(SPECS[cell](), param, **given, steps=2)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_vector_power_other_than_the_square_stays_refused_in_matrix_form():
+    with pytest.raises(SymrnnError, match="a power 3 of a vector or matrix is ambiguous in matrix form"):
+        symrnn.verify(SPECS["gru"](), "V", text="h1**3", steps=2, dims=(2, 3, 2))
+    with pytest.raises(SymrnnError, match="ambiguous in matrix form"):
+        symrnn.verify(SPECS["gru"](), "V", latex=r"\sum_t (Y_t - z_t) (h_t^3)^\top", steps=2, dims=(2, 3, 2))
