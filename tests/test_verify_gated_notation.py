@@ -8,11 +8,16 @@ refused.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 
 import symrnn
 from symrnn.errors import SymrnnError
-from test_verify_gated import GRU_B_IU, GRU_HOP, GRU_W_HN, LSTM_C0, SPECS, central, forward, point, value_of
+from symrnn.model import cells
+from test_verify_gated import (GRU_B_IU, GRU_HOP, GRU_W_HN, LSTM_B_IO, LSTM_C0, MGU_B_N, SPECS, central, forward, point,
+                               value_of)
 
 # γ_t = ∂L/∂h_t of the GRU at T = 2, written out (for the Leibniz-factor rows)
 GRU_GAMMA1 = f"((Y1 - z1)*V + (Y2 - z2)*V*{GRU_HOP})"
@@ -114,3 +119,41 @@ def test_a_vector_power_other_than_the_square_stays_refused_in_matrix_form():
         symrnn.verify(SPECS["gru"](), "V", text="h1**3", steps=2, dims=(2, 3, 2))
     with pytest.raises(SymrnnError, match="ambiguous in matrix form"):
         symrnn.verify(SPECS["gru"](), "V", latex=r"\sum_t (Y_t - z_t) (h_t^3)^\top", steps=2, dims=(2, 3, 2))
+
+
+# -- scalar ce for gated/TOML cells: the lecture's −z log σ(Y) − (1 − z) log(1 − σ(Y)), checked by central differences
+# of test_verify_gated's forward pass with L_t = log(1 + e^Y) − zY (the same function of Y and z)
+
+def _ce(answer: str) -> str:
+    return answer.replace("(Y1 - z1)", "(sigmoid(Y1) - z1)").replace("(Y2 - z2)", "(sigmoid(Y2) - z2)")
+
+
+def _ce_loss_is_the_lecture_form(Y: float, z: float) -> bool:
+    lecture = -z * math.log(1 / (1 + math.exp(-Y))) - (1 - z) * math.log(1 - 1 / (1 + math.exp(-Y)))
+    return math.isclose(lecture, math.log1p(math.exp(Y)) - z * Y, rel_tol=1e-12)
+
+
+CE_CORRECT = [
+    ("gru", "b_iu", _ce(GRU_B_IU), "every", None),
+    ("lstm", "b_io", _ce(LSTM_B_IO), "every", None),
+    ("mgu", "b_n", _ce(MGU_B_N), "every", None),
+    ("gru", "V", "(sigmoid(Y2) - z2)*h2", "last", None),
+    ("gru", "V", "(sigmoid(Y1) - z1)*h1 + (sigmoid(Y2) - z2)*h2", "every",
+     r"(\sigma(Y_1) - z_1) h_1 + \left(e^{Y_2} \cdot \sigma(-Y_2) - z_2\right) h_2"),
+]
+
+
+@pytest.mark.parametrize("cell, param, answer, output, tex", CE_CORRECT, ids=[f"{r[0]}-{r[1]}-{r[3]}" for r in CE_CORRECT])
+def test_gated_scalar_ce_answers_are_checked_as_the_lecture_ce(cell, param, answer, output, tex):
+    assert _ce_loss_is_the_lecture_form(0.7, 1.0) and _ce_loss_is_the_lecture_form(-1.3, 0.0)
+    p = point(cell, seed=11)
+    _, values = forward(cell, p, loss="bce", output=output)
+    assert value_of(answer, values) == pytest.approx(central(cell, p, param, loss="bce", output=output), rel=1e-6)
+    spec = replace(SPECS[cell](), loss="ce", output=output)
+    v = symrnn.verify(spec, param, **({"latex": tex} if tex else {"text": answer}), steps=2)
+    assert v.ok and "scalar ce is the lecture's two-class softmax" in v.report, v.report
+
+
+def test_a_gated_scalar_ce_answer_with_mse_s_loss_derivative_is_wrong_and_named():
+    v = symrnn.verify(cells.gru(loss="ce"), "V", "(Y1 - z1)*h1 + (sigmoid(Y2) - z2)*h2", steps=2)
+    assert not v.ok and "Y1 - z1 is the mse loss's ∂L/∂Y, not this model's (ce)" in v.report, v.report

@@ -42,6 +42,8 @@ ANY = "any"                   # the all-ones vector (or 0): as long as whatever 
 TOLERANCE = 1e-9              # relative, entry-wise, float64
 POINTS = 2                    # random points per (sizes, T)
 SCALAR_POINTS = 6             # the scalar form has one entry per value: more points
+SCALAR_CE = ("scalar ce is the lecture's two-class softmax over (0, Y_t): −z_t log σ(Y_t) − (1 − z_t) log(1 − σ(Y_t)), "
+             "the same loss as bce at one output unit, so ∂L_t/∂Y_t = σ(Y_t) − z_t and the answer is checked as bce's")
 MAX_PATTERNS = 256            # relu, scalar form: every sign pattern of the pre-activations, up to this many
 PATTERN_DRAWS = 4000          # points drawn to find one in each pattern
 OTHER_SIZES = ((3, 2, 4), (2, 4, 3))
@@ -898,6 +900,11 @@ def verify_matrix(spec: ModelSpec, param: str, source: str, latex: bool, steps: 
                   scalar: bool = False) -> MatrixVerdict:
     """Check a matrix-form answer (one line, or definitions and the gradient) to ∂L/∂param at sizes dims;
     `scalar`: a scalar answer (dims (1, 1, 1)), for cells the lecture-shaped scalar checker does not model."""
+    notes = ()
+    if scalar and spec.loss == "ce":
+        # the lecture's scalar ce is the two-class softmax over (0, Y_t): L_t = log(1 + e^{Y_t}) − z_t Y_t, bce's
+        # loss at one output unit (primitives._ce), so every gradient is bce's and is checked as bce's
+        spec, notes = replace(spec, loss="bce"), (SCALAR_CE,)
     if scalar and spec.loss_rule.min_outputs > 1:
         raise SymrnnError(f"--loss {spec.loss}: the scalar form of a {spec.cell.name} cell is checked through its "
                           f"matrix form, and {spec.loss} needs o ≥ {spec.loss_rule.min_outputs} there; "
@@ -905,7 +912,11 @@ def verify_matrix(spec: ModelSpec, param: str, source: str, latex: bool, steps: 
     tr = truth(spec, steps, tuple(dims), scalar)
     tr.derivation.get(param)          # an unknown parameter is named before the answer is read
     lines = parse_answer(source, tr.names, what, latex)
-    return check_lines(tr, param, lines)
+    v = check_lines(tr, param, lines)
+    if notes:
+        v = replace(v, notes=notes + v.notes)
+        v = replace(v, report=_report(tr, v))
+    return v
 
 
 __all__ = ["verify_matrix", "MatrixVerdict", "LineVerdict", "shape", "ShapeError", "names_for", "truth", "edits"]
