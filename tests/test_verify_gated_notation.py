@@ -17,7 +17,9 @@ import symrnn
 from symrnn.errors import SymrnnError
 from symrnn.model import cells
 from test_verify_gated import (GRU_B_IU, GRU_HOP, GRU_W_HN, LSTM_B_IO, LSTM_C0, MGU_B_N, SPECS, central, forward, point,
-                               value_of)
+                               value_of, ROOT)
+
+ROOT_DOCS = ROOT / "docs" / "examples"
 
 # γ_t = ∂L/∂h_t of the GRU at T = 2, written out (for the Leibniz-factor rows)
 GRU_GAMMA1 = f"((Y1 - z1)*V + (Y2 - z2)*V*{GRU_HOP})"
@@ -157,3 +159,79 @@ def test_gated_scalar_ce_answers_are_checked_as_the_lecture_ce(cell, param, answ
 def test_a_gated_scalar_ce_answer_with_mse_s_loss_derivative_is_wrong_and_named():
     v = symrnn.verify(cells.gru(loss="ce"), "V", "(Y1 - z1)*h1 + (sigmoid(Y2) - z2)*h2", steps=2)
     assert not v.ok and "Y1 - z1 is the mse loss's ∂L/∂Y, not this model's (ce)" in v.report, v.report
+
+
+# -- relu in a gated/TOML scalar answer: decided at a placed point in every sign pattern ---------------------
+# an independent GRU forward pass with n_t = relu(aⁿ_t), T = 2, and ∂L/∂b_in = Σ_t (1 − u_t) H(aⁿ_t) γ_t written out
+
+def _relu_gru(p: dict) -> tuple[float, dict]:
+    values, h, total = dict(p), p["h0"], 0.0
+    for t in (1, 2):
+        x = p[f"x{t}"]
+        r = 1 / (1 + math.exp(-(p["W_ir"] * x + p["b_ir"] + p["W_hr"] * h + p["b_hr"])))
+        u = 1 / (1 + math.exp(-(p["W_iu"] * x + p["b_iu"] + p["W_hu"] * h + p["b_hu"])))
+        a_n = p["W_in"] * x + p["b_in"] + r * (p["W_hn"] * h + p["b_hn"])
+        n = max(a_n, 0.0)
+        h = (1 - u) * n + u * h
+        Y = p["V"] * h + p["c"]
+        values.update({f"r{t}": r, f"u{t}": u, f"a_n{t}": a_n, f"Hn{t}": float(a_n > 0), f"n{t}": n, f"h{t}": h,
+                       f"Y{t}": Y})
+        total += 0.5 * (Y - p[f"z{t}"]) ** 2
+    return total, values
+
+
+RELU_HOP = "(u2 + (h1 - n2)*u2*(1 - u2)*W_hu + (1 - u2)*Hn2*(W_hn*r2 + (W_hn*h1 + b_hn)*r2*(1 - r2)*W_hr))"
+RELU_B_IN = f"(1 - u1)*Hn1*((Y1 - z1)*V + (Y2 - z2)*V*{RELU_HOP}) + (Y2 - z2)*V*(1 - u2)*Hn2"
+
+
+def _typed(answer: str) -> str:
+    return answer.replace("Hn1", "H(a_n1)").replace("Hn2", "relu'(a_n2)")
+
+
+def _points_in_every_pattern() -> dict:
+    """Random points (names of test_verify_gated's GRU), one with each sign pattern of (aⁿ1, aⁿ2), |aⁿ| > 0.05."""
+    found, seed = {}, 0
+    while len(found) < 4:
+        seed += 1
+        p = point("gru", seed)
+        p["x1"], p["x2"] = 3 * p["x1"], 3 * p["x2"]
+        _, v = _relu_gru(p)
+        if min(abs(v["a_n1"]), abs(v["a_n2"])) > 0.05:
+            found.setdefault((v["a_n1"] > 0, v["a_n2"] > 0), p)
+    return found
+
+
+def _central_relu(p: dict, param: str, eps: float = 1e-7) -> float:
+    up, down = dict(p), dict(p)
+    up[param] += eps
+    down[param] -= eps
+    return (_relu_gru(up)[0] - _relu_gru(down)[0]) / (2 * eps)
+
+
+def test_a_relu_gru_scalar_answer_is_decided_in_every_sign_pattern():
+    spec = cells.gru(activation="relu")
+    for p in _points_in_every_pattern().values():
+        assert value_of(RELU_B_IN, _relu_gru(p)[1]) == pytest.approx(_central_relu(p, "b_in"), rel=1e-5, abs=1e-8)
+    v = symrnn.verify(spec, "b_in", _typed(RELU_B_IN), steps=2)
+    assert v.ok and "one placed in each of 4 sign patterns" in v.report, v.report
+
+
+def test_a_relu_slip_that_shows_only_where_a_pre_activation_is_negative_is_caught():
+    wrong = RELU_B_IN.replace("(1 - u1)*Hn1*", "(1 - u1)*", 1)        # H(aⁿ1) dropped
+    differs = [pattern for pattern, p in _points_in_every_pattern().items()
+               if abs(value_of(wrong, _relu_gru(p)[1]) - _central_relu(p, "b_in")) > 1e-4]
+    assert differs and all(not a1 for a1, _ in differs)                 # wrong only where aⁿ1 < 0
+    v = symrnn.verify(cells.gru(activation="relu"), "b_in", _typed(wrong), steps=2)
+    assert not v.ok and "in the sign pattern aⁿ_1 = (−)" in v.report, v.report
+
+
+def test_mgu_toml_with_relu_is_decided_per_pattern_too():
+    mgu = symrnn.load_spec(str(ROOT_DOCS / "mgu.toml"), activation="relu")
+    assert not symrnn.verify(mgu, "b_n", "(Y1 - z1)*V*f1", steps=1).ok             # H(aⁿ1) missing
+    v = symrnn.verify(mgu, "b_n", "(Y1 - z1)*V*f1*H(a_n1)", steps=1)
+    assert v.ok and "one placed in each of 2 sign patterns" in v.report, v.report
+
+
+def test_an_lstm_relu_scalar_verdict_says_how_many_patterns_it_reached():
+    v = symrnn.verify(cells.lstm(activation="relu"), "V", "(Y1 - z1)*h1 + (Y2 - z2)*h2", steps=2)
+    assert v.ok and "of the 16 sign patterns" in v.report, v.report
