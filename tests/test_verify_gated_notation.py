@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 import symrnn
+from symrnn import cli
 from symrnn.errors import SymrnnError
 from symrnn.model import cells
 from test_verify_gated import (GRU_B_IU, GRU_HOP, GRU_W_HN, LSTM_B_IO, LSTM_C0, MGU_B_N, SPECS, central, forward, point,
@@ -235,3 +236,23 @@ def test_mgu_toml_with_relu_is_decided_per_pattern_too():
 def test_an_lstm_relu_scalar_verdict_says_how_many_patterns_it_reached():
     v = symrnn.verify(cells.lstm(activation="relu"), "V", "(Y1 - z1)*h1 + (Y2 - z2)*h2", steps=2)
     assert v.ok and "of the 16 sign patterns" in v.report, v.report
+
+
+# -- relu in a TOML output map: certification and verify would decide it at random points only, so it is refused
+
+@pytest.mark.parametrize("argv", [
+    ["derive", "--dims", "2,2,2", "--param", "V"],
+    ["verify", "--steps", "1", "--param", "V", "--expr", "(Y1 - z1)*h1"],
+    ["verify", "--dims", "2,2,2", "--param", "V", "--latex", r"\sum_t (Y_t - z_t) h_t^\top"],
+    ["codegen", "-o", "OUT"],
+])
+def test_a_relu_in_a_toml_output_map_is_refused_in_one_line(argv, tmp_path, capsys):
+    spec = tmp_path / "mgu_relu_out.toml"
+    spec.write_text((ROOT_DOCS / "mgu.toml").read_text().replace('output_map = "V @ h + c"',
+                                                                 'output_map = "V @ relu(h) + c"'))
+    argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    assert cli.main([argv[0], "--cell", str(spec), *argv[1:]]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not (tmp_path / "out").exists()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "the output map applies relu, which is piecewise" in err[0], err
