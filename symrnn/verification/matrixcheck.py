@@ -859,7 +859,7 @@ def _scalar_coverage(tr: Truth, cfgs) -> str:
     """Which sign patterns a scalar relu verdict rests on: placed in each (how chosen), or drawn: how many of all."""
     placed = [c for c in cfgs if isinstance(c.pattern, Pattern)]
     if placed:
-        return f"one placed in each of {len(placed)} sign patterns of {described(tr.spec)}: {_coverage(placed)}"
+        return f"one in each of {len(placed)} sign patterns of {described(tr.spec)}, placed there: {_coverage(placed)}"
     drawn = {c.pattern for c in cfgs if c.pattern is not None}
     wanted = {T: 2 ** (len(_piecewise_args(tr.spec)) * T) for T in {c.T for c in cfgs}}
     total = sum(wanted.values())
