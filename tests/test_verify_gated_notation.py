@@ -72,6 +72,9 @@ ROWS = [
     ("implicit multiplication, ^ for a power", "gru", "W_hn",
      f"(1 - u1)(1 - n1^2) r1 h0 ((Y1 - z1) V + (Y2 - z2) V {GRU_HOP}) + (Y2 - z2) V (1 - u2)(1 - n2^2) r2 h1",
      False, GRU_W_HN),
+    ("run-together names Vr2 (one split only)", "gru", "W_hn",
+     f"(1 - u1)(1 - n1^2) r1 h0 ((Y1 - z1) V + (Y2 - z2) V {GRU_HOP}) + (Y2 - z2) (1 - u2)(1 - n2^2) Vr2 h1",
+     False, GRU_W_HN),
     ("unicode − ² ·, σ'(a), tanh'(x), sech(x)**2", "gru", "W_hn",
      f"(1 − u1)·sech(a_n1)**2·r1·h0·((Y1 − z1)·V + (Y2 − z2)·V·{GRU_HOP}) + (Y2 − z2)·V·(1 − u2)·tanh'(a_n2)·r2·h1",
      False, GRU_W_HN),
@@ -107,6 +110,13 @@ REFUSED = [
     ({"latex": r"h_1^{-2}"}, "gru", "V", "a negative power (a quotient) is not read for this cell"),
     ({"latex": "h_1^23"}, "gru", "V", "write ^{23} for a multi-digit exponent"),
     ({"latex": "h_1^{65}"}, "gru", "V", "exponent 65 is larger than 64"),
+    ({"latex": "(Y_1 - z_1) h_1 + (Y_2 - z_2 h_2"}, "gru", "V", "expected ')' to close the '(' at position 19, found the end"),
+    ({"text": "h1 + * h0"}, "gru", "V", "expected a name, a number or '(', found '*' at position 6"),
+    ({"latex": r"\frac{\partial h_2}{\partial h_1}"}, "gru", "V", "a Leibniz factor of 'h' (∂h_2/∂h_1, ∂⁺h/∂θ) is read "
+                                                                "for the lecture's cell only"),
+    ({"latex": r"\frac{\partial^+ h_1}{\partial W_{hn}}"}, "gru", "W_hn", "∂⁺ (the immediate partial) is read for the "
+                                                                      "lecture's cell only"),
+    ({"text": "h1/h2"}, "gru", "V", "only division by a nonzero number is read (a gradient of this cell is a product"),
 ]
 
 

@@ -35,6 +35,7 @@ from ..errors import SymrnnError
 from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Num, OneHot, Ones, Plus, Softmax,
                         Square, SumOver, ProdOver, Transposed, Vec, Zeros)
 from ..ir.primitives import FUNCTIONS
+from ..model.parsing import where
 from .limits import check_size
 from .texinput import INDICATORS, NAMED_FUNCTIONS, OPEN, RELATIONS, Token, TokenCursor, quoted, tokenize
 
@@ -187,10 +188,16 @@ class _Parser(TokenCursor):
         if frac:
             self.take()
             self.expect("{")
+        start = self.i
         d = self.take()
         if d not in (r"\partial", "d", "∂"):
             self.fail("expected \\partial in a Leibniz factor", self.i - 1)
+        if self.peek() in ("^", "_"):
+            self.fail("∂⁺ (the immediate partial) is read for the lecture's cell only; write the factors out", start)
         num = self.take()
+        if num != "L":
+            self.fail(f"a Leibniz factor of {quoted(num)} (∂h_2/∂h_1, ∂⁺h/∂θ) is read for the lecture's cell only; "
+                      f"here name ∂L/∂v_t (γ_t, δ_t) or ∂L_t/∂Y_t, or write the factors out", start)
         if num == "L" and self.peek() == "_":
             self.take()
             self.index()
@@ -249,7 +256,9 @@ class _Parser(TokenCursor):
                 self.take()
                 d = self.power()
                 if not isinstance(d, Num) or d.value == 0:
-                    self.fail("only division by a nonzero number is read (write ⊙ and the reciprocal otherwise)", at)
+                    self.fail("only division by a nonzero number is read" + (
+                        " (a gradient of this cell is a product: write its factors)" if self.names.scalar else
+                        " (write ⊙ and the reciprocal otherwise)"), at)
                 out = _matprod(Num(1 / d.value), out)
             elif self.starts_atom(tok):
                 out = _matprod(out, self.power())
@@ -415,14 +424,16 @@ class _Parser(TokenCursor):
         close = BRACKETS.get(tok)
         if close is None:
             self.fail(f"expected a bracket, found {quoted(tok)}", self.i - 1)
+        opening = self.i - 1
         value = self.sum()
         if needs_condition and self.peek() not in RELATIONS:
             self.fail("an indicator needs a condition such as [a > 0]")
         if self.peek() in RELATIONS and (needs_condition or tok == "["):   # [a_t > 0]: Iverson's bracket
             value = self.condition(value)
+        opened = where(self.text, self.tokens[opening].pos)
         if left:
-            self.expect(r"\right", f" to close the \\left{tok}")
-        self.expect(close, f" to close the {tok!r}")
+            self.expect(r"\right", f" to close the \\left{tok} {opened}")
+        self.expect(close, f" to close the {tok!r} {opened}")
         return value
 
     def condition(self, lhs: Node) -> Node:
@@ -651,7 +662,15 @@ class _Parser(TokenCursor):
             if word.startswith(role) and (re.fullmatch(r"\d+", rest) or re.fullmatch(r"_(\d+|t|T|s|i|j)", rest)):
                 step = rest.lstrip("_")
                 return self.vector(role, sp.Integer(step) if step.isdigit() else INDEX_NAMES[step], at)
+        splits = [(word[:n], word[n:]) for n in range(1, len(word)) if self.is_name(word[:n]) and self.is_name(word[n:])]
+        if len(splits) == 1:                  # Vh1: V h1, known names run together (when only one split exists)
+            return _matprod(self.sympy_name(splits[0][0], at), self.sympy_name(splits[0][1], at))
         self.unknown(word, at)
+
+    def is_name(self, word: str) -> bool:
+        """Whether word alone is a known SymPy-style name (a parameter, or a role and a step: h1, a_u2)."""
+        return word in self.names.params or any(
+            word.startswith(role) and re.fullmatch(r"\d+", word[len(role):]) for role in self.all_roles())
 
     def all_roles(self):
         return set(self.names.vectors) | set(self.names.quantities) | {self.names.loss_gradient}
