@@ -326,7 +326,7 @@ def test_hostile_matrix_answers_are_one_line_exit_2(args, culprit, capsys):
 @pytest.mark.parametrize("args,culprit", [
     (["--dims", "2,3,1", "--loss", "ce", "--param", "V", "--latex", "V"], "O ≥ 2"),
     (["--dims", "0,3,2", "--param", "W", "--latex", "W"], "--dims"),
-    (["--cell", "gru", "--loss", "ce", "--param", "V", "--expr", "V"], "--dims K,M,O"),
+    (["--cell", "gru", "--loss", "ce", "--param", "V", "--expr", "V", "--dims", "2,3,1"], "O ≥ 2"),
     (["--dims", "2,3,2", "--param", "Q", "--latex", "W"], "'Q'"),
 ])
 def test_bad_models_are_one_line_exit_2(args, culprit, capsys):

@@ -79,6 +79,13 @@ class Cell:
             self._check_reads(e.rhs, f"{where}: equation {e.name}", params, earlier, defined)
             earlier.add(e.name)
         self._check_reads(self.output, f"{where}: output map", params, set(), defined, output=True)
+        for m in self.output.atoms(Map):
+            # certification and verify decide a piecewise function per sign pattern of its argument, and those
+            # patterns are placed and imposed on the cell's equations only: in Y_t it would be decided at random points
+            if m.function.piecewise:
+                raise SymrnnError(f"{where}: the output map applies {m.function.name}, which is piecewise: its sign "
+                                  f"patterns are decided only inside the cell's equations; keep the output map smooth "
+                                  f"(V @ h + c) and put {m.function.name} in the equations")
         used = {m.name for e in self.equations for m in e.rhs.atoms(Mat)} | {m.name for m in self.output.atoms(Mat)}
         unused = [n for n in names if n not in used]
         if unused:

@@ -36,12 +36,15 @@ from ..model.spec import ModelSpec
 from ..printers.lecture import text
 from .limits import shorten
 from .matrixinput import Line, Names, parse_answer
-from .signs import Pattern, described, inputs_needed, lies_in, place, sign_patterns
+from .signs import Pattern, described, inputs_needed, lies_in, place, saturated, sign_patterns
 
 ANY = "any"                   # the all-ones vector (or 0): as long as whatever it meets
 TOLERANCE = 1e-9              # relative, entry-wise, float64
 POINTS = 2                    # random points per (sizes, T)
 SCALAR_POINTS = 6             # the scalar form has one entry per value: more points
+SCALAR_CE = ("scalar ce is the lecture's two-class softmax over (0, Y_t): −z_t log σ(Y_t) − (1 − z_t) log(1 − σ(Y_t)), "
+             "the same loss as bce at one output unit, so ∂L_t/∂Y_t = σ(Y_t) − z_t and the answer is checked as bce's")
+PLACE_ATTEMPTS = 8            # relu: placings tried per pattern for a point where no gate saturates
 MAX_PATTERNS = 256            # relu, scalar form: every sign pattern of the pre-activations, up to this many
 PATTERN_DRAWS = 4000          # points drawn to find one in each pattern
 OTHER_SIZES = ((3, 2, 4), (2, 4, 3))
@@ -319,8 +322,8 @@ def configs(tr: Truth, general: bool, seed: int = 0) -> list[Config]:
     out = []
     for T in steps:
         for sz in (sizes if T == tr.steps else sizes[-1:]):
-            if tr.scalar and _piecewise_args(tr.spec):
-                out += _one_per_pattern(tr, sz, T, rng)
+            if tr.scalar and piecewise(tr.spec):
+                out += _scalar_patterns(tr, sz, T, rng)
             elif by_pattern:
                 out += [point_in_pattern(tr, sz, pattern, rng) for pattern in sign_patterns(tr.spec, sz[0], T, rng)]
             else:
@@ -338,17 +341,31 @@ def pattern_sizes(spec: ModelSpec, sizes) -> tuple:
 def point_in_pattern(tr: Truth, sizes, pattern: Pattern, rng) -> Config:
     """A configuration at a real point in the sign pattern (checked on its own forward pass)."""
     T = len(pattern.signs)
-    env = tr.env(sizes, T, rng, place(tr.spec, sizes, pattern, rng))
-    if not lies_in(tr.spec, env, pattern, sizes[0]):
-        raise CheckFailed(f"a point placed in the sign pattern {pattern.text} does not lie in it (a bug in symrnn: "
-                          f"please report it)")
-    return Config(sizes, T, env, pattern)
+    for _ in range(PLACE_ATTEMPTS):       # a point where a gate saturated is placed afresh (see signs.saturated)
+        env = tr.env(sizes, T, rng, place(tr.spec, sizes, pattern, rng))
+        if not lies_in(tr.spec, env, pattern, sizes[0]):
+            raise CheckFailed(f"a point placed in the sign pattern {pattern.text} does not lie in it (a bug in "
+                              f"symrnn: please report it)")
+        if not saturated(tr.spec, env, T):
+            return Config(sizes, T, env, pattern)
+    raise SymrnnError(f"{tr.spec.cell.name} with relu: every point placed in the sign pattern {pattern.text} saturates "
+                      f"a gate (a factor 1 − u_t or σ' is 0 there, so a slip behind it could not show); this cell "
+                      f"cannot be decided at {tuple(sizes)}")
 
 
 def _piecewise_args(spec: ModelSpec) -> tuple[str, ...]:
     """The roles of the vectors a piecewise function (relu) is applied to: a for the lecture's relu cell."""
     return tuple(dict.fromkeys(m.arg.role for e in primal(spec.cell).equations for m in e.rhs.atoms(Map)
                                if m.function.piecewise and isinstance(m.arg, Vec)))
+
+
+def _scalar_patterns(tr: Truth, sizes, T: int, rng) -> list[Config]:
+    """Scalar form with relu: one real point in every sign pattern of the relu arguments (adversarial and random
+    ones beyond MAX_PATTERN_ENTRIES), placed by signs.place when the one input per step places every argument
+    (GRU, mgu, the lecture's cell); else (an LSTM's relu(g_t) and relu(c_t) need two inputs) drawn and counted."""
+    if inputs_needed(tr.spec, 1) <= sizes[1]:
+        return [point_in_pattern(tr, sizes, pattern, rng) for pattern in sign_patterns(tr.spec, 1, T, rng)]
+    return _one_per_pattern(tr, sizes, T, rng)
 
 
 def _one_per_pattern(tr: Truth, sizes, T: int, rng) -> list[Config]:
@@ -824,7 +841,7 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     sizes = sorted({c.sizes for c in cfgs})
     patterns = len({c.pattern for c in cfgs if c.pattern is not None})
     if tr.scalar:
-        where = f"one in each of {patterns} sign patterns of the pre-activations" if patterns else "random"
+        where = _scalar_coverage(tr, cfgs) if patterns else "random"
         how = (f"{'equal ' if ok else ''}at {len(cfgs)} points ({where}), T in {', '.join(map(str, Ts))} (the scalar "
                f"form, checked as the matrix form with k = m = o = 1)")
     elif patterns:
@@ -836,6 +853,20 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
                f"{', '.join(map(str, sizes))}, T in {', '.join(map(str, Ts))}")
     v = MatrixVerdict(ok, "", param, tuple(verdicts), how, notes)
     return replace(v, report=_report(tr, v))
+
+
+def _scalar_coverage(tr: Truth, cfgs) -> str:
+    """Which sign patterns a scalar relu verdict rests on: placed in each (how chosen), or drawn: how many of all."""
+    placed = [c for c in cfgs if isinstance(c.pattern, Pattern)]
+    if placed:
+        return f"one in each of {len(placed)} sign patterns of {described(tr.spec)}, placed there: {_coverage(placed)}"
+    drawn = {c.pattern for c in cfgs if c.pattern is not None}
+    wanted = {T: 2 ** (len(_piecewise_args(tr.spec)) * T) for T in {c.T for c in cfgs}}
+    total = sum(wanted.values())
+    if len(drawn) == total:
+        return f"one in each of the {total} sign patterns of {described(tr.spec)}, found by drawing points"
+    return (f"one in each of only {len(drawn)} of the {total} sign patterns of {described(tr.spec)} (found by drawing "
+            f"points; the others were not reached) and {sum(c.pattern is None for c in cfgs)} random points")
 
 
 def _coverage(cfgs) -> str:
@@ -898,6 +929,11 @@ def verify_matrix(spec: ModelSpec, param: str, source: str, latex: bool, steps: 
                   scalar: bool = False) -> MatrixVerdict:
     """Check a matrix-form answer (one line, or definitions and the gradient) to ∂L/∂param at sizes dims;
     `scalar`: a scalar answer (dims (1, 1, 1)), for cells the lecture-shaped scalar checker does not model."""
+    notes = ()
+    if scalar and spec.loss == "ce":
+        # the lecture's scalar ce is the two-class softmax over (0, Y_t): L_t = log(1 + e^{Y_t}) − z_t Y_t, bce's
+        # loss at one output unit (primitives._ce), so every gradient is bce's and is checked as bce's
+        spec, notes = replace(spec, loss="bce"), (SCALAR_CE,)
     if scalar and spec.loss_rule.min_outputs > 1:
         raise SymrnnError(f"--loss {spec.loss}: the scalar form of a {spec.cell.name} cell is checked through its "
                           f"matrix form, and {spec.loss} needs o ≥ {spec.loss_rule.min_outputs} there; "
@@ -905,7 +941,11 @@ def verify_matrix(spec: ModelSpec, param: str, source: str, latex: bool, steps: 
     tr = truth(spec, steps, tuple(dims), scalar)
     tr.derivation.get(param)          # an unknown parameter is named before the answer is read
     lines = parse_answer(source, tr.names, what, latex)
-    return check_lines(tr, param, lines)
+    v = check_lines(tr, param, lines)
+    if notes:
+        v = replace(v, notes=notes + v.notes)
+        v = replace(v, report=_report(tr, v))
+    return v
 
 
 __all__ = ["verify_matrix", "MatrixVerdict", "LineVerdict", "shape", "ShapeError", "names_for", "truth", "edits"]

@@ -35,8 +35,9 @@ from ..errors import SymrnnError
 from ..ir.nodes import (Diag, Gain, Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Num, OneHot, Ones, Plus, Softmax,
                         Square, SumOver, ProdOver, Transposed, Vec, Zeros)
 from ..ir.primitives import FUNCTIONS
+from ..model.parsing import where
 from .limits import check_size
-from .texinput import INDICATORS, RELATIONS, Token, TokenCursor, quoted, tokenize
+from .texinput import INDICATORS, NAMED_FUNCTIONS, OPEN, RELATIONS, Token, TokenCursor, quoted, tokenize
 
 TRANSPOSE = {r"\top", "T", r"\intercal", r"\mathsf{T}", "⊤"}
 HADAMARD = {r"\odot", r"\circ", "⊙", "∘"}
@@ -44,9 +45,14 @@ MATMUL = {r"\cdot", "@", r"\times", "·"}
 STAR = "*"
 WRAPPERS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\vec", r"\mathit", r"\mathrm", r"\mathsf"}
 WORDS = {r"\operatorname", r"\mathrm", r"\text", r"\textrm", r"\operatorname*"}
-LATEX_FUNCTIONS = {r"\tanh": "tanh", r"\sigma": "sigmoid", r"\exp": "exp"}
-WORD_FUNCTIONS = {"tanh": "tanh", "sigma": "sigmoid", "sigmoid": "sigmoid", "relu": "relu", "ReLU": "relu",
-                  "exp": "exp", "H": "heaviside", "softmax": "softmax", "diag": "diag", "onehot": "onehot"}
+LATEX_FUNCTIONS = {r"\tanh": "tanh", r"\sigma": "sigmoid", r"\exp": "exp", r"\sech": "sech", r"\Theta": "heaviside"}
+# the scalar reader's function words (texinput) that have a vector form here, and the matrix-only ones; sech is
+# read squared only (sech² = 1 − tanh²), the others (log, cosh, sinh) are refused by name
+IR_NAME = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu", "exp": "exp", "H": "heaviside", "sech": "sech"}
+WORD_FUNCTIONS = {**{w: IR_NAME[f] for w, f in NAMED_FUNCTIONS.items() if f in IR_NAME},
+                  "softmax": "softmax", "diag": "diag", "onehot": "onehot"}
+NOT_READ = sorted(w for w, f in NAMED_FUNCTIONS.items() if f not in IR_NAME and f != "max")
+BRACKETS = {**OPEN, "{": "}"}       # the scalar reader's brackets, and TeX's group braces
 INDEX_NAMES = {"t": naming.t, "s": naming.s, "i": naming.i, "j": naming.j, "T": naming.T}
 UNICODE = {"⊙": r"\odot", "∘": r"\circ", "Σ": r"\sum", "∑": r"\sum", "Π": r"\prod", "∏": r"\prod", "γ": r"\gamma",
            "⊤": r"\top"}
@@ -182,10 +188,16 @@ class _Parser(TokenCursor):
         if frac:
             self.take()
             self.expect("{")
+        start = self.i
         d = self.take()
         if d not in (r"\partial", "d", "∂"):
             self.fail("expected \\partial in a Leibniz factor", self.i - 1)
+        if self.peek() in ("^", "_"):
+            self.fail("∂⁺ (the immediate partial) is read for the lecture's cell only; write the factors out", start)
         num = self.take()
+        if num != "L":
+            self.fail(f"a Leibniz factor of {quoted(num)} (∂h_2/∂h_1, ∂⁺h/∂θ) is read for the lecture's cell only; "
+                      f"here name ∂L/∂v_t (γ_t, δ_t) or ∂L_t/∂Y_t, or write the factors out", start)
         if num == "L" and self.peek() == "_":
             self.take()
             self.index()
@@ -223,7 +235,7 @@ class _Parser(TokenCursor):
         return factors[0] if len(factors) == 1 else Hadamard(*factors)
 
     def starts_atom(self, tok) -> bool:
-        if tok is None or tok in ("+", "-", "=", ",", ")", "]", "}", "^", "_", "/", "'") or tok in HADAMARD \
+        if tok is None or tok in ("+", "-", "=", ",", "^", "_", "/", "'") or tok in BRACKETS.values() or tok in HADAMARD \
                 or tok in MATMUL or tok == STAR or tok.startswith(r"\right") or tok in RELATIONS:
             return False
         return True
@@ -244,7 +256,9 @@ class _Parser(TokenCursor):
                 self.take()
                 d = self.power()
                 if not isinstance(d, Num) or d.value == 0:
-                    self.fail("only division by a nonzero number is read (write ⊙ and the reciprocal otherwise)", at)
+                    self.fail("only division by a nonzero number is read" + (
+                        " (a gradient of this cell is a product: write its factors)" if self.names.scalar else
+                        " (write ⊙ and the reciprocal otherwise)"), at)
                 out = _matprod(Num(1 / d.value), out)
             elif self.starts_atom(tok):
                 out = _matprod(out, self.power())
@@ -278,27 +292,49 @@ class _Parser(TokenCursor):
             elif self.peek() == "**":
                 at = self.i
                 self.take()
-                if self.peek() != "2":
-                    self.fail("only the elementwise square v**2 is read", at)
-                self.take()
-                base = Square(base)
+                n = self.integer_exponent()
+                if n is None:
+                    self.fail(f"expected a whole-number exponent after '**', found "
+                              f"{quoted(self.peek()) if self.peek() else 'the end'}")
+                base = self.raised(base, n, at)
             else:
                 return base
+
+    def raised(self, base: Node, n: int, at: int) -> Node:
+        """base^n: in the scalar form (sizes 1) a plain power; in matrix form only the elementwise square, since
+        v^3 of a vector could mean v ⊙ v ⊙ v or a matrix power."""
+        if n == 2:
+            return Square(base)
+        if self.names.scalar:
+            if n == 0:
+                return Num(sp.Integer(1))
+            out = base
+            for _ in range(n - 1):
+                out = _matprod(out, base)
+            return out
+        self.fail(f"a power {n} of a vector or matrix is ambiguous in matrix form: write the elementwise square "
+                  f"v^2, or the products out (v ⊙ v ⊙ v, W W W)", at)
 
     def superscript(self, base: Node, at: int) -> Node:
         braced = self.peek() == "{"
         if braced:
             self.take()
+        if braced:
+            self.i -= 1
+        n = self.integer_exponent()
+        if n is not None:
+            return self.raised(base, n, at)
+        if braced:
+            self.i += 1
         tok = self.take()
         if tok in TRANSPOSE or (tok == r"\mathsf" and self.braced_word() == "T"):
             out = Transposed(base)
-        elif tok == "2":
-            out = Square(base)
-        elif tok == "-" and self.peek() == "1":
-            self.fail("an inverse is not part of BPTT's gradients", at)
+        elif tok == "-" and self.peek() is not None and self.peek().isdigit():
+            self.fail("an inverse is not part of BPTT's gradients" if self.peek() == "1" and not self.names.scalar else
+                      "a negative power (a quotient) is not read for this cell: write the derivative as a product", at)
         else:
-            self.fail(f"unexpected {quoted(tok)} after '^' (read: ^\\top, ^T, ^\\intercal for a transpose, ^2 for "
-                      f"the elementwise square)", self.i - 1)
+            self.fail(f"unexpected {quoted(tok)} after '^' (read: ^\\top, ^T, ^\\intercal for a transpose, "
+                      f"{'^n for a power' if self.names.scalar else '^2 for the elementwise square'})", self.i - 1)
         if braced:
             self.expect("}")
         return out
@@ -311,7 +347,7 @@ class _Parser(TokenCursor):
         at = self.i
         if tok[0].isdigit():
             return self.number()
-        if tok in ("(", "[", r"\left", "{"):
+        if tok in BRACKETS or tok == r"\left":
             return self.group()
         if tok in (r"\frac", r"\dfrac", r"\tfrac"):
             return self.fraction()
@@ -331,18 +367,43 @@ class _Parser(TokenCursor):
         if tok in WORDS and self.peek(1) == "{":
             self.take()
             word = self.braced_word()
+            if word in NOT_READ:
+                self.not_read(word, at)
             if word not in WORD_FUNCTIONS:
                 self.fail(f"unknown function {word!r} (known: {', '.join(sorted(set(WORD_FUNCTIONS)))})", at)
             return self.call(WORD_FUNCTIONS[word], at)
         for word, fname in WORD_FUNCTIONS.items():
             if len(word) > 1 and self.word_ahead(word) and self.peek(len(word) if self.latex and
-                                                                        self.peek() != word else 1) in ("(", r"\left", "[", "'"):
+                                                                        self.peek() != word else 1) in ("(", r"\left", "[", "'",
+                                                                                                         "^", "**"):
                 self.take_word(word)
                 return self.call(fname, at)
         if tok == "H" and self.peek(1) in ("(", r"\left") and "H" not in self.names.params:
             self.take()
             return self.call("heaviside", at)
+        if tok == "e" and self.peek(1) in ("^", "**") and "e" not in self.names.params and not (
+                self.peek(2) == "(" and self.latex or self.peek(2) == "{" and self.peek(3) == "("):
+            return self.exp_power()                   # e^{x}, e**x; e^{(t)} is a step of the name e
+        if tok in (r"\log", r"\ln", r"\cosh", r"\sinh") or not self.latex and tok in NOT_READ and self.peek(1) == "(":
+            self.not_read(tok.lstrip("\\"), at)
         return self.name_or_param()
+
+    def exp_power(self) -> Node:
+        """e^{x}, e^x, e**x, e**-x, e^(x): exp(x)."""
+        self.take()
+        self.take()
+        sign = self.take() if self.peek() in ("-", "+") else "+"
+        if self.peek() == "{":
+            self.take()
+            arg = self.sum()
+            self.expect("}", " to close the exponent of e")
+        else:
+            arg = self.power() if not self.latex else self.atom()
+        return Map("exp", Neg(arg) if sign == "-" else arg)
+
+    def not_read(self, word: str, at: int):
+        self.fail(f"{word} is not read for this cell (its answers are read with tanh, σ, relu, exp, H and sech²; the "
+                  f"lecture's scalar cell reads {word})", at)
 
     def number(self) -> Node:
         text = self.take()
@@ -360,17 +421,19 @@ class _Parser(TokenCursor):
         left = tok == r"\left"
         if left:
             tok = self.take()
-        close = {"(": ")", "[": "]", "{": "}", r"\{": r"\}"}.get(tok)
+        close = BRACKETS.get(tok)
         if close is None:
             self.fail(f"expected a bracket, found {quoted(tok)}", self.i - 1)
+        opening = self.i - 1
         value = self.sum()
         if needs_condition and self.peek() not in RELATIONS:
             self.fail("an indicator needs a condition such as [a > 0]")
         if self.peek() in RELATIONS and (needs_condition or tok == "["):   # [a_t > 0]: Iverson's bracket
             value = self.condition(value)
+        opened = where(self.text, self.tokens[opening].pos)
         if left:
-            self.expect(r"\right", f" to close the \\left{tok}")
-        self.expect(close, f" to close the {tok!r}")
+            self.expect(r"\right", f" to close the \\left{tok} {opened}")
+        self.expect(close, f" to close the {tok!r} {opened}")
         return value
 
     def condition(self, lhs: Node) -> Node:
@@ -501,14 +564,33 @@ class _Parser(TokenCursor):
         return INDEX_NAMES[tok]
 
     def call(self, fname: str, at: int) -> Node:
-        prime = False
-        if self.peek() in ("'", r"\prime") or (self.peek() == "^" and self.peek(1) == r"\prime"):
-            if self.take() == "^":
-                self.take()
-            prime = True
-        if self.peek() not in ("(", r"\left", "[", "{"):
+        """f(x), f'(x), f^n(x) (\\tanh^2(x) = tanh(x)²), f^{\\prime}(x); sech only squared: sech²(x) = 1 − tanh²(x)."""
+        prime = self.prime()
+        n = None
+        if self.peek() in ("^", "**") and self.peek(1) != r"\prime":
+            self.take()
+            n = self.integer_exponent()
+            if n is None:
+                self.fail(f"expected a whole-number power of {fname} (\\tanh^2(x)), found "
+                          f"{quoted(self.peek()) if self.peek() else 'the end'}")
+        prime = self.prime() or prime
+        if self.peek() not in BRACKETS and self.peek() != r"\left":
             self.fail(f"expected '(' after the function {fname}", self.i)
         arg = self.group()
+        if fname == "sech":
+            if n is None and self.peek() in ("^", "**"):
+                mark = self.i
+                self.take()
+                n = self.integer_exponent()
+                if n is None:
+                    self.i = mark
+            if prime or n is None or n % 2:
+                self.fail("sech is read in an even power only (sech²(x) = 1 − tanh²(x)); write 1 − tanh²(x)", at)
+            return self.raised(Minus(Ones(), Square(Map("tanh", arg))), n // 2, at)
+        value = self.applied(fname, arg, prime, at)
+        return value if n is None else self.raised(value, n, at)
+
+    def applied(self, fname: str, arg: Node, prime: bool, at: int) -> Node:
         if fname == "diag":
             return Diag(arg)
         if fname == "softmax":
@@ -580,17 +662,37 @@ class _Parser(TokenCursor):
             if word.startswith(role) and (re.fullmatch(r"\d+", rest) or re.fullmatch(r"_(\d+|t|T|s|i|j)", rest)):
                 step = rest.lstrip("_")
                 return self.vector(role, sp.Integer(step) if step.isdigit() else INDEX_NAMES[step], at)
+        splits = [(word[:n], word[n:]) for n in range(1, len(word)) if self.is_name(word[:n]) and self.is_name(word[n:])]
+        if len(splits) == 1:                  # Vh1: V h1, known names run together (when only one split exists)
+            return _matprod(self.sympy_name(splits[0][0], at), self.sympy_name(splits[0][1], at))
         self.unknown(word, at)
+
+    def is_name(self, word: str) -> bool:
+        """Whether word alone is a known SymPy-style name (a parameter, or a role and a step: h1, a_u2)."""
+        return word in self.names.params or any(
+            word.startswith(role) and re.fullmatch(r"\d+", word[len(role):]) for role in self.all_roles())
 
     def all_roles(self):
         return set(self.names.vectors) | set(self.names.quantities) | {self.names.loss_gradient}
 
     def stepped(self, base: str, at: int) -> Node:
+        """base with its scripts read, raised to a power written before its step (h^2_1)."""
+        node, power = self.scripted(base, at)
+        return node if power is None else self.raised(node, power, at)
+
+    def scripted(self, base: str, at: int):
         """base with its subscript and superscript read: a parameter name, a tag (δ^r), a step (_t, ^{(t)})."""
-        sub = sup_tag = step = None
+        sub = sup_tag = step = power = None
         transposed = False
         while self.peek() in ("_", "^"):
             mark = self.peek()
+            if mark == "^" and sub is None and power is None:    # h^2_1: the power written before the step
+                mark_at = self.i
+                self.take()
+                power = self.integer_exponent()
+                if power is not None and self.peek() == "_":
+                    continue
+                self.i, power = mark_at, None
             if mark == "^" and self.peek(1) in TRANSPOSE | {"2"}:
                 break
             if mark == "^" and self.peek(1) == "{" and self.peek(2) in TRANSPOSE | {"2"}:
@@ -631,20 +733,20 @@ class _Parser(TokenCursor):
             kind, value = sub
             if kind == "letters" and f"{base}_{value}" in self.names.params:
                 node = self.param(f"{base}_{value}")
-                return Transposed(node) if transposed else node
+                return (Transposed(node) if transposed else node, power)
             if kind == "letters" and f"{base}_{value}" in self.all_roles() and sup_tag is None:
                 self.fail(f"{base}_{{{value}}} needs a step: {base}^{{{value}}}_t", at)
             step = value if kind == "index" else self.as_index(value, at)
         if step is None:
             if role in self.names.params:
                 node = self.param(role)
-                return Transposed(node) if transposed else node
+                return (Transposed(node) if transposed else node, power)
             if role in self.all_roles():
                 self.fail(f"{naming.text_role(role)} needs a step: {base}_t, {base}_{{t-1}}, {base}^{{(t)}} or {base}_1",
                           at)
             self.unknown(role, at)
         node = self.vector(role, step, at)
-        return Transposed(node) if transposed else node
+        return (Transposed(node) if transposed else node, power)
 
     def script(self, letters: bool = False):
         """A sub- or superscript: ('index', expr) for t, t-1, 2, T+1; ('letters', 'hr') for a name's tag."""

@@ -48,6 +48,8 @@ ITERATIONS = 20               # Gauss–Newton steps per time step (one suffices
 HALVINGS = 30                 # of a step that does not reduce the residual
 RESTARTS = 6                  # from other starting inputs, when the steps stall
 FD_STEP = 1e-6
+SATURATED = 1e-6              # a σ or tanh this close to its bound hides the factors behind it (1 − u_t = 0)
+BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -199,10 +201,24 @@ def _towards(v_of, x, target, want):
     return x if _reached(v, want) else None
 
 
+def saturated(spec: ModelSpec, env: dict, steps: int) -> bool:
+    """Whether a gate or a tanh of the point is at its bound to SATURATED (the far inputs a restart of place may
+    reach): there 1 − u_t or tanh' is 0 in float64, and a slip behind that factor could not show."""
+    for e in primal(spec.cell).equations:
+        if isinstance(e.rhs, Map) and e.rhs.function.name in BOUNDS:
+            lo, hi = BOUNDS[e.rhs.function.name]
+            for t in range(1, steps + 1):
+                v = np.asarray(env.get((e.name, t), 0.0), dtype=float)
+                if np.any(v - lo < SATURATED) or np.any(hi - v < SATURATED):
+                    return True
+    return False
+
+
 def lies_in(spec: ModelSpec, env: dict, pattern: Pattern, k: int) -> bool:
     """Whether env's forward pass shows the pattern, every argument at least MARGIN from 0."""
     return all(_reached(arguments(spec, env, t, k), np.array(row)[:, None])
                for t, row in enumerate(pattern.signs, start=1))
 
 
-__all__ = ["Slot", "Pattern", "slots", "described", "inputs_needed", "sign_patterns", "place", "lies_in", "arguments"]
+__all__ = ["Slot", "Pattern", "slots", "described", "inputs_needed", "sign_patterns", "place", "lies_in", "arguments",
+           "saturated"]

@@ -92,6 +92,7 @@ class TokenCursor:
     tokens: list
     what: str
     i: int
+    latex: bool = True     # LaTeX (TeX's rules: ^23 is ^2 then 3) or SymPy style
 
     def peek(self, k: int = 0) -> str | None:
         j = self.i + k
@@ -115,6 +116,34 @@ class TokenCursor:
         self.i += 1
 
     # forms both grammars read; each grammar's sum, condition and group(needs_condition) build the values
+    def prime(self) -> bool:
+        """A prime after a function name: ' or ^\\prime or ^{\\prime} (consumed when there)."""
+        if self.peek() == "'":
+            self.i += 1
+            return True
+        if self.peek() == "^" and self.peek(1) == r"\prime":
+            self.i += 2
+            return True
+        if self.peek() == "^" and self.peek(1) == "{" and self.peek(2) == r"\prime":
+            self.i += 3
+            self.expect("}", " after \\prime")
+            return True
+        return False
+
+    def integer_exponent(self) -> int | None:
+        """A whole-number exponent after '^' or '**' (2, {2}, {12}), consumed; None (nothing consumed) when the
+        exponent is something else. TeX reads ^23 as ^2 then 3, so a bare multi-digit exponent is refused."""
+        braced = self.peek() == "{"
+        tok = self.peek(1 if braced else 0)
+        if tok is None or not tok.isdigit() or (braced and self.peek(2) != "}"):
+            return None
+        if not braced and len(tok) > 1 and self.latex:
+            self.fail(f"write ^{{{tok}}} for a multi-digit exponent", self.i)
+        self.i += 3 if braced else 1
+        if int(tok) > MAX_EXPONENT:
+            self.fail(f"exponent {tok} is larger than {MAX_EXPONENT}", self.i - 1)
+        return int(tok)
+
     def indicator(self):
         r"""\mathbb{1}[a > 0], \mathbf{1}_{a > 0}, \mathbb{I}(a > 0): 1 where the condition holds."""
         self.take()
@@ -251,10 +280,7 @@ class _Parser(TokenCursor):
             value = self.sum()
             self.expect("}")
         elif tok is not None and tok.isdigit():
-            digits = self.take().text
-            if len(digits) > 1:  # x^23 is x^2 3 in TeX
-                self.fail(f"write ^{{{digits}}} for a multi-digit exponent", self.i - 1)
-            value = sp.Integer(digits)
+            value = sp.Integer(self.integer_exponent())
         elif tok == "-" and self.peek(1) is not None and self.peek(1).isdigit() and len(self.peek(1)) == 1:
             self.take()
             value = -sp.Integer(self.take().text)
@@ -492,19 +518,6 @@ class _Parser(TokenCursor):
                 self.fail(f"unknown function {tok.text}{{{word}}} (known: {known})", pos)
             name = NAMED_FUNCTIONS[word]
         return self.apply(name, pos)
-
-    def prime(self) -> bool:
-        """A prime after a function name: ' or ^\\prime or ^{\\prime}."""
-        if self.peek() == "'":
-            self.take()
-            return True
-        if self.peek() == "^" and (self.peek(1) == r"\prime" or (self.peek(1) == "{" and self.peek(2) == r"\prime")):
-            self.take()
-            if self.take().text == "{":
-                self.take()
-                self.expect("}")
-            return True
-        return False
 
     def apply(self, name: str, pos: int) -> sp.Expr:
         primed = self.prime()
