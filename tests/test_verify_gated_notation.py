@@ -243,9 +243,14 @@ def test_mgu_toml_with_relu_is_decided_per_pattern_too():
     assert v.ok and "one in each of 2 sign patterns" in v.report, v.report
 
 
-def test_an_lstm_relu_scalar_verdict_says_how_many_patterns_it_reached():
-    v = symrnn.verify(cells.lstm(activation="relu"), "V", "(Y1 - z1)*h1 + (Y2 - z2)*h2", steps=2)
-    assert v.ok and "of the 16 sign patterns" in v.report, v.report
+def test_an_lstm_relu_scalar_answer_is_not_called_correct_on_drawn_patterns():
+    """relu(g_t) and relu(c_t) need two inputs to place; drawn points miss some patterns, so a right answer is refused
+    (as the matrix form refuses the cell) while a wrong one is still wrong, at a point that shows it."""
+    lstm = cells.lstm(activation="relu")
+    with pytest.raises(SymrnnError, match=r"lstm with relu: no mismatch in the \d+ of 16 sign patterns"):
+        symrnn.verify(lstm, "V", "(Y1 - z1)*h1 + (Y2 - z2)*h2", steps=2)
+    v = symrnn.verify(lstm, "V", "(Y1 - z1)*h1", steps=2)
+    assert not v.ok and "of the 16 sign patterns" in v.report, v.report
 
 
 # -- relu in a TOML output map: certification and verify would decide it at random points only, so it is refused

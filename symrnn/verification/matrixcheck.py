@@ -837,6 +837,12 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     notes = tuple(f"read {naming.text_role(r)}_t as {meaning(r)} (not defined in the answer)"
                   for r in sorted(used) if r in names.quantities and r not in defined)
     ok = all(v.ok for v in verdicts)
+    coverage = _drawn_coverage(tr, cfgs) if tr.scalar and any(c.pattern is not None for c in cfgs) else None
+    if ok and coverage and coverage[0] < coverage[1]:
+        # a slip may show only in a pattern no drawn point reached: "correct" would rest on evidence that could not fail
+        raise SymrnnError(f"{tr.spec.cell.name} with relu: no mismatch in the {coverage[0]} of {coverage[1]} sign patterns "
+                          f"of {described(tr.spec)} that drawn points reached, but the others were not checked, so "
+                          f"the answer is not called correct; the matrix form refuses this cell too")
     Ts = sorted({c.T for c in cfgs})
     sizes = sorted({c.sizes for c in cfgs})
     patterns = len({c.pattern for c in cfgs if c.pattern is not None})
@@ -855,17 +861,23 @@ def check_lines(tr: Truth, param: str, lines: tuple[Line, ...]) -> MatrixVerdict
     return replace(v, report=_report(tr, v))
 
 
+def _drawn_coverage(tr: Truth, cfgs) -> tuple[int, int] | None:
+    """(patterns reached, patterns in all) when a scalar relu verdict's points were drawn, not placed; else None."""
+    if any(isinstance(c.pattern, Pattern) for c in cfgs):
+        return None
+    total = sum(2 ** (len(_piecewise_args(tr.spec)) * T) for T in {c.T for c in cfgs})
+    return len({c.pattern for c in cfgs if c.pattern is not None}), total
+
+
 def _scalar_coverage(tr: Truth, cfgs) -> str:
     """Which sign patterns a scalar relu verdict rests on: placed in each (how chosen), or drawn: how many of all."""
     placed = [c for c in cfgs if isinstance(c.pattern, Pattern)]
     if placed:
         return f"one in each of {len(placed)} sign patterns of {described(tr.spec)}, placed there: {_coverage(placed)}"
-    drawn = {c.pattern for c in cfgs if c.pattern is not None}
-    wanted = {T: 2 ** (len(_piecewise_args(tr.spec)) * T) for T in {c.T for c in cfgs}}
-    total = sum(wanted.values())
-    if len(drawn) == total:
+    drawn, total = _drawn_coverage(tr, cfgs)
+    if drawn == total:
         return f"one in each of the {total} sign patterns of {described(tr.spec)}, found by drawing points"
-    return (f"one in each of only {len(drawn)} of the {total} sign patterns of {described(tr.spec)} (found by drawing "
+    return (f"one in each of only {drawn} of the {total} sign patterns of {described(tr.spec)} (found by drawing "
             f"points; the others were not reached) and {sum(c.pattern is None for c in cfgs)} random points")
 
 
