@@ -296,6 +296,9 @@ def _forward(P, X, initial, mask, ws):
     R, U = _blocks(ACT_H, 2)
     HW_R0 = HW[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
+    ROW_A_N = _empty(ws, 'ROW_A_N', H[0].shape, X.dtype)  # aⁿ_t of the current step
+    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a forward statement, computed before its last call
+    TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
     PRE_A_N = np.matmul(X.reshape(-1, X.shape[2]), W_in.T, out=_empty(ws, 'PRE_A_N', (T * X.shape[1], W_in.T.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
     PRE_A_N += b_in
     steps = ws.get("forward steps")
@@ -307,9 +310,13 @@ def _forward(P, X, initial, mask, ws):
         np.tanh(HW_R0_tm1, out=ACT_H_R0_tm1)  # tanh(β a) of r_t, u_t, = α tanh(β a) + γ each (β is in the stacked weights)
         np.multiply(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)  # r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
         np.add(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)
-        a_n = R_tm1 * (W_hn_H_tm1 + b_hn) + PRE_A_N_tm1  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
+        np.add(W_hn_H_tm1, b_hn, out=TMP1)  # aⁿ_t = W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)
+        np.multiply(R_tm1, TMP1, out=TMP0)
+        a_n = np.add(TMP0, PRE_A_N_tm1, out=ROW_A_N)
         np.tanh(a_n, out=N_tm1)  # n_t = tanh(aⁿ_t)
-        np.add((1 - U_tm1) * N_tm1, U_tm1 * H_tm1, out=H_t)  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
+        np.subtract(H_tm1, N_tm1, out=TMP1)  # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}
+        np.multiply(U_tm1, TMP1, out=TMP0)
+        np.add(N_tm1, TMP0, out=H_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)

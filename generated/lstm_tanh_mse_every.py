@@ -306,6 +306,8 @@ def _forward(P, X, initial, mask, ws):
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
     I, F, O, G = _blocks(ACT_H, 4)
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
+    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a forward statement, computed before its last call
+    TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], HW[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
@@ -315,7 +317,9 @@ def _forward(P, X, initial, mask, ws):
         np.tanh(HW_tm1, out=ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
         np.multiply(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
         np.add(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)
-        np.add(F_tm1 * C_tm1, I_tm1 * G_tm1, out=C_t)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        np.multiply(F_tm1, C_tm1, out=TMP0)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        np.multiply(I_tm1, G_tm1, out=TMP1)
+        np.add(TMP0, TMP1, out=C_t)
         np.tanh(C_t, out=TANH_C_tm1)  # tanh(c_t), kept for the backward pass
         np.multiply(O_tm1, TANH_C_tm1, out=H_t)  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}

@@ -33,7 +33,8 @@ from ..printers import lecture as printing
 from ..errors import CheckFailed, SymrnnError
 from ..files import check_target, write_atomic
 from .interop import torch_layout, torch_module
-from .printer import PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code, kernel_code_into
+from .printer import (PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code, kernel_code_into,
+                      kernel_code_steps)
 from ..certification.matrix import certify_matrix
 from ..ir.nodes import (Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Plus, SumOver, Transposed, Vec, addends,
                         hadamard, is_scalar, matmul, neg, plus)
@@ -421,14 +422,18 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
     return setup, forward
 
 
-def _into(name: str, body: Node, out: str, names: dict, pr, shapes: dict, used: set, comment: str) -> Statement:
+def _into(name: str, body: Node, out: str, names: dict, pr, shapes: dict, used: set, comment: str,
+          scratch=()) -> list[Statement]:
     """`name = ufunc(…, out=out)`: body computed straight into the buffer `out` (name, if given, its view);
-    `out = name = body` when body's outermost node has no ufunc."""
-    code, prims = kernel_code_into(body, out, names, shapes)
+    `out = name = body` when body's outermost node has no ufunc. With `scratch` (names of (B, k) buffers), each
+    compound element-wise operand is computed into one of them first: one call per operation, no temporaries."""
+    codes, prims = kernel_code_steps(body, out, scratch, names, shapes)
     used.update(prims)
-    if code is None:
-        return Statement(f"{out}[...] = {name}" if name else f"{out}[...]", pr(body, names), comment)
-    return Statement(name, code, comment)
+    if codes is None:
+        return [Statement(f"{out}[...] = {name}" if name else f"{out}[...]", pr(body, names), comment)]
+    *staged, last = codes
+    return [Statement("", code, comment if n == 0 else "") for n, code in enumerate(staged)] + \
+        [Statement(name, last, "" if staged else comment)]
 
 
 def gradient_products(kp: KernelProgram, back_stacks: dict, names: dict) -> tuple[list, dict]:
@@ -727,6 +732,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             fwd[products[node]], bwd[products[node]] = frow(view), brow(view)
             product_array[products[node]] = view
     hoisted = []
+    first_row = f"{naming.kernel_array(states[0])}[0]"
+    scratch, staged = [naming.kernel_scratch(i) for i in range(len(step.equations) * 8)], 0   # the rows it may stage
     for e in step.equations:
         if e.name in absorbed_eqs | activated_eqs:
             continue
@@ -757,10 +764,17 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             v = pr(rhs.arg.xreplace(products), names)
             forward += [Statement("", form.format(v=v, out=fwd[lhs]), comment if n == 0 else "")
                         for n, form in enumerate(rhs.function.numpy_out)]
-        elif e.name not in local:   # a row of an array: written in place
-            forward.append(_into("", rhs.xreplace(products), fwd[lhs], names, pr, shapes, used, comment))
-        else:
-            forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
+        else:   # a row of an array, or a vector only this step reads (into a (B, k) buffer of its own): in place
+            name, row = ("", fwd[lhs]) if e.name not in local else (fwd[lhs], naming.kernel_local(e.name))
+            if e.name in local:
+                setup.append(Statement(row, f"_empty(ws, {row!r}, {first_row}.shape, X.dtype)",
+                                       f"{printing.text(lhs)} of the current step"))
+            statements = _into(name, rhs.xreplace(products), row, names, pr, shapes, used, comment, scratch)
+            staged = max(staged, len(statements) - 1)   # each call before the last fills one scratch row
+            forward += statements
+    setup += [Statement(name, f"_empty(ws, {name!r}, {first_row}.shape, X.dtype)",
+                        "an operand of a forward statement, computed before its last call" if i == 0 else "")
+              for i, name in enumerate(scratch[:staged])]
     env = {OWN: own_gradient(spec, t)}
     carries_next = dict(kp.adjoint.carry)
     for s in states:
@@ -802,13 +816,13 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             what = f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of {printing.text(lhs)}"
             back_setup.append(Statement(name, _buffer(name, "(min(T, block),) + H.shape[1:]"),
                                         f"{what}, a block of steps"))
-            block.append(_into("", factor, f"{name}[:stop - start]", in_block, pr, shapes, used,
+            block += (_into("", factor, f"{name}[:stop - start]", in_block, pr, shapes, used,
                                f"{what}, for the block's steps"))
             bwd[placeholder] = f"{name}[t - 1 - start]"
         comment = f"{math}, {_readers(kp, lhs)}"
         if lhs in direct or lhs in kp.stored:
             out = brow(direct[lhs] if lhs in direct else naming.kernel_array(lhs.role))
-            backward.append(_into(lhs.role, body, out, bwd, pr, shapes, used, comment))
+            backward += _into(lhs.role, body, out, bwd, pr, shapes, used, comment)
         else:
             backward.append(Statement(lhs.role, pr(body, bwd), comment))
     carries = []
@@ -824,7 +838,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
             for j, (m, v) in enumerate(stacked):
                 if direct.get(v) != f"{arr}_{j}":
-                    carries.append(_into("", v.xreplace(products), brow(f"{arr}_{j}"), bwd, pr, shapes, used,
+                    carries += (_into("", v.xreplace(products), brow(f"{arr}_{j}"), bwd, pr, shapes, used,
                                          f"{printing.text(v)}, which {m}ᵀ multiplies"))
             code = f"{brow(arr)} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
         else:
