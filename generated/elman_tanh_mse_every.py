@@ -339,18 +339,21 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
     D_F0 = _empty(ws, 'D_F0', (min(T, block),) + H.shape[1:], X.dtype)  # 1 - h_t ⊙ h_t, a factor of δ_t, a block of steps
+    CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
+    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
         np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, a factor of δ_t, for the block's steps
-        for t, DH_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        for t, DH_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = tanh(a_t)
-            carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
+            np.add(DH_tm1, carry_h, out=TMP0)  # δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = tanh(a_t)
+            np.multiply(D_F0[t - 1 - start], TMP0, out=VB_H_0_tm1)
+            carry_h = np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
@@ -364,7 +367,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         "b": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]],
         "V": np.tensordot(G, H[1:], axes=([0, 1], [0, 1])),
         "c": G.sum(axis=(0, 1)),
-        "h0": carry_h,
+        "h0": carry_h.copy(),  # a copy: the carry may be a row of a buffer the next call reuses
     }
     grads = {name: np.asarray(value, X.dtype) for name, value in grads.items()}
     return L.sum(), _clipped(grads, clip_norm, clip_value) if clip_norm or clip_value else grads

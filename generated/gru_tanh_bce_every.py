@@ -299,7 +299,7 @@ def _forward(P, X, initial, mask, ws):
     HW_R0 = HW[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
     ROW_A_N = _empty(ws, 'ROW_A_N', H[0].shape, X.dtype)  # aⁿ_t of the current step
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a forward statement, computed before its last call
+    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
     PRE_A_N = np.matmul(X.reshape(-1, X.shape[2]), W_in.T, out=_empty(ws, 'PRE_A_N', (T * X.shape[1], W_in.T.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
     PRE_A_N += b_in
@@ -378,27 +378,32 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)  # δʳ_t, δᵘ_t, r_t ⊙ δⁿ_t, every step
+    ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
     D_N_F0 = _empty(ws, 'D_N_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, a block of steps
     D_U_F0 = _empty(ws, 'D_U_F0', (min(T, block),) + H.shape[1:], X.dtype)  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, a block of steps
     D_R_F0 = _empty(ws, 'D_R_F0', (min(T, block),) + H.shape[1:], X.dtype)  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, a block of steps
+    CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
+    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T], CARRY_H[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
         np.multiply(1 - N[start:stop] * N[start:stop], 1 - U[start:stop], out=D_N_F0[:stop - start])  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, for the block's steps
         np.multiply(U[start:stop] * (1 - U[start:stop]), H[start:stop] - N[start:stop], out=D_U_F0[:stop - start])  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, for the block's steps
         np.multiply(R[start:stop] * (1 - R[start:stop]), W_hn_H[start:stop] + b_hn, out=D_R_F0[:stop - start])  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, for the block's steps
-        for t, R_tm1, U_tm1, DH_tm1, D_N_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        for t, R_tm1, U_tm1, DH_tm1, D_N_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
+            hbar = np.add(DH_tm1, carry_h, out=ROW_HBAR)  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
             delta_n = np.multiply(D_N_F0[t - 1 - start], hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
             np.multiply(D_U_F0[t - 1 - start], hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
             np.multiply(D_R_F0[t - 1 - start], delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
             np.multiply(R_tm1, delta_n, out=VB_H_2_tm1)  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
-            carry_h = VB_H_tm1 @ WB_H + U_tm1 * hbar  # ∂L/∂h_{t-1} through step t
+            np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
+            np.multiply(U_tm1, hbar, out=TMP0)
+            carry_h = np.add(CARRY_H_tm1, TMP0, out=CARRY_H_tm1)
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
@@ -421,7 +426,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         "b_hn": VB_H_R2[2 * H.shape[2]:3 * H.shape[2]],
         "V": np.tensordot(G, H[1:], axes=([0, 1], [0, 1])),
         "c": G.sum(axis=(0, 1)),
-        "h0": carry_h,
+        "h0": carry_h.copy(),  # a copy: the carry may be a row of a buffer the next call reuses
     }
     grads = {name: np.asarray(value, X.dtype) for name, value in grads.items()}
     return L.sum(), _clipped(grads, clip_norm, clip_value) if clip_norm or clip_value else grads

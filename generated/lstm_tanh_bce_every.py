@@ -308,7 +308,7 @@ def _forward(P, X, initial, mask, ws):
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
     I, F, O, G = _blocks(ACT_H, 4)
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a forward statement, computed before its last call
+    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
@@ -383,14 +383,19 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, VB_H_1, VB_H_2, VB_H_3 = _blocks(VB_H, 4)  # δⁱ_t, δᶠ_t, δᵍ_t, δᵒ_t, every step
+    ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
     CBAR_F0 = _empty(ws, 'CBAR_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, a block of steps
+    ROW_CBAR = _empty(ws, 'ROW_CBAR', H[0].shape, X.dtype)  # c̄_t of the current step
     D_O_F0 = _empty(ws, 'D_O_F0', (min(T, block),) + H.shape[1:], X.dtype)  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, a block of steps
     D_G_F0 = _empty(ws, 'D_G_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, a block of steps
     D_F_F0 = _empty(ws, 'D_F_F0', (min(T, block),) + H.shape[1:], X.dtype)  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, a block of steps
     D_I_F0 = _empty(ws, 'D_I_F0', (min(T, block),) + H.shape[1:], X.dtype)  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, a block of steps
+    CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
+    CARRY_C = _empty(ws, 'CARRY_C', C[1:].shape, X.dtype)  # ∂L/∂c_{t-1} through step t, every step
+    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], DH[:T], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T]))
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], DH[:T], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T], CARRY_H[:T], CARRY_C[:T]))
     for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
         start = max(stop - block, 0)
         np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[:stop - start])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
@@ -398,19 +403,20 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
         np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[:stop - start])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
         np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[:stop - start])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
         np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[:stop - start])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
-        for t, F_tm1, DH_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1 in reversed(steps[start:stop]):
+        for t, F_tm1, DH_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1, CARRY_C_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
-            hbar = DH_tm1 + carry_h  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
-            cbar = carry_c + CBAR_F0[t - 1 - start] * hbar  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
+            hbar = np.add(DH_tm1, carry_h, out=ROW_HBAR)  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
+            np.multiply(CBAR_F0[t - 1 - start], hbar, out=TMP0)  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
+            cbar = np.add(carry_c, TMP0, out=ROW_CBAR)
             np.multiply(D_O_F0[t - 1 - start], hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
             np.multiply(D_G_F0[t - 1 - start], cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
             np.multiply(D_F_F0[t - 1 - start], cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
             np.multiply(D_I_F0[t - 1 - start], cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
-            carry_h = VB_H_tm1 @ WB_H  # ∂L/∂h_{t-1} through step t
-            carry_c = F_tm1 * cbar  # ∂L/∂c_{t-1} through step t
+            carry_h = np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
+            carry_c = np.multiply(F_tm1, cbar, out=CARRY_C_tm1)  # ∂L/∂c_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
                 carry_c = np.where(valid, carry_c, passed_c)
@@ -439,8 +445,8 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
         "b_ho": VB_H_R2[3 * H.shape[2]:4 * H.shape[2]].copy(),
         "V": np.tensordot(E, H[1:], axes=([0, 1], [0, 1])),
         "c": E.sum(axis=(0, 1)),
-        "h0": carry_h,
-        "c0": carry_c,
+        "h0": carry_h.copy(),  # a copy: the carry may be a row of a buffer the next call reuses
+        "c0": carry_c.copy(),  # a copy: the carry may be a row of a buffer the next call reuses
     }
     grads = {name: np.asarray(value, X.dtype) for name, value in grads.items()}
     return L.sum(), _clipped(grads, clip_norm, clip_value) if clip_norm or clip_value else grads

@@ -251,6 +251,11 @@ def kernel_scratch(index: int) -> str:
     return f"TMP{index}"
 
 
+def kernel_carries(state: str) -> str:
+    """The (T, B, k) buffer of what each step t sends back to s_{t−1} (row t − 1): CARRY_H."""
+    return f"CARRY_{kernel_array(state)}"
+
+
 def kernel_local(role: str) -> str:
     """The (B, k) buffer of a vector the forward step uses and forgets (aⁿ_t of the GRU): ROW_A_N."""
     return f"ROW_{kernel_array(role)}"

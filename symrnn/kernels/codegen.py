@@ -733,7 +733,20 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             product_array[products[node]] = view
     hoisted = []
     first_row = f"{naming.kernel_array(states[0])}[0]"
-    scratch, staged = [naming.kernel_scratch(i) for i in range(len(step.equations) * 8)], 0   # the rows it may stage
+    scratch = [naming.kernel_scratch(i) for i in range(len(step.equations) * 8)]   # the rows a statement may stage
+    staged = {"forward": 0, "backward": 0}
+
+    def row_buffer(name, comment):
+        """A (B, k) workspace buffer, the size of one step's row of a state."""
+        return Statement(name, f"_empty(ws, {name!r}, {first_row}.shape, X.dtype)", comment)
+
+    def into(loop, *args, skip=0):
+        """_into with the scratch rows after the first `skip`, counting how many the loop's statements stage (one per
+        call but the last)."""
+        statements = _into(*args, scratch[skip:])
+        staged[loop] = max(staged[loop], skip + len(statements) - 1)
+        return statements
+
     for e in step.equations:
         if e.name in absorbed_eqs | activated_eqs:
             continue
@@ -767,14 +780,10 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         else:   # a row of an array, or a vector only this step reads (into a (B, k) buffer of its own): in place
             name, row = ("", fwd[lhs]) if e.name not in local else (fwd[lhs], naming.kernel_local(e.name))
             if e.name in local:
-                setup.append(Statement(row, f"_empty(ws, {row!r}, {first_row}.shape, X.dtype)",
-                                       f"{printing.text(lhs)} of the current step"))
-            statements = _into(name, rhs.xreplace(products), row, names, pr, shapes, used, comment, scratch)
-            staged = max(staged, len(statements) - 1)   # each call before the last fills one scratch row
-            forward += statements
-    setup += [Statement(name, f"_empty(ws, {name!r}, {first_row}.shape, X.dtype)",
-                        "an operand of a forward statement, computed before its last call" if i == 0 else "")
-              for i, name in enumerate(scratch[:staged])]
+                setup.append(row_buffer(row, f"{printing.text(lhs)} of the current step"))
+            forward += into("forward", name, rhs.xreplace(products), row, names, pr, shapes, used, comment)
+    setup += [row_buffer(name, "an operand of a statement, computed before its last call" if i == 0 else "")
+              for i, name in enumerate(scratch[:staged["forward"]])]
     env = {OWN: own_gradient(spec, t)}
     carries_next = dict(kp.adjoint.carry)
     for s in states:
@@ -790,6 +799,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     # reads a block is one GEMM over all T·B rows
     back_stacks = {s: backward_stack(spec, carries_next[s]) for s in states if s in carries_next}
     back_stacks = {s: pair for s, pair in back_stacks.items() if pair[0]}
+    bare = {carries_next[s] for s in states if isinstance(carries_next.get(s), Vec)}   # carries that are a vector as is
     direct, aliases = {}, []
     for s, (stacked, _) in back_stacks.items():
         arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
@@ -822,13 +832,23 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
         comment = f"{math}, {_readers(kp, lhs)}"
         if lhs in direct or lhs in kp.stored:
             out = brow(direct[lhs] if lhs in direct else naming.kernel_array(lhs.role))
-            backward += _into(lhs.role, body, out, bwd, pr, shapes, used, comment)
-        else:
+            backward += into("backward", lhs.role, body, out, bwd, pr, shapes, used, comment)
+        elif lhs in bare:   # a carry is this very vector: it must outlive the step, a fresh array
             backward.append(Statement(lhs.role, pr(body, bwd), comment))
+        else:   # read in this step only: into a (B, k) buffer of its own
+            row = naming.kernel_local(lhs.role)
+            back_setup.append(row_buffer(row, f"{printing.text(lhs)} of the current step"))
+            backward += into("backward", lhs.role, body, row, bwd, pr, shapes, used, comment)
     carries = []
     for s in states:
         body = carries_next.get(s)
         what = f"∂L/∂{printing.text(Vec(s, t - 1))} through step t"
+        # each step's carry into a row of its own (T, B, k) buffer: no array per step, and the carry passed through a
+        # padded step (passed_h) is never overwritten by the next
+        rows = naming.kernel_carries(s)
+        if body is not None and body not in bare:
+            back_setup.append(Statement(rows, f"_empty(ws, {rows!r}, {naming.kernel_array(s)}[1:].shape, X.dtype)",
+                                        f"{what}, every step"))
         if body is None:
             carries.append(Statement(naming.kernel_carry(s), f"np.zeros_like({naming.kernel_carry(s)})",
                                      f"no equation reads {naming.previous(s)}"))
@@ -840,10 +860,25 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                 if direct.get(v) != f"{arr}_{j}":
                     carries += (_into("", v.xreplace(products), brow(f"{arr}_{j}"), bwd, pr, shapes, used,
                                          f"{printing.text(v)}, which {m}ᵀ multiplies"))
-            code = f"{brow(arr)} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
+            carry = naming.kernel_carry(s)
+            carries.append(Statement(carry if rest is None else "", f"np.matmul({brow(arr)}, {weights}, out={brow(rows)})",
+                                     what))
+            if rest is not None:
+                rest = rest.xreplace(products)
+                if isinstance(rest, (Plus, Minus, Hadamard)):   # computed into a scratch row first
+                    carries += into("backward", "", rest, scratch[0], bwd, pr, shapes, used, "", skip=1)
+                    staged["backward"] = max(staged["backward"], 1)
+                    rest_code = scratch[0]
+                else:
+                    rest_code = pr(rest, bwd)
+                carries.append(Statement(carry, f"np.add({brow(rows)}, {rest_code}, out={brow(rows)})", ""))
+        elif body in bare:
+            carries.append(Statement(naming.kernel_carry(s), pr(body.xreplace(products), bwd), what))
         else:
-            code = pr(body.xreplace(products), bwd)
-        carries.append(Statement(naming.kernel_carry(s), code, what))
+            carries += into("backward", naming.kernel_carry(s), body.xreplace(products), brow(rows), bwd, pr, shapes,
+                            used, what)
+    back_setup += [row_buffer(name, "an operand of a statement, computed before its last call" if i == 0 else "")
+                   for i, name in enumerate(scratch[:staged["backward"]])]
     grad_setup, stacked_grads = gradient_products(kp, back_stacks, grd)
     grads = []
     for name, cell, head in kp.grads:
