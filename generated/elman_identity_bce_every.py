@@ -344,8 +344,8 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["backward steps"] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
-    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
-        start = max(stop - block, 0)
+    for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
+        stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         for t, DH_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]

@@ -360,15 +360,15 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
-    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
-        start = max(stop - block, 0)
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), [D_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
+    for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
+        stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[:stop - start])  # h_t ⊙ (1 - h_t), a factor of δ_t, for the block's steps
-        for t, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
+        for t, D_F0_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
-            np.multiply(D_F0[t - 1 - start], carry_h, out=VB_H_0_tm1)  # δ_t = h_t ⊙ (1 - h_t) ⊙ Wᵀ δ_{t+1}, through h_t = σ(a_t)
+            np.multiply(D_F0_tm1, carry_h, out=VB_H_0_tm1)  # δ_t = h_t ⊙ (1 - h_t) ⊙ Wᵀ δ_{t+1}, through h_t = σ(a_t)
             carry_h = np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)

@@ -386,20 +386,20 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T], CARRY_H[:T]))
-    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
-        start = max(stop - block, 0)
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], [D_N_F0[(t - 1) % block] for t in range(1, T + 1)], D_N[:T], [D_U_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_1[:T], [D_R_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H_2[:T], VB_H[:T], CARRY_H[:T]))
+    for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
+        stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         np.multiply(1 - N[start:stop] * N[start:stop], 1 - U[start:stop], out=D_N_F0[:stop - start])  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, for the block's steps
         np.multiply(U[start:stop] * (1 - U[start:stop]), H[start:stop] - N[start:stop], out=D_U_F0[:stop - start])  # u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t), a factor of δᵘ_t, for the block's steps
         np.multiply(R[start:stop] * (1 - R[start:stop]), W_hn_H[start:stop] + b_hn, out=D_R_F0[:stop - start])  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, for the block's steps
-        for t, R_tm1, U_tm1, DH_tm1, D_N_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
+        for t, R_tm1, U_tm1, DH_tm1, D_N_F0_tm1, D_N_tm1, D_U_F0_tm1, VB_H_1_tm1, D_R_F0_tm1, VB_H_0_tm1, VB_H_2_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
             hbar = np.add(DH_tm1, carry_h, out=ROW_HBAR)  # h̄_t = Vᵀ g_t + (W_hrᵀ δʳ_{t+1} + W_huᵀ δᵘ_{t+1} + W_hnᵀ(r_{t+1} ⊙ δⁿ_{t+1}) + u_{t+1} ⊙ h̄_{t+1}), through Y_t = V h_t + c; step t + 1
-            delta_n = np.multiply(D_N_F0[t - 1 - start], hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
-            np.multiply(D_U_F0[t - 1 - start], hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
-            np.multiply(D_R_F0[t - 1 - start], delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
+            delta_n = np.multiply(D_N_F0_tm1, hbar, out=D_N_tm1)  # δⁿ_t = (1 - n_t ⊙ n_t) ⊙ (1 - u_t) ⊙ h̄_t, through n_t = tanh(aⁿ_t)
+            np.multiply(D_U_F0_tm1, hbar, out=VB_H_1_tm1)  # δᵘ_t = u_t ⊙ (1 - u_t) ⊙ (h_{t-1} - n_t) ⊙ h̄_t, through u_t = σ(aᵘ_t)
+            np.multiply(D_R_F0_tm1, delta_n, out=VB_H_0_tm1)  # δʳ_t = r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn) ⊙ δⁿ_t, through r_t = σ(aʳ_t)
             np.multiply(R_tm1, delta_n, out=VB_H_2_tm1)  # r_t ⊙ δⁿ_t, which W_hnᵀ multiplies
             np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
             np.multiply(U_tm1, hbar, out=TMP0)

@@ -395,26 +395,26 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get("backward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], DH[:T], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T], CARRY_H[:T], CARRY_C[:T]))
-    for stop in range(T, 0, -block):  # the blocks of steps start + 1..stop, the last first
-        start = max(stop - block, 0)
+        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], DH[:T], [CBAR_F0[(t - 1) % block] for t in range(1, T + 1)], [D_O_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_3[:T], [D_G_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_2[:T], [D_F_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_1[:T], [D_I_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H[:T], CARRY_H[:T], CARRY_C[:T]))
+    for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
+        stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[:stop - start])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
         np.multiply(O[start:stop] * (1 - O[start:stop]), TANH_C[start:stop], out=D_O_F0[:stop - start])  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, for the block's steps
         np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[:stop - start])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
         np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[:stop - start])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
         np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[:stop - start])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
-        for t, F_tm1, DH_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1, CARRY_C_tm1 in reversed(steps[start:stop]):
+        for t, F_tm1, DH_tm1, CBAR_F0_tm1, D_O_F0_tm1, VB_H_3_tm1, D_G_F0_tm1, VB_H_2_tm1, D_F_F0_tm1, VB_H_1_tm1, D_I_F0_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1, CARRY_C_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
             hbar = np.add(DH_tm1, carry_h, out=ROW_HBAR)  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
-            np.multiply(CBAR_F0[t - 1 - start], hbar, out=TMP0)  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
+            np.multiply(CBAR_F0_tm1, hbar, out=TMP0)  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
             cbar = np.add(carry_c, TMP0, out=ROW_CBAR)
-            np.multiply(D_O_F0[t - 1 - start], hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
-            np.multiply(D_G_F0[t - 1 - start], cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
-            np.multiply(D_F_F0[t - 1 - start], cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
-            np.multiply(D_I_F0[t - 1 - start], cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
+            np.multiply(D_O_F0_tm1, hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
+            np.multiply(D_G_F0_tm1, cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
+            np.multiply(D_F_F0_tm1, cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
+            np.multiply(D_I_F0_tm1, cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
             carry_h = np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
             carry_c = np.multiply(F_tm1, cbar, out=CARRY_C_tm1)  # ∂L/∂c_{t-1} through step t
             if mask is not None:

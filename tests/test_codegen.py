@@ -243,7 +243,7 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     # (written in place, so bound to no name: the module binds nothing it does not read)
     # (its operand h̄_t first into a scratch row: one ufunc call per operation, no array made per step)
     assert ("            np.add(DH_tm1, carry_h, out=TMP0)  # δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through "
-            "h_t = tanh(a_t)\n            np.multiply(D_F0[t - 1 - start], TMP0, out=VB_H_0_tm1)\n") in text
+            "h_t = tanh(a_t)\n            np.multiply(D_F0_tm1, TMP0, out=VB_H_0_tm1)\n") in text
     assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, "
             "a factor of δ_t") in text
     # each step's carry into its own row of a buffer (a padded step's passed carry is never overwritten)

@@ -236,6 +236,10 @@ class Rows:
             return f"{array}[t]" if shift == 0 else f"{array}[t - {-shift}]"
         return self.used.setdefault((array, shift), naming.kernel_row(array, shift))
 
+    def cyclic(self, array: str) -> str:
+        """Step t's row of a buffer of one block of steps (the blocks start at multiples of `block`): row (t − 1) % block."""
+        return self.used.setdefault((array, None), naming.kernel_row(array, -1))
+
     @property
     def names(self) -> str:
         """The loop's targets after t."""
@@ -244,7 +248,8 @@ class Rows:
     @property
     def arrays(self) -> str:
         """The arrays whose rows t = 1..T the loop reads, for zip."""
-        return ", ".join(f"{a}[:T]" if shift == -1 else f"{a}[{1 + shift}:T + {1 + shift}]" for a, shift in self.used)
+        return ", ".join(f"[{a}[(t - 1) % block] for t in range(1, T + 1)]" if shift is None else f"{a}[:T]"
+                         if shift == -1 else f"{a}[{1 + shift}:T + {1 + shift}]" for a, shift in self.used)
 
 
 def _names(kp: KernelProgram, where: str, row=None) -> dict:
@@ -828,7 +833,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                                         f"{what}, a block of steps"))
             block += (_into("", factor, f"{name}[:stop - start]", in_block, pr, shapes, used,
                                f"{what}, for the block's steps"))
-            bwd[placeholder] = f"{name}[t - 1 - start]"
+            bwd[placeholder] = brow.cyclic(name)
         comment = f"{math}, {_readers(kp, lhs)}"
         if lhs in direct or lhs in kp.stored:
             out = brow(direct[lhs] if lhs in direct else naming.kernel_array(lhs.role))
