@@ -270,7 +270,7 @@ def _workspace(P, X):
 def _empty(ws, name, shape, dtype):
     """ws[name], an np.empty(shape, dtype) on first use; every caller overwrites all of it before reading."""
     out = ws.get(name)
-    if out is None:
+    if out is None or out.shape != shape:  # (a buffer of one block of steps changes with BLOCK_BYTES)
         out = ws[name] = np.empty(shape, dtype)
     return out
 
@@ -360,9 +360,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
     CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
-    steps = ws.get("backward steps")
-    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
+    steps = ws.get(("backward steps", block))
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
+        steps = ws["backward steps", block] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
     for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
         stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         for t, DH_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):

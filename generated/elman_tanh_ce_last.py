@@ -268,7 +268,7 @@ def _workspace(P, X):
 def _empty(ws, name, shape, dtype):
     """ws[name], an np.empty(shape, dtype) on first use; every caller overwrites all of it before reading."""
     out = ws.get(name)
-    if out is None:
+    if out is None or out.shape != shape:  # (a buffer of one block of steps changes with BLOCK_BYTES)
         out = ws[name] = np.empty(shape, dtype)
     return out
 
@@ -355,9 +355,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
     D_F0 = _empty(ws, 'D_F0', (min(T, block),) + H.shape[1:], X.dtype)  # 1 - h_t ⊙ h_t, a factor of δ_t, a block of steps
     CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
-    steps = ws.get("backward steps")
-    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), [D_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
+    steps = ws.get(("backward steps", block))
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
+        steps = ws["backward steps", block] = list(zip(range(1, T + 1), [D_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H[:T], CARRY_H[:T]))
     for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
         stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, a factor of δ_t, for the block's steps

@@ -266,7 +266,7 @@ def _workspace(P, X):
 def _empty(ws, name, shape, dtype):
     """ws[name], an np.empty(shape, dtype) on first use; every caller overwrites all of it before reading."""
     out = ws.get(name)
-    if out is None:
+    if out is None or out.shape != shape:  # (a buffer of one block of steps changes with BLOCK_BYTES)
         out = ws[name] = np.empty(shape, dtype)
     return out
 
@@ -382,9 +382,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     D_R_F0 = _empty(ws, 'D_R_F0', (min(T, block),) + H.shape[1:], X.dtype)  # r_t ⊙ (1 - r_t) ⊙ (W_hn h_{t-1} + b_hn), a factor of δʳ_t, a block of steps
     CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
     TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
-    steps = ws.get("backward steps")
-    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], [D_N_F0[(t - 1) % block] for t in range(1, T + 1)], D_N[:T], [D_U_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_1[:T], [D_R_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H_2[:T], VB_H[:T], CARRY_H[:T]))
+    steps = ws.get(("backward steps", block))
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
+        steps = ws["backward steps", block] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], [D_N_F0[(t - 1) % block] for t in range(1, T + 1)], D_N[:T], [D_U_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_1[:T], [D_R_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H_2[:T], VB_H[:T], CARRY_H[:T]))
     for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
         stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         np.multiply(1 - N[start:stop] * N[start:stop], 1 - U[start:stop], out=D_N_F0[:stop - start])  # (1 - n_t ⊙ n_t) ⊙ (1 - u_t), a factor of δⁿ_t, for the block's steps

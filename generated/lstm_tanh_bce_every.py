@@ -279,7 +279,7 @@ def _workspace(P, X):
 def _empty(ws, name, shape, dtype):
     """ws[name], an np.empty(shape, dtype) on first use; every caller overwrites all of it before reading."""
     out = ws.get(name)
-    if out is None:
+    if out is None or out.shape != shape:  # (a buffer of one block of steps changes with BLOCK_BYTES)
         out = ws[name] = np.empty(shape, dtype)
     return out
 
@@ -393,9 +393,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
     CARRY_C = _empty(ws, 'CARRY_C', C[1:].shape, X.dtype)  # ∂L/∂c_{t-1} through step t, every step
     TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
-    steps = ws.get("backward steps")
-    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["backward steps"] = list(zip(range(1, T + 1), F[:T], DH[:T], [CBAR_F0[(t - 1) % block] for t in range(1, T + 1)], [D_O_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_3[:T], [D_G_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_2[:T], [D_F_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_1[:T], [D_I_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H[:T], CARRY_H[:T], CARRY_C[:T]))
+    steps = ws.get(("backward steps", block))
+    if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
+        steps = ws["backward steps", block] = list(zip(range(1, T + 1), F[:T], DH[:T], [CBAR_F0[(t - 1) % block] for t in range(1, T + 1)], [D_O_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_3[:T], [D_G_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_2[:T], [D_F_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_1[:T], [D_I_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H[:T], CARRY_H[:T], CARRY_C[:T]))
     for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
         stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
         np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[:stop - start])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
