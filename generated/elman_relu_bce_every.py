@@ -47,6 +47,11 @@ STATES = ['h0']
 SHAPES = {'W': ('k', 'k'), 'U': ('k', 'm'), 'b': ('k',), 'V': ('o', 'k'), 'c': ('o',)}
 
 
+def _rows(a):
+    """(T, B, n) as T·B rows (T·B, n): Σ_t Σ_b u vᵀ is then one 2-D product (np.tensordot costs ~8 µs more)."""
+    return a.reshape(-1, a.shape[-1])
+
+
 def init_params(n_in, n_hidden, n_out, *, seed=0, dtype=np.float64):
     """Weights and biases uniform in ±1/√n_hidden (PyTorch's scale for nn.RNN and nn.Linear(n_hidden, ·))."""
     for what, n in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
@@ -367,7 +372,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         "W": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],
         "U": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]],
         "b": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]],
-        "V": np.tensordot(G, H[1:], axes=([0, 1], [0, 1])),
+        "V": _rows(G).T @ _rows(H[1:]),
         "c": G.sum(axis=(0, 1)),
         "h0": carry_h.copy(),  # a copy: the carry may be a row of a buffer the next call reuses
     }

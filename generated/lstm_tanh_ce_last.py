@@ -325,6 +325,8 @@ def _forward(P, X, initial, mask, ws):
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
     I, F, O, G = _blocks(ACT_H, 4)
     ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
+    ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
+    GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
     TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
     steps = ws.get("forward steps")
@@ -334,8 +336,8 @@ def _forward(P, X, initial, mask, ws):
         np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
         HW_tm1 += PRE_H_tm1  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
         np.tanh(HW_tm1, out=ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
-        np.multiply(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
-        np.add(ACT_H_R0_tm1, 0.5, out=ACT_H_R0_tm1)
+        np.multiply(ACT_H_R0_tm1, ALPHA_ACT_H_R0, out=ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
+        np.add(ACT_H_R0_tm1, GAMMA_ACT_H_R0, out=ACT_H_R0_tm1)
         np.multiply(F_tm1, C_tm1, out=TMP0)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         np.multiply(I_tm1, G_tm1, out=TMP1)
         np.add(TMP0, TMP1, out=C_t)

@@ -256,6 +256,11 @@ def kernel_carries(state: str) -> str:
     return f"CARRY_{kernel_array(state)}"
 
 
+def kernel_constant(array: str, what: str) -> str:
+    """A constant row the forward loop applies to a run of an array (α or γ of f = α tanh(β ·) + γ): ALPHA_ACT_H_R0."""
+    return f"{what.upper()}_{array}"
+
+
 def kernel_local(role: str) -> str:
     """The (B, k) buffer of a vector the forward step uses and forgets (aⁿ_t of the GRU): ROW_A_N."""
     return f"ROW_{kernel_array(role)}"
