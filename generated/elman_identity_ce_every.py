@@ -109,18 +109,30 @@ def _finite(what, array):
         raise ValueError(f"{what}: expected finite values, got nan or inf (check_finite=True)")
 
 
+#: The signatures (shapes and dtype kinds of X and the parameters) that passed _prepare's checks, with the sizes they fix:
+#: a call with a known signature skips the per-array checks (the same verdict, ~15 µs less at 18 parameters).
+_CHECKED = {}
+
+
 def _prepare(params, X, initial, lengths, check_finite=False):
     """Validated inputs in one floating dtype: (params, X, initial states, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
     if not isinstance(params, Mapping) or any(name not in params for name in PARAMS):
         raise ValueError(f"params: expected a dict with the keys {PARAMS}")
     P = {name: np.asarray(params[name]) for name in PARAMS}
     X = np.asarray(X)
-    sizes = {}
-    _floating("X", X)
-    _fit("X", X, ("T", "B", "m"), sizes)
-    for name in PARAMS:
-        _floating(f"params[{name!r}]", P[name])
-        _fit(f"params[{name!r}]", P[name], SHAPES[name], sizes)
+    signature = (X.shape[2:], X.ndim, X.dtype.kind) + tuple((a.shape, a.dtype.kind) for a in P.values())
+    known = _CHECKED.get(signature)
+    if known is None:  # X's and every parameter's dtype and shape checked once per signature, then remembered
+        sizes = {}
+        _floating("X", X)
+        _fit("X", X, ("T", "B", "m"), sizes)
+        for name in PARAMS:
+            _floating(f"params[{name!r}]", P[name])
+            _fit(f"params[{name!r}]", P[name], SHAPES[name], sizes)
+        if len(_CHECKED) >= 64:
+            _CHECKED.clear()
+        known = _CHECKED[signature] = {letter: n for letter, n in sizes.items() if letter not in ("T", "B")}
+    sizes = {"T": X.shape[0], "B": X.shape[1], **known}
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
     T, B = X.shape[:2]
