@@ -246,6 +246,26 @@ def kernel_product(param: str, state: str) -> str:
     return f"{param}_{kernel_array(state)}"
 
 
+def kernel_scratch(index: int) -> str:
+    """A (B, k) buffer a forward statement computes an operand into before its last call: TMP0, TMP1."""
+    return f"TMP{index}"
+
+
+def kernel_carries(state: str) -> str:
+    """The (T, B, k) buffer of what each step t sends back to s_{t−1} (row t − 1): CARRY_H."""
+    return f"CARRY_{kernel_array(state)}"
+
+
+def kernel_constant(array: str, what: str) -> str:
+    """A constant row the forward loop applies to a run of an array (α or γ of f = α tanh(β ·) + γ): ALPHA_ACT_H_R0."""
+    return f"{what.upper()}_{array}"
+
+
+def kernel_local(role: str) -> str:
+    """The (B, k) buffer of a vector the forward step uses and forgets (aⁿ_t of the GRU): ROW_A_N."""
+    return f"ROW_{kernel_array(role)}"
+
+
 def kernel_factor(role: str, index: int) -> str:
     """A factor of an adjoint statement that reads only the forward pass, computed for every step before the
     backward loop: D_U_F0 (u_t ⊙ (1 − u_t) of δᵘ_t's statement), NBAR_F0."""

@@ -241,11 +241,13 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
     # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time
     # (written in place, so bound to no name: the module binds nothing it does not read)
-    assert ("            np.multiply(D_F0[t - 1 - start], DH_tm1 + carry_h, out=VB_H_0_tm1)  # δ_t = (1 - h_t ⊙ h_t) ⊙ "
-            "(Vᵀ g_t + Wᵀ δ_{t+1}), through h_t = tanh(a_t)") in text
+    # (its operand h̄_t first into a scratch row: one ufunc call per operation, no array made per step)
+    assert ("            np.add(DH_tm1, carry_h, out=TMP0)  # δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through "
+            "h_t = tanh(a_t)\n            np.multiply(D_F0_tm1, TMP0, out=VB_H_0_tm1)\n") in text
     assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, "
             "a factor of δ_t") in text
-    assert "carry_h = VB_H_tm1 @ WB_H  #" in text
+    # each step's carry into its own row of a buffer (a padded step's passed carry is never overwritten)
+    assert "carry_h = np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  #" in text
     # the weight gradients: one GEMM over all T·B rows per stacked run, each gradient a block of its rows
     assert "VB_H_R0 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W:" in text
     assert '"W": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],' in text

@@ -84,6 +84,28 @@ def test_matches_independent_bptt_with_padding(kernels, combo):
         np.testing.assert_allclose(g2[name], g[name], rtol=1e-13, atol=1e-15, err_msg=name)
 
 
+@pytest.mark.parametrize("combo", [("gru", "mse", "every"), ("lstm", "ce", "every"), ("lstm", "bce", "last")],
+                         ids=lambda c: "_".join(c))
+def test_blocks_of_steps_and_reused_buffers(kernels, combo, monkeypatch):
+    """Several blocks of backward steps, the last one short (T = 7, blocks of 2: factor rows (t − 1) % block), and the
+    workspace's buffers reused by a second call: the same answer as the independent BPTT, and the first call's
+    gradients (the initial states' ones were carry rows of the buffers) untouched by the second."""
+    cell, loss, output = combo
+    k = kernels[combo]
+    p, X, Z, states, lengths = point(*combo, T=7, seed=5)
+    k.loss_and_grads(p, X / 2, Z, **states)   # a workspace made with the default block first: BLOCK_BYTES may change
+    monkeypatch.setattr(k, "BLOCK_BYTES", 2 * X.shape[1] * states["h0"].shape[1] * 8)   # two steps per block
+    for lens in (lengths, None):
+        L, g = k.loss_and_grads(p, X, Z, lengths=lens, **states)
+        kept = {n: v.copy() for n, v in g.items()}
+        L2, g2 = k.loss_and_grads(p, X, Z, lengths=lens, **states)
+        want_L, want = numpy_gated.loss_and_grads(cell, p, X, Z, states["h0"], states.get("c0"), lens, loss, output)
+        assert L == pytest.approx(want_L, rel=1e-12) and L2 == L
+        for name in names(cell):
+            np.testing.assert_allclose(g2[name], want[name], rtol=1e-10, atol=1e-13, err_msg=name)
+            np.testing.assert_array_equal(g[name], kept[name], err_msg=name)
+
+
 @pytest.mark.parametrize("combo", COMBOS, ids=IDS)
 def test_central_differences(kernels, combo):
     cell = combo[0]

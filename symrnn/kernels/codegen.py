@@ -33,7 +33,8 @@ from ..printers import lecture as printing
 from ..errors import CheckFailed, SymrnnError
 from ..files import check_target, write_atomic
 from .interop import torch_layout, torch_module
-from .printer import PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code, kernel_code_into
+from .printer import (PRIMITIVES, BatchSum, KernelPrinter, LogSumExp, Pick, kernel_code, kernel_code_into,
+                      kernel_code_steps)
 from ..certification.matrix import certify_matrix
 from ..ir.nodes import (Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Plus, SumOver, Transposed, Vec, addends,
                         hadamard, is_scalar, matmul, neg, plus)
@@ -235,6 +236,10 @@ class Rows:
             return f"{array}[t]" if shift == 0 else f"{array}[t - {-shift}]"
         return self.used.setdefault((array, shift), naming.kernel_row(array, shift))
 
+    def cyclic(self, array: str) -> str:
+        """Step t's row of a buffer of one block of steps (the blocks start at multiples of `block`): row (t − 1) % block."""
+        return self.used.setdefault((array, None), naming.kernel_row(array, -1))
+
     @property
     def names(self) -> str:
         """The loop's targets after t."""
@@ -243,7 +248,8 @@ class Rows:
     @property
     def arrays(self) -> str:
         """The arrays whose rows t = 1..T the loop reads, for zip."""
-        return ", ".join(f"{a}[:T]" if shift == -1 else f"{a}[{1 + shift}:T + {1 + shift}]" for a, shift in self.used)
+        return ", ".join(f"[{a}[(t - 1) % block] for t in range(1, T + 1)]" if shift is None else f"{a}[:T]"
+                         if shift == -1 else f"{a}[{1 + shift}:T + {1 + shift}]" for a, shift in self.used)
 
 
 def _names(kp: KernelProgram, where: str, row=None) -> dict:
@@ -409,10 +415,13 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
         comment = "; ".join(_equation_text(step, activated[a][0]) for a in run)
         if folded:
             alpha, _, gamma = function.tanh_form
-            if (alpha, gamma) != (1, 0):
-                target = views(run, start, stop)[1]
-                forward += [Statement("", f"np.multiply({row(target)}, {alpha!r}, out={row(target)})", comment),
-                            Statement("", f"np.add({row(target)}, {gamma!r}, out={row(target)})", "")]
+            if (alpha, gamma) != (1, 0):   # α and γ as arrays of the row's shape: a Python scalar operand costs a
+                target = views(run, start, stop)[1]   # ufunc call ~0.2 µs more at B = 1
+                scale, shift = naming.kernel_constant(target, "alpha"), naming.kernel_constant(target, "gamma")
+                setup += [Statement(scale, f"np.full({target}.shape[1:], {alpha!r}, X.dtype)", f"α of {comment}"),
+                          Statement(shift, f"np.full({target}.shape[1:], {gamma!r}, X.dtype)", "γ")]
+                forward += [Statement("", f"np.multiply({row(target)}, {scale}, out={row(target)})", comment),
+                            Statement("", f"np.add({row(target)}, {shift}, out={row(target)})", "")]
         else:
             source, target = views(run, start, stop)
             forward += [Statement("", form.format(v=row(source), out=row(target)), comment if n == 0 else "")
@@ -421,14 +430,18 @@ def _activation_runs(s: str, blocks: int, acts: list, activated: dict, step: Ste
     return setup, forward
 
 
-def _into(name: str, body: Node, out: str, names: dict, pr, shapes: dict, used: set, comment: str) -> Statement:
+def _into(name: str, body: Node, out: str, names: dict, pr, shapes: dict, used: set, comment: str,
+          scratch=()) -> list[Statement]:
     """`name = ufunc(…, out=out)`: body computed straight into the buffer `out` (name, if given, its view);
-    `out = name = body` when body's outermost node has no ufunc."""
-    code, prims = kernel_code_into(body, out, names, shapes)
+    `out = name = body` when body's outermost node has no ufunc. With `scratch` (names of (B, k) buffers), each
+    compound element-wise operand is computed into one of them first: one call per operation, no temporaries."""
+    codes, prims = kernel_code_steps(body, out, scratch, names, shapes)
     used.update(prims)
-    if code is None:
-        return Statement(f"{out}[...] = {name}" if name else f"{out}[...]", pr(body, names), comment)
-    return Statement(name, code, comment)
+    if codes is None:
+        return [Statement(f"{out}[...] = {name}" if name else f"{out}[...]", pr(body, names), comment)]
+    *staged, last = codes
+    return [Statement("", code, comment if n == 0 else "") for n, code in enumerate(staged)] + \
+        [Statement(name, last, "" if staged else comment)]
 
 
 def gradient_products(kp: KernelProgram, back_stacks: dict, names: dict) -> tuple[list, dict]:
@@ -727,6 +740,21 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             fwd[products[node]], bwd[products[node]] = frow(view), brow(view)
             product_array[products[node]] = view
     hoisted = []
+    first_row = f"{naming.kernel_array(states[0])}[0]"
+    scratch = [naming.kernel_scratch(i) for i in range(len(step.equations) * 8)]   # the rows a statement may stage
+    staged = {"forward": 0, "backward": 0}
+
+    def row_buffer(name, comment):
+        """A (B, k) workspace buffer, the size of one step's row of a state."""
+        return Statement(name, f"_empty(ws, {name!r}, {first_row}.shape, X.dtype)", comment)
+
+    def into(loop, *args, skip=0):
+        """_into with the scratch rows after the first `skip`, counting how many the loop's statements stage (one per
+        call but the last)."""
+        statements = _into(*args, scratch[skip:])
+        staged[loop] = max(staged[loop], skip + len(statements) - 1)
+        return statements
+
     for e in step.equations:
         if e.name in absorbed_eqs | activated_eqs:
             continue
@@ -757,10 +785,13 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             v = pr(rhs.arg.xreplace(products), names)
             forward += [Statement("", form.format(v=v, out=fwd[lhs]), comment if n == 0 else "")
                         for n, form in enumerate(rhs.function.numpy_out)]
-        elif e.name not in local:   # a row of an array: written in place
-            forward.append(_into("", rhs.xreplace(products), fwd[lhs], names, pr, shapes, used, comment))
-        else:
-            forward.append(Statement(fwd[lhs], pr(rhs.xreplace(products), names), comment))
+        else:   # a row of an array, or a vector only this step reads (into a (B, k) buffer of its own): in place
+            name, row = ("", fwd[lhs]) if e.name not in local else (fwd[lhs], naming.kernel_local(e.name))
+            if e.name in local:
+                setup.append(row_buffer(row, f"{printing.text(lhs)} of the current step"))
+            forward += into("forward", name, rhs.xreplace(products), row, names, pr, shapes, used, comment)
+    setup += [row_buffer(name, "an operand of a statement, computed before its last call" if i == 0 else "")
+              for i, name in enumerate(scratch[:staged["forward"]])]
     env = {OWN: own_gradient(spec, t)}
     carries_next = dict(kp.adjoint.carry)
     for s in states:
@@ -776,6 +807,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     # reads a block is one GEMM over all T·B rows
     back_stacks = {s: backward_stack(spec, carries_next[s]) for s in states if s in carries_next}
     back_stacks = {s: pair for s, pair in back_stacks.items() if pair[0]}
+    bare = {carries_next[s] for s in states if isinstance(carries_next.get(s), Vec)}   # carries that are a vector as is
     direct, aliases = {}, []
     for s, (stacked, _) in back_stacks.items():
         arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
@@ -802,19 +834,29 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             what = f"{printing.text(factor.xreplace(_unproducts(products)))}, a factor of {printing.text(lhs)}"
             back_setup.append(Statement(name, _buffer(name, "(min(T, block),) + H.shape[1:]"),
                                         f"{what}, a block of steps"))
-            block.append(_into("", factor, f"{name}[:stop - start]", in_block, pr, shapes, used,
+            block += (_into("", factor, f"{name}[:stop - start]", in_block, pr, shapes, used,
                                f"{what}, for the block's steps"))
-            bwd[placeholder] = f"{name}[t - 1 - start]"
+            bwd[placeholder] = brow.cyclic(name)
         comment = f"{math}, {_readers(kp, lhs)}"
         if lhs in direct or lhs in kp.stored:
             out = brow(direct[lhs] if lhs in direct else naming.kernel_array(lhs.role))
-            backward.append(_into(lhs.role, body, out, bwd, pr, shapes, used, comment))
-        else:
+            backward += into("backward", lhs.role, body, out, bwd, pr, shapes, used, comment)
+        elif lhs in bare:   # a carry is this very vector: it must outlive the step, a fresh array
             backward.append(Statement(lhs.role, pr(body, bwd), comment))
+        else:   # read in this step only: into a (B, k) buffer of its own
+            row = naming.kernel_local(lhs.role)
+            back_setup.append(row_buffer(row, f"{printing.text(lhs)} of the current step"))
+            backward += into("backward", lhs.role, body, row, bwd, pr, shapes, used, comment)
     carries = []
     for s in states:
         body = carries_next.get(s)
         what = f"∂L/∂{printing.text(Vec(s, t - 1))} through step t"
+        # each step's carry into a row of its own (T, B, k) buffer: no array per step, and the carry passed through a
+        # padded step (passed_h) is never overwritten by the next
+        rows = naming.kernel_carries(s)
+        if body is not None and body not in bare:
+            back_setup.append(Statement(rows, f"_empty(ws, {rows!r}, {naming.kernel_array(s)}[1:].shape, X.dtype)",
+                                        f"{what}, every step"))
         if body is None:
             carries.append(Statement(naming.kernel_carry(s), f"np.zeros_like({naming.kernel_carry(s)})",
                                      f"no equation reads {naming.previous(s)}"))
@@ -824,12 +866,27 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
             for j, (m, v) in enumerate(stacked):
                 if direct.get(v) != f"{arr}_{j}":
-                    carries.append(_into("", v.xreplace(products), brow(f"{arr}_{j}"), bwd, pr, shapes, used,
+                    carries += (_into("", v.xreplace(products), brow(f"{arr}_{j}"), bwd, pr, shapes, used,
                                          f"{printing.text(v)}, which {m}ᵀ multiplies"))
-            code = f"{brow(arr)} @ {weights}" + (f" + {pr(rest.xreplace(products), bwd)}" if rest is not None else "")
+            carry = naming.kernel_carry(s)
+            carries.append(Statement(carry if rest is None else "", f"np.matmul({brow(arr)}, {weights}, out={brow(rows)})",
+                                     what))
+            if rest is not None:
+                rest = rest.xreplace(products)
+                if isinstance(rest, (Plus, Minus, Hadamard)):   # computed into a scratch row first
+                    carries += into("backward", "", rest, scratch[0], bwd, pr, shapes, used, "", skip=1)
+                    staged["backward"] = max(staged["backward"], 1)
+                    rest_code = scratch[0]
+                else:
+                    rest_code = pr(rest, bwd)
+                carries.append(Statement(carry, f"np.add({brow(rows)}, {rest_code}, out={brow(rows)})", ""))
+        elif body in bare:
+            carries.append(Statement(naming.kernel_carry(s), pr(body.xreplace(products), bwd), what))
         else:
-            code = pr(body.xreplace(products), bwd)
-        carries.append(Statement(naming.kernel_carry(s), code, what))
+            carries += into("backward", naming.kernel_carry(s), body.xreplace(products), brow(rows), bwd, pr, shapes,
+                            used, what)
+    back_setup += [row_buffer(name, "an operand of a statement, computed before its last call" if i == 0 else "")
+                   for i, name in enumerate(scratch[:staged["backward"]])]
     grad_setup, stacked_grads = gradient_products(kp, back_stacks, grd)
     grads = []
     for name, cell, head in kp.grads:

@@ -6,7 +6,7 @@ at once, so every product turns around:
 
     W v            ->  v @ W.T          Wᵀ v        ->  v @ W          g W v  ->  g * (v @ W.T)
     u ⊙ v          ->  u * v            1 − h ⊙ h   ->  1 - h * h      σ(v)   ->  0.5 * np.tanh(0.5 * v) + 0.5
-    Σ_b u vᵀ       ->  u.T @ v          Σ_{t,b} u vᵀ ->  np.tensordot(u, v, axes=([0, 1], [0, 1]))
+    Σ_b u vᵀ       ->  u.T @ v          Σ_{t,b} u vᵀ ->  _rows(u).T @ _rows(v)   (T·B rows)
     Σ_b v          ->  v.sum(axis=0)    Σ_b uᵀ A v  ->  np.sum(u * (v @ A.T))
 
 Which array a vector is (`H[t - 1]`, `X`, `delta` …) is the printer's `names` setting, one
@@ -17,7 +17,7 @@ from __future__ import annotations
 from sympy.printing.numpy import NumPyPrinter
 
 from ..errors import SymrnnError
-from ..ir.nodes import Diag, Hadamard, Mat, MatProd, Minus, Neg, Node, Num, Plus, SumOver, Transposed, is_scalar
+from ..ir.nodes import Diag, Hadamard, Mat, MatProd, Minus, Neg, Node, Num, Ones, Plus, SumOver, Transposed, Vec, is_scalar
 from ..printers import lecture as printing
 
 
@@ -45,6 +45,10 @@ PRIMITIVES = {
         '    """exp(v) / Σ_j exp(v_j) over the last axis (shifted by the max: no overflow)."""\n'
         "    e = np.exp(v - v.max(axis=-1, keepdims=True))\n"
         "    return e / e.sum(axis=-1, keepdims=True)\n"),
+    "_rows": (
+        "def _rows(a):\n"
+        '    """(T, B, n) as T·B rows (T·B, n): Σ_t Σ_b u vᵀ is then one 2-D product (np.tensordot costs ~8 µs more)."""\n'
+        "    return a.reshape(-1, a.shape[-1])\n"),
     "_onehot": (
         "def _onehot(z, like):\n"
         '    """The unit vectors of the class indices z, shaped and typed like the logits `like`."""\n'
@@ -66,6 +70,31 @@ def _one_call(form: str) -> bool:
         if depth == 0:
             return i == len(form) - 1
     return False
+
+
+def blend(e) -> tuple[Node, Node, Node] | None:
+    """(a, b, c) when e is (1 − a) ⊙ b + a ⊙ c in either order (a gate mixing two vectors), else None.
+
+    It prints as b + a ⊙ (c − b): equal up to rounding, three element-wise operations where the equation as the
+    cell writes it takes four (1 − a, two products, a sum), the form a hand-written GRU step uses."""
+    if not isinstance(e, Plus) or len(e.args) != 2 or not all(isinstance(x, Hadamard) for x in e.args):
+        return None
+    for left, right in (e.args, e.args[::-1]):
+        for i, f in enumerate(left.args):
+            if not (isinstance(f, Minus) and isinstance(f.args[0], Ones)):
+                continue
+            a = f.args[1]
+            if a not in right.args:
+                continue
+            rest_b = left.args[:i] + left.args[i + 1:]
+            j = right.args.index(a)
+            rest_c = right.args[:j] + right.args[j + 1:]
+            if not rest_b or not rest_c:
+                continue
+            b = rest_b[0] if len(rest_b) == 1 else Hadamard(*rest_b)
+            c = rest_c[0] if len(rest_c) == 1 else Hadamard(*rest_c)
+            return a, b, c
+    return None
 
 
 def _split_gains(factors) -> tuple[list, list]:
@@ -136,6 +165,10 @@ class KernelPrinter(NumPyPrinter):
         return f"-{self._operand(e.args[0])}"
 
     def _print_Plus(self, e):
+        mixed = blend(e)
+        if mixed:   # (1 − a) ⊙ b + a ⊙ c -> b + a ⊙ (c − b)
+            a, b, c = mixed
+            return f"{self._print(b)} + {self._print(Hadamard(a, Minus(c, b)))}"
         out = self._print(e.args[0])
         for a in e.args[1:]:
             out += f" - {self._operand(a.args[0])}" if isinstance(a, Neg) else f" + {self._print(a)}"
@@ -212,10 +245,11 @@ class KernelPrinter(NumPyPrinter):
         last = args[-1]
         if isinstance(last, Transposed) and not self._is_matrix(last):      # Σ u vᵀ: a matrix gradient
             u = args[0] if len(args) == 2 else MatProd(*args[:-1])
-            pair = f"{self._operand(u)}, {self._operand(last.args[0])}"
-            outer = (f"np.tensordot({pair}, axes=([0, 1], [0, 1]))" if over_time
+            if over_time:
+                self.primitives.add("_rows")
+            outer = (f"_rows({self._print(u)}).T @ _rows({self._print(last.args[0])})" if over_time
                      else f"{self._operand(u)}.T @ {self._operand(last.args[0])}")
-            return f"{scale}({outer})" if scale and not over_time else scale + outer
+            return f"{scale}({outer})" if scale else outer
         if isinstance(args[0], Transposed) and not self._is_matrix(args[0]):  # Σ uᵀ A v: a gain's gradient
             rest = args[1] if len(args) == 2 else MatProd(*args[1:])
             return f"{scale}np.sum({self._operand(args[0].args[0])} * {self._operand(rest)})"
@@ -234,6 +268,10 @@ class KernelPrinter(NumPyPrinter):
         if isinstance(e, Hadamard):
             *first, last = e.args
             return f"np.multiply({self._print(rest(first))}, {self._print(last)}, out={out})"
+        mixed = blend(e)
+        if mixed:   # (1 − a) ⊙ b + a ⊙ c -> b + a ⊙ (c − b)
+            a, b, c = mixed
+            return f"np.add({self._print(b)}, {self._print(Hadamard(a, Minus(c, b)))}, out={out})"
         if isinstance(e, Plus):
             *first, last = e.args
             ufunc, last = ("np.subtract", last.args[0]) if isinstance(last, Neg) else ("np.add", last)
@@ -249,6 +287,47 @@ class KernelPrinter(NumPyPrinter):
         return None
 
 
+    def print_steps(self, e, out: str, scratch) -> list[str] | None:
+        """e written into `out` as a list of calls, each element-wise operand that is itself a sum, difference or
+        product computed first into the next free row of `scratch` (names of (B, k) buffers): no temporary array
+        per call. None when e's outermost node has no ufunc (as print_into)."""
+        calls: list[str] = []
+        free = iter(scratch)
+
+        def staged(x):
+            into = next(free, None) if isinstance(x, (Plus, Minus, Hadamard, Neg)) and self._elementwise(x) else None
+            if into is None:   # a name, a call, or no scratch row left: printed as an expression
+                return self._print(x)
+            calls.append(self._step(x, into, staged))
+            return into
+
+        last = self._step(e, out, staged) if isinstance(e, (Plus, Minus, Hadamard)) else self.print_into(e, out)
+        return None if last is None else calls + [last]
+
+    def _elementwise(self, e) -> bool:
+        """Whether e is built of vectors, biases, numbers, sums, differences, negations and products ⊙ only."""
+        if isinstance(e, (Plus, Minus, Hadamard, Neg)):
+            return all(self._elementwise(a) for a in e.args)
+        return isinstance(e, (Vec, Num, Ones)) or (isinstance(e, Mat) and not self._is_matrix(e))
+
+    def _step(self, e, out: str, staged) -> str:
+        """One ufunc call writing e's outermost operation into out, its operands through `staged`."""
+        mixed = blend(e)
+        if mixed:   # (1 − a) ⊙ b + a ⊙ c -> b + a ⊙ (c − b)
+            a, b, c = mixed
+            return f"np.add({staged(b)}, {staged(Hadamard(a, Minus(c, b)))}, out={out})"
+        if isinstance(e, Neg):
+            return f"np.negative({staged(e.args[0])}, out={out})"
+        if isinstance(e, Minus):
+            return f"np.subtract({staged(e.args[0])}, {staged(e.args[1])}, out={out})"
+        *first, last = e.args
+        rest = first[0] if len(first) == 1 else type(e)(*first)
+        if isinstance(e, Hadamard):
+            return f"np.multiply({staged(rest)}, {staged(last)}, out={out})"
+        ufunc, last = ("np.subtract", last.args[0]) if isinstance(last, Neg) else ("np.add", last)
+        return f"{ufunc}({staged(rest)}, {staged(last)}, out={out})"
+
+
 def kernel_code(expr, names: dict, shapes: dict) -> tuple[str, set[str]]:
     """expr as batched NumPy code, with the primitives (`_softmax`, …) the code calls."""
     p = KernelPrinter({"names": names, "shapes": shapes})
@@ -261,4 +340,11 @@ def kernel_code_into(expr, out: str, names: dict, shapes: dict) -> tuple[str | N
     return p.print_into(expr, out), p.primitives
 
 
-__all__ = ["KernelPrinter", "BatchSum", "LogSumExp", "Pick", "PRIMITIVES", "kernel_code", "kernel_code_into"]
+def kernel_code_steps(expr, out: str, scratch, names: dict, shapes: dict) -> tuple[list[str] | None, set[str]]:
+    """expr as calls writing into `out`, its compound operands staged in the `scratch` rows (KernelPrinter.print_steps)."""
+    p = KernelPrinter({"names": names, "shapes": shapes})
+    return p.print_steps(expr, out, scratch), p.primitives
+
+
+__all__ = ["KernelPrinter", "BatchSum", "LogSumExp", "Pick", "PRIMITIVES", "kernel_code", "kernel_code_into",
+           "kernel_code_steps"]
