@@ -143,14 +143,7 @@ class _Parser(TokenCursor):
     def lhs(self):
         start = self.i
         if self.peek() in (r"\nabla", "∇"):
-            self.take()
-            self.expect("_")
-            braced = self.peek() == "{"
-            if braced:
-                self.take()
-            den = self.name_or_param()
-            if braced:
-                self.expect("}")
+            den = self.nabla_subscript()
             if self.peek() != "L":
                 self.fail("expected L after \\nabla_{…} (∇_θ L, the gradient of the loss)")
             self.take()
@@ -482,8 +475,8 @@ class _Parser(TokenCursor):
         num, den = self.leibniz_parts()
         return self.quantity(num, den, at)
 
-    def nabla(self) -> Node:
-        at = self.i
+    def nabla_subscript(self) -> str:
+        """The θ of ∇_θ or ∇_{θ}, the ∇ itself taken."""
         self.take()
         self.expect("_")
         braced = self.peek() == "{"
@@ -492,6 +485,11 @@ class _Parser(TokenCursor):
         den = self.name_or_param()
         if braced:
             self.expect("}")
+        return den
+
+    def nabla(self) -> Node:
+        at = self.i
+        den = self.nabla_subscript()
         num = self.take()
         if num == "L" and self.peek() == "_":
             self.take()
