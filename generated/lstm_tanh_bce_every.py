@@ -47,6 +47,7 @@
 # In the code each vector is one row per example, time-major: a state's array holds s_0..s_T
 # (H, C; H[t] is h_t), every other vector of the step one row per step (row t - 1 is step t),
 # X[t - 1] holds x_t, E holds g_t; W h_{t-1} reads H[t - 1] @ W.T.
+# np.f(a, b, out) writes into its last argument, given by position (a keyword out= costs ~40 ns more per call).
 """BPTT for the lstm RNN (tanh, bce, output every): forward pass, loss, gradients.
 
     init_params(n_in, n_hidden, n_out, *, seed=0, dtype=np.float64) -> params
@@ -320,7 +321,7 @@ def _forward(P, X, initial, mask, ws):
     HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
     WX_H = np.concatenate([W_ii.T * 0.5, W_if.T * 0.5, W_io.T * 0.5, W_ig.T], axis=1)  # [W_iiᵀ W_ifᵀ W_ioᵀ W_igᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)])  # their biases, stacked, scaled alike
-    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
+    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
     PRE_H += BX_H
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
     I, F, O, G = _blocks(ACT_H, 4)
@@ -333,16 +334,16 @@ def _forward(P, X, initial, mask, ws):
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], HW[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
     for t, I_tm1, F_tm1, G_tm1, O_tm1, C_t, C_tm1, H_t, H_tm1, TANH_C_tm1, HW_tm1, PRE_H_tm1, ACT_H_tm1, ACT_H_R0_tm1 in steps:
-        np.matmul(H_tm1, WT_H, out=HW_tm1)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
+        np.matmul(H_tm1, WT_H, HW_tm1)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
         HW_tm1 += PRE_H_tm1  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
-        np.tanh(HW_tm1, out=ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
-        np.multiply(ACT_H_R0_tm1, ALPHA_ACT_H_R0, out=ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
-        np.add(ACT_H_R0_tm1, GAMMA_ACT_H_R0, out=ACT_H_R0_tm1)
-        np.multiply(F_tm1, C_tm1, out=TMP0)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        np.multiply(I_tm1, G_tm1, out=TMP1)
-        np.add(TMP0, TMP1, out=C_t)
-        np.tanh(C_t, out=TANH_C_tm1)  # tanh(c_t), kept for the backward pass
-        np.multiply(O_tm1, TANH_C_tm1, out=H_t)  # h_t = o_t ⊙ tanh(c_t)
+        np.tanh(HW_tm1, ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
+        np.multiply(ACT_H_R0_tm1, ALPHA_ACT_H_R0, ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
+        np.add(ACT_H_R0_tm1, GAMMA_ACT_H_R0, ACT_H_R0_tm1)
+        np.multiply(F_tm1, C_tm1, TMP0)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        np.multiply(I_tm1, G_tm1, TMP1)
+        np.add(TMP0, TMP1, C_t)
+        np.tanh(C_t, TANH_C_tm1)  # tanh(c_t), kept for the backward pass
+        np.multiply(O_tm1, TANH_C_tm1, H_t)  # h_t = o_t ⊙ tanh(c_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
             C[t] = np.where(mask[t - 1], C[t], C[t - 1])
@@ -395,7 +396,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     if mask is not None:  # padding carries no loss
         E = np.where(mask, E, 0)
         L = np.where(mask, L, 0)
-    DH = np.matmul(E.reshape(-1, E.shape[2]), V, out=_empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
+    DH = np.matmul(E.reshape(-1, E.shape[2]), V, _empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros_like(initial["h0"])  # nothing after the last step
     carry_c = np.zeros_like(initial["c0"])  # nothing after the last step
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
@@ -405,37 +406,33 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
     CBAR_F0 = _empty(ws, 'CBAR_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, a block of steps
     ROW_CBAR = _empty(ws, 'ROW_CBAR', H[0].shape, X.dtype)  # c̄_t of the current step
-    D_O_F0 = _empty(ws, 'D_O_F0', (min(T, block),) + H.shape[1:], X.dtype)  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, a block of steps
-    D_G_F0 = _empty(ws, 'D_G_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, a block of steps
-    D_F_F0 = _empty(ws, 'D_F_F0', (min(T, block),) + H.shape[1:], X.dtype)  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, a block of steps
-    D_I_F0 = _empty(ws, 'D_I_F0', (min(T, block),) + H.shape[1:], X.dtype)  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, a block of steps
-    CARRY_H = _empty(ws, 'CARRY_H', H[1:].shape, X.dtype)  # ∂L/∂h_{t-1} through step t, every step
-    CARRY_C = _empty(ws, 'CARRY_C', C[1:].shape, X.dtype)  # ∂L/∂c_{t-1} through step t, every step
+    CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+    CARRY_C = _empty(ws, 'CARRY_C', (2,) + H[0].shape, X.dtype)  # ∂L/∂c_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
     TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get(("backward steps", block))
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
-        steps = ws["backward steps", block] = list(zip(range(1, T + 1), F[:T], DH[:T], [CBAR_F0[(t - 1) % block] for t in range(1, T + 1)], [D_O_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_3[:T], [D_G_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_2[:T], [D_F_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_1[:T], [D_I_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_0[:T], VB_H[:T], CARRY_H[:T], CARRY_C[:T]))
+        steps = ws["backward steps", block] = list(zip(range(1, T + 1), F[:T], DH[:T], [CBAR_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)], [CARRY_C[t % 2] for t in range(1, T + 1)]))
     for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
         stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
-        np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], out=CBAR_F0[:stop - start])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
-        np.multiply(O[start:stop] * (1 - O[start:stop]), TANH_C[start:stop], out=D_O_F0[:stop - start])  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, for the block's steps
-        np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], out=D_G_F0[:stop - start])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps
-        np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], out=D_F_F0[:stop - start])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps
-        np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], out=D_I_F0[:stop - start])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps
-        for t, F_tm1, DH_tm1, CBAR_F0_tm1, D_O_F0_tm1, VB_H_3_tm1, D_G_F0_tm1, VB_H_2_tm1, D_F_F0_tm1, VB_H_1_tm1, D_I_F0_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1, CARRY_C_tm1 in reversed(steps[start:stop]):
+        np.multiply(1 - TANH_C[start:stop] * TANH_C[start:stop], O[start:stop], CBAR_F0[:stop - start])  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, for the block's steps
+        np.multiply(O[start:stop] * (1 - O[start:stop]), TANH_C[start:stop], VB_H_3[start:stop])  # o_t ⊙ (1 - o_t) ⊙ tanh(c_t), a factor of δᵒ_t, for the block's steps, in δᵒ_t's own rows
+        np.multiply(1 - G[start:stop] * G[start:stop], I[start:stop], VB_H_2[start:stop])  # (1 - g_t ⊙ g_t) ⊙ i_t, a factor of δᵍ_t, for the block's steps, in δᵍ_t's own rows
+        np.multiply(F[start:stop] * (1 - F[start:stop]), C[start:stop], VB_H_1[start:stop])  # f_t ⊙ (1 - f_t) ⊙ c_{t-1}, a factor of δᶠ_t, for the block's steps, in δᶠ_t's own rows
+        np.multiply(I[start:stop] * (1 - I[start:stop]), G[start:stop], VB_H_0[start:stop])  # i_t ⊙ (1 - i_t) ⊙ g_t, a factor of δⁱ_t, for the block's steps, in δⁱ_t's own rows
+        for t, F_tm1, DH_tm1, CBAR_F0_tm1, VB_H_3_tm1, VB_H_2_tm1, VB_H_1_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1, CARRY_C_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]
                 passed_h, carry_h = carry_h, np.where(valid, carry_h, 0)
                 passed_c, carry_c = carry_c, np.where(valid, carry_c, 0)
-            hbar = np.add(DH_tm1, carry_h, out=ROW_HBAR)  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
-            np.multiply(CBAR_F0_tm1, hbar, out=TMP0)  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
-            cbar = np.add(carry_c, TMP0, out=ROW_CBAR)
-            np.multiply(D_O_F0_tm1, hbar, out=VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
-            np.multiply(D_G_F0_tm1, cbar, out=VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
-            np.multiply(D_F_F0_tm1, cbar, out=VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
-            np.multiply(D_I_F0_tm1, cbar, out=VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
-            carry_h = np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
-            carry_c = np.multiply(F_tm1, cbar, out=CARRY_C_tm1)  # ∂L/∂c_{t-1} through step t
+            hbar = np.add(DH_tm1, carry_h, ROW_HBAR)  # h̄_t = Vᵀ e_t + (W_hiᵀ δⁱ_{t+1} + W_hfᵀ δᶠ_{t+1} + W_hgᵀ δᵍ_{t+1} + W_hoᵀ δᵒ_{t+1}), through Y_t = V h_t + c; step t + 1
+            np.multiply(CBAR_F0_tm1, hbar, TMP0)  # c̄_t = f_{t+1} ⊙ c̄_{t+1} + (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t ⊙ h̄_t, through h_t = o_t ⊙ tanh(c_t); step t + 1
+            cbar = np.add(carry_c, TMP0, ROW_CBAR)
+            np.multiply(VB_H_3_tm1, hbar, VB_H_3_tm1)  # δᵒ_t = o_t ⊙ (1 - o_t) ⊙ tanh(c_t) ⊙ h̄_t, through o_t = σ(aᵒ_t)
+            np.multiply(VB_H_2_tm1, cbar, VB_H_2_tm1)  # δᵍ_t = (1 - g_t ⊙ g_t) ⊙ i_t ⊙ c̄_t, through g_t = tanh(aᵍ_t)
+            np.multiply(VB_H_1_tm1, cbar, VB_H_1_tm1)  # δᶠ_t = f_t ⊙ (1 - f_t) ⊙ c_{t-1} ⊙ c̄_t, through f_t = σ(aᶠ_t)
+            np.multiply(VB_H_0_tm1, cbar, VB_H_0_tm1)  # δⁱ_t = i_t ⊙ (1 - i_t) ⊙ g_t ⊙ c̄_t, through i_t = σ(aⁱ_t)
+            carry_h = np.matmul(VB_H_tm1, WB_H, CARRY_H_tm1)  # ∂L/∂h_{t-1} through step t
+            carry_c = np.multiply(F_tm1, cbar, CARRY_C_tm1)  # ∂L/∂c_{t-1} through step t
             if mask is not None:
                 carry_h = np.where(valid, carry_h, passed_h)
                 carry_c = np.where(valid, carry_c, passed_c)

@@ -252,7 +252,7 @@ def kernel_scratch(index: int) -> str:
 
 
 def kernel_carries(state: str) -> str:
-    """The (T, B, k) buffer of what each step t sends back to s_{t−1} (row t − 1): CARRY_H."""
+    """The (2, B, k) buffer of what step t sends back to s_{t−1} (row t % 2, the two used in turn): CARRY_H."""
     return f"CARRY_{kernel_array(state)}"
 
 

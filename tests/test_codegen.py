@@ -236,18 +236,19 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
     # the printed statements, from the adjoint program, each citing its equation, into rows bound by the loop
     assert "        HW_tm1 += PRE_H_tm1  # a_t = W h_{t-1} + U x_t + b" in text
-    assert "        np.tanh(A_tm1, out=H_t)  # h_t = tanh(a_t)" in text
-    assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, out=_empty(ws, 'PRE_H'," in text
+    assert "        np.tanh(A_tm1, H_t)  # h_t = tanh(a_t)" in text
+    assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H'," in text
     assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
-    # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time
-    # (written in place, so bound to no name: the module binds nothing it does not read)
-    # (its operand h̄_t first into a scratch row: one ufunc call per operation, no array made per step)
-    assert ("            np.add(DH_tm1, carry_h, out=TMP0)  # δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through "
-            "h_t = tanh(a_t)\n            np.multiply(D_F0_tm1, TMP0, out=VB_H_0_tm1)\n") in text
-    assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])  # 1 - h_t ⊙ h_t, "
+    # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time, in δ_t's
+    # own rows, then multiplied in place (written in place, so bound to no name: the module binds nothing it does
+    # not read) (its operand h̄_t first into a scratch row: one ufunc call per operation, no array made per step)
+    assert ("            np.add(DH_tm1, carry_h, TMP0)  # δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1}), through "
+            "h_t = tanh(a_t)\n            np.multiply(VB_H_0_tm1, TMP0, VB_H_0_tm1)\n") in text
+    assert ("np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], VB_H_0[start:stop])  # 1 - h_t ⊙ h_t, "
             "a factor of δ_t") in text
-    # each step's carry into its own row of a buffer (a padded step's passed carry is never overwritten)
-    assert "carry_h = np.matmul(VB_H_tm1, WB_H, out=CARRY_H_tm1)  #" in text
+    # each step's carry into one of two rows used in turn (never the row holding the carry it reads)
+    assert "carry_h = np.matmul(VB_H_tm1, WB_H, CARRY_H_tm1)  #" in text
+    assert "[CARRY_H[t % 2] for t in range(1, T + 1)]" in text
     # the weight gradients: one GEMM over all T·B rows per stacked run, each gradient a block of its rows
     assert "VB_H_R0 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W:" in text
     assert '"W": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],' in text
@@ -271,10 +272,10 @@ def test_code_template_is_strict_and_computes_no_math():
 
 
 @pytest.mark.parametrize("activation,code", [
-    ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], out=D_F0[:stop - start])"),
-    ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], out=D_F0[:stop - start])"),
+    ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], VB_H_0[start:stop])"),
+    ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], VB_H_0[start:stop])"),
     ("relu", "= np.heaviside(H[start + 1:stop + 1], 0)"),
-    ("identity", "            np.add(DH_tm1, carry_h, out=VB_H_0_tm1)  # δ_t = Vᵀ g_t + Wᵀ δ_{t+1}")])
+    ("identity", "            np.add(DH_tm1, carry_h, VB_H_0_tm1)  # δ_t = Vᵀ g_t + Wᵀ δ_{t+1}")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))
 

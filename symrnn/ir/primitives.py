@@ -69,7 +69,7 @@ def _mp_step(x):
 
 
 @function("tanh", sp.tanh, sp.tanh, mpmath.tanh, np.tanh, "np.tanh({v})", "tanh", r"\tanh",
-          "tanh'(a) = sech²(a) = 1 − tanh²(a) = 1 − h²", bounded=1.0, numpy_out=("np.tanh({v}, out={out})",),
+          "tanh'(a) = sech²(a) = 1 − tanh²(a) = 1 − h²", bounded=1.0, numpy_out=("np.tanh({v}, {out})",),
           tanh_form=(1.0, 1.0, 0.0))
 def _tanh(a, h):
     return sp.sech(a) ** 2, 1 - sp.tanh(a) ** 2, 1 - h ** 2
@@ -80,8 +80,8 @@ def _tanh(a, h):
 # cell's forward step the gates' σ were most of the time. Its error is absolute (~1e-16), not relative, near σ = 0.
 @function("sigmoid", sigmoid, lambda a: 1 / (1 + sp.exp(-a)), lambda a: 1 / (1 + mpmath.exp(-a)),
           lambda a: np.exp(-np.logaddexp(0, -a)), "0.5 * np.tanh(0.5 * {o}) + 0.5", "σ", r"\sigma", "σ'(a) = σ(a)(1 − σ(a)) = h(1 − h)", bounded=0.25,
-          numpy_out=("np.multiply({v}, 0.5, out={out})", "np.tanh({out}, out={out})",
-                     "np.multiply({out}, 0.5, out={out})", "np.add({out}, 0.5, out={out})"),
+          numpy_out=("np.multiply({v}, 0.5, {out})", "np.tanh({out}, {out})",
+                     "np.multiply({out}, 0.5, {out})", "np.add({out}, 0.5, {out})"),
           tanh_form=(0.5, 0.5, 0.5))
 def _sigmoid(a, h):
     return sigmoid(a) * (1 - sigmoid(a)), h * (1 - h)
@@ -91,7 +91,7 @@ def _sigmoid(a, h):
 @function("relu", relu, lambda a: sp.Max(0, a), lambda a: a if a > 0 else 0 * a, lambda a: np.maximum(a, 0),
           "np.maximum({v}, 0)", "relu",
           r"\operatorname{relu}", "relu'(a) = H(a) = H(h), with H(0) = 0", piecewise=True, bounded=1.0,
-          numpy_out=("np.maximum({v}, 0, out={out})",))
+          numpy_out=("np.maximum({v}, 0, {out})",))
 def _relu(a, h):
     return sp.Heaviside(a, 0), sp.Heaviside(h, 0)
 
@@ -110,7 +110,7 @@ FUNCTIONS["heaviside"] = Function("heaviside", lambda a: sp.Heaviside(a, 0), lam
 
 
 @function("exp", sp.exp, sp.exp, mpmath.exp, np.exp, "np.exp({v})", "exp", r"\exp", "exp'(a) = exp(a) = h",
-          activation=False, numpy_out=("np.exp({v}, out={out})",))
+          activation=False, numpy_out=("np.exp({v}, {out})",))
 def _exp(a, h):
     return sp.exp(a), h
 

@@ -267,23 +267,23 @@ class KernelPrinter(NumPyPrinter):
 
         if isinstance(e, Hadamard):
             *first, last = e.args
-            return f"np.multiply({self._print(rest(first))}, {self._print(last)}, out={out})"
+            return f"np.multiply({self._print(rest(first))}, {self._print(last)}, {out})"
         mixed = blend(e)
         if mixed:   # (1 − a) ⊙ b + a ⊙ c -> b + a ⊙ (c − b)
             a, b, c = mixed
-            return f"np.add({self._print(b)}, {self._print(Hadamard(a, Minus(c, b)))}, out={out})"
+            return f"np.add({self._print(b)}, {self._print(Hadamard(a, Minus(c, b)))}, {out})"
         if isinstance(e, Plus):
             *first, last = e.args
             ufunc, last = ("np.subtract", last.args[0]) if isinstance(last, Neg) else ("np.add", last)
-            return f"{ufunc}({self._print(rest(first))}, {self._print(last)}, out={out})"
+            return f"{ufunc}({self._print(rest(first))}, {self._print(last)}, {out})"
         if isinstance(e, Minus):
-            return f"np.subtract({self._print(e.args[0])}, {self._print(e.args[1])}, out={out})"
+            return f"np.subtract({self._print(e.args[0])}, {self._print(e.args[1])}, {out})"
         if isinstance(e, MatProd) and len(e.args) == 2 and self._is_matrix(e.args[0]) and not self._is_matrix(e.args[1]):
             op, v = e.args   # W v -> v @ W.T, Wᵀ v -> v @ W: one GEMM into out
             if isinstance(op, Diag) or (isinstance(op, Transposed) and not isinstance(op.args[0], Mat)):
                 return None
             weights = op.args[0].name if isinstance(op, Transposed) else f"{op.name}.T"
-            return f"np.matmul({self._print(v)}, {weights}, out={out})"
+            return f"np.matmul({self._print(v)}, {weights}, {out})"
         return None
 
 
@@ -315,17 +315,17 @@ class KernelPrinter(NumPyPrinter):
         mixed = blend(e)
         if mixed:   # (1 − a) ⊙ b + a ⊙ c -> b + a ⊙ (c − b)
             a, b, c = mixed
-            return f"np.add({staged(b)}, {staged(Hadamard(a, Minus(c, b)))}, out={out})"
+            return f"np.add({staged(b)}, {staged(Hadamard(a, Minus(c, b)))}, {out})"
         if isinstance(e, Neg):
-            return f"np.negative({staged(e.args[0])}, out={out})"
+            return f"np.negative({staged(e.args[0])}, {out})"
         if isinstance(e, Minus):
-            return f"np.subtract({staged(e.args[0])}, {staged(e.args[1])}, out={out})"
+            return f"np.subtract({staged(e.args[0])}, {staged(e.args[1])}, {out})"
         *first, last = e.args
         rest = first[0] if len(first) == 1 else type(e)(*first)
         if isinstance(e, Hadamard):
-            return f"np.multiply({staged(rest)}, {staged(last)}, out={out})"
+            return f"np.multiply({staged(rest)}, {staged(last)}, {out})"
         ufunc, last = ("np.subtract", last.args[0]) if isinstance(last, Neg) else ("np.add", last)
-        return f"{ufunc}({staged(rest)}, {staged(last)}, out={out})"
+        return f"{ufunc}({staged(rest)}, {staged(last)}, {out})"
 
 
 def kernel_code(expr, names: dict, shapes: dict) -> tuple[str, set[str]]:
