@@ -7,8 +7,9 @@
 
 The problem: loss mse at every step, summed over steps and batch; X (T, B, m) with m = H, o = 10
 outputs, h0 (and c0) random; forward + loss + full backward (every parameter, h0, c0).
-Contenders, interleaved (each repetition times every contender once): the median time, and the median
-(and interquartile range) over repetitions of the ratio to torch's time in the same repetition:
+Contenders, interleaved (each repetition times every contender once, in an order rotated by one each
+time): the median time, and the median (and interquartile range) over repetitions of the ratio to
+torch's time in the same repetition:
   handwritten  benchmarks/handwritten.py loss_and_grads;
   torch        torch.nn.GRU/LSTM/RNN + nn.Linear, weights from the same parameters (state_dict),
                the summed loss, loss.backward();
@@ -183,10 +184,13 @@ def measure(cell, T, B, H, dtype, threads, reps, kernels):
                 notes.append(problem_found + " -- not timed")
                 del runs[name]
     times = {name: [] for name in runs}
-    for _ in range(reps):
-        for name, (run, _) in runs.items():
+    names = list(runs)
+    for rep in range(reps):
+        # the order rotates, so that each contender runs as often right after torch as the others: at B = 1 the one
+        # that follows torch ran ~0.1 ms (20%) slower (its caches cold), which a fixed order charged to one of them
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
             start = time.perf_counter()
-            run()
+            runs[name][0]()
             times[name].append(time.perf_counter() - start)
     # Ratios of the same repetition pair contenders timed moments apart: steadier than a ratio of medians
     # on a machine whose load drifts.

@@ -10,7 +10,8 @@ issue's sizes (T, B, H) = (100, 1, 32), (100, 32, 64), (100, 64, 256), (1000, 16
 otherwise, float64 and float32, one thread and default threads: benchmarks/baseline_speed.py's machinery
 (interleaved, paired ratios, the fraction of the machine's GEMM rate), with its kernel contender.
 
-Contenders, interleaved in one loop (each repetition times every contender once; median reported):
+Contenders, interleaved in one loop (each repetition times every contender once, the order rotated; median
+reported):
   kernel   generated/<model>.py, loss_and_grads (forward + loss + BPTT), float64 and float32;
   torch    nn.RNN + nn.Linear + the summed loss, forward + backward (autograd), float64 and float32
            (only tanh/relu models, skipped when PyTorch is not installed);
@@ -154,10 +155,11 @@ def main(argv=None):
         worst = max(np.abs(np.asarray(g2[n]).reshape(g[n].shape) - g[n]).max() / np.abs(g[n]).max() for n in g)
         assert worst <= 10 * tol, (name, worst)
     times = {name: [] for name in runs}
-    for _ in range(a.reps):
-        for name, run in runs.items():
+    names = list(runs)
+    for rep in range(a.reps):   # the order rotated each time: no contender always runs right after torch
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
             start = time.perf_counter()
-            run()
+            runs[name]()
             times[name].append(time.perf_counter() - start)
     base = statistics.median(times["kernel f64"])
     print(f"{a.model}: T={a.T} B={a.B} m={a.m} k={a.k} o={a.o}, loss_and_grads (forward + backward), "
