@@ -291,7 +291,7 @@ def _forward(P, X, initial, mask, ws):
         steps = ws["forward steps"] = list(zip(range(1, T + 1), A[:T], H[1:T + 1], H[:T], HW[:T], PRE_H[:T]))
     for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:
         np.matmul(H_tm1, WT_H, HW_tm1)  # h_{t-1} times W in one product
-        HW_tm1 += PRE_H_tm1  # a_t = W h_{t-1} + U x_t + b
+        np.add(HW_tm1, PRE_H_tm1, HW_tm1)  # a_t = W h_{t-1} + U x_t + b
         H_t[...] = A_tm1  # h_t = a_t
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])

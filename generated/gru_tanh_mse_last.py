@@ -324,7 +324,7 @@ def _forward(P, X, initial, mask, ws):
         steps = ws["forward steps"] = list(zip(range(1, T + 1), R[:T], U[:T], N[:T], H[1:T + 1], H[:T], HW[:T], HW_IN[:T], PRE_H[:T], HW_R0[:T], ACT_H_R0[:T], W_hn_H[:T], PRE_A_N[:T]))
     for t, R_tm1, U_tm1, N_tm1, H_t, H_tm1, HW_tm1, HW_IN_tm1, PRE_H_tm1, HW_R0_tm1, ACT_H_R0_tm1, W_hn_H_tm1, PRE_A_N_tm1 in steps:
         np.matmul(H_tm1, WT_H, HW_tm1)  # h_{t-1} times W_hr, W_hu, W_hn in one product
-        HW_IN_tm1 += PRE_H_tm1  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
+        np.add(HW_IN_tm1, PRE_H_tm1, HW_IN_tm1)  # aʳ_t = W_ir x_t + b_ir + W_hr h_{t-1} + b_hr; aᵘ_t = W_iu x_t + b_iu + W_hu h_{t-1} + b_hu
         np.tanh(HW_R0_tm1, ACT_H_R0_tm1)  # tanh(β a) of r_t, u_t, = α tanh(β a) + γ each (β is in the stacked weights)
         np.multiply(ACT_H_R0_tm1, ALPHA_ACT_H_R0, ACT_H_R0_tm1)  # r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
         np.add(ACT_H_R0_tm1, GAMMA_ACT_H_R0, ACT_H_R0_tm1)

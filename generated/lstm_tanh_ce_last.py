@@ -347,7 +347,7 @@ def _forward(P, X, initial, mask, ws):
         steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], HW[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
     for t, I_tm1, F_tm1, G_tm1, O_tm1, C_t, C_tm1, H_t, H_tm1, TANH_C_tm1, HW_tm1, PRE_H_tm1, ACT_H_tm1, ACT_H_R0_tm1 in steps:
         np.matmul(H_tm1, WT_H, HW_tm1)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
-        HW_tm1 += PRE_H_tm1  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
+        np.add(HW_tm1, PRE_H_tm1, HW_tm1)  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
         np.tanh(HW_tm1, ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
         np.multiply(ACT_H_R0_tm1, ALPHA_ACT_H_R0, ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
         np.add(ACT_H_R0_tm1, GAMMA_ACT_H_R0, ACT_H_R0_tm1)

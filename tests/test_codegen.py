@@ -235,7 +235,7 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1})" in text and "#   δ_{T+1} = 0" in text
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
     # the printed statements, from the adjoint program, each citing its equation, into rows bound by the loop
-    assert "        HW_tm1 += PRE_H_tm1  # a_t = W h_{t-1} + U x_t + b" in text
+    assert "        np.add(HW_tm1, PRE_H_tm1, HW_tm1)  # a_t = W h_{t-1} + U x_t + b" in text
     assert "        np.tanh(A_tm1, H_t)  # h_t = tanh(a_t)" in text
     assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H'," in text
     assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text

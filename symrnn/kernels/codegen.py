@@ -731,7 +731,7 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                 frow.unstable.add(pre)   # a fresh array every call
                 setup.append(Statement(pre, _every_step(
                     f"np.concatenate([{', '.join(pr(hoisted_of[e], X_ROWS) for e in whole)}], axis=1)"), what))
-            forward.append(Statement("", f"{frow(into)} += {frow(pre)}",
+            forward.append(Statement("", f"np.add({frow(into)}, {frow(pre)}, {frow(into)})",
                                      "; ".join(_equation_text(step, e) for e in whole)))
             acts = [e for e in whole if e in activated]
             if acts:
