@@ -438,20 +438,20 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
                 carry_h = np.where(valid, carry_h, passed_h)
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
                 carry_h = np.zeros_like(carry_h)
-    VB_H_R0 = VB_H[:, :, 0 * H.shape[2]:2 * H.shape[2]].reshape(T * B, -1).T @ X.reshape(T * B, -1)  # the gradients of W_ir, W_iu: Σ_t v_j x_tᵀ, one product over all T·B rows
-    VB_H_R1 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W_hr, W_hu, W_hn: Σ_t v_j h_{t-1}ᵀ, one product over all T·B rows
+    VB_H_R0 = (X.reshape(T * B, -1).T @ VB_H.reshape(T * B, -1)[:, 0 * H.shape[2]:2 * H.shape[2]]).T  # the gradients of W_ir, W_iu: Σ_t v_j x_tᵀ, one product over all T·B rows
+    VB_H_R1 = (H[:-1].reshape(T * B, -1).T @ VB_H.reshape(T * B, -1)).T  # the gradients of W_hr, W_hu, W_hn: Σ_t v_j h_{t-1}ᵀ, one product over all T·B rows
     VB_H_R2 = VB_H.reshape(T * B, -1).sum(axis=0)  # the gradients of b_ir, b_hr, b_iu, b_hu, b_hn: Σ over all steps and examples at once
     grads = {
-        "W_ir": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],
-        "W_hr": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]],
+        "W_ir": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]].copy(),
+        "W_hr": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]].copy(),
         "b_ir": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]],
         "b_hr": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]].copy(),
-        "W_iu": VB_H_R0[1 * H.shape[2]:2 * H.shape[2]],
-        "W_hu": VB_H_R1[1 * H.shape[2]:2 * H.shape[2]],
+        "W_iu": VB_H_R0[1 * H.shape[2]:2 * H.shape[2]].copy(),
+        "W_hu": VB_H_R1[1 * H.shape[2]:2 * H.shape[2]].copy(),
         "b_iu": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]],
         "b_hu": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]].copy(),
         "W_in": _rows(D_N).T @ _rows(X),
-        "W_hn": VB_H_R1[2 * H.shape[2]:3 * H.shape[2]],
+        "W_hn": VB_H_R1[2 * H.shape[2]:3 * H.shape[2]].copy(),
         "b_in": D_N.sum(axis=(0, 1)),
         "b_hn": VB_H_R2[2 * H.shape[2]:3 * H.shape[2]],
         "V": G.T @ H[-1],

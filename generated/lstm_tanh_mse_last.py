@@ -426,24 +426,24 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
             if truncate is not None and t > 1 and (t - 1) % truncate == 0:  # truncated BPTT: a chunk starts at step t
                 carry_h = np.zeros_like(carry_h)
                 carry_c = np.zeros_like(carry_c)
-    VB_H_R0 = VB_H.reshape(T * B, -1).T @ X.reshape(T * B, -1)  # the gradients of W_ii, W_if, W_ig, W_io: Σ_t v_j x_tᵀ, one product over all T·B rows
-    VB_H_R1 = VB_H.reshape(T * B, -1).T @ H[:-1].reshape(T * B, -1)  # the gradients of W_hi, W_hf, W_hg, W_ho: Σ_t v_j h_{t-1}ᵀ, one product over all T·B rows
+    VB_H_R0 = (X.reshape(T * B, -1).T @ VB_H.reshape(T * B, -1)).T  # the gradients of W_ii, W_if, W_ig, W_io: Σ_t v_j x_tᵀ, one product over all T·B rows
+    VB_H_R1 = (H[:-1].reshape(T * B, -1).T @ VB_H.reshape(T * B, -1)).T  # the gradients of W_hi, W_hf, W_hg, W_ho: Σ_t v_j h_{t-1}ᵀ, one product over all T·B rows
     VB_H_R2 = VB_H.reshape(T * B, -1).sum(axis=0)  # the gradients of b_ii, b_hi, b_if, b_hf, b_ig, b_hg, b_io, b_ho: Σ over all steps and examples at once
     grads = {
-        "W_ii": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]],
-        "W_hi": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]],
+        "W_ii": VB_H_R0[0 * H.shape[2]:1 * H.shape[2]].copy(),
+        "W_hi": VB_H_R1[0 * H.shape[2]:1 * H.shape[2]].copy(),
         "b_ii": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]],
         "b_hi": VB_H_R2[0 * H.shape[2]:1 * H.shape[2]].copy(),
-        "W_if": VB_H_R0[1 * H.shape[2]:2 * H.shape[2]],
-        "W_hf": VB_H_R1[1 * H.shape[2]:2 * H.shape[2]],
+        "W_if": VB_H_R0[1 * H.shape[2]:2 * H.shape[2]].copy(),
+        "W_hf": VB_H_R1[1 * H.shape[2]:2 * H.shape[2]].copy(),
         "b_if": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]],
         "b_hf": VB_H_R2[1 * H.shape[2]:2 * H.shape[2]].copy(),
-        "W_ig": VB_H_R0[2 * H.shape[2]:3 * H.shape[2]],
-        "W_hg": VB_H_R1[2 * H.shape[2]:3 * H.shape[2]],
+        "W_ig": VB_H_R0[2 * H.shape[2]:3 * H.shape[2]].copy(),
+        "W_hg": VB_H_R1[2 * H.shape[2]:3 * H.shape[2]].copy(),
         "b_ig": VB_H_R2[2 * H.shape[2]:3 * H.shape[2]],
         "b_hg": VB_H_R2[2 * H.shape[2]:3 * H.shape[2]].copy(),
-        "W_io": VB_H_R0[3 * H.shape[2]:4 * H.shape[2]],
-        "W_ho": VB_H_R1[3 * H.shape[2]:4 * H.shape[2]],
+        "W_io": VB_H_R0[3 * H.shape[2]:4 * H.shape[2]].copy(),
+        "W_ho": VB_H_R1[3 * H.shape[2]:4 * H.shape[2]].copy(),
         "b_io": VB_H_R2[3 * H.shape[2]:4 * H.shape[2]],
         "b_ho": VB_H_R2[3 * H.shape[2]:4 * H.shape[2]].copy(),
         "V": E.T @ H[-1],

@@ -477,19 +477,25 @@ def gradient_products(kp: KernelProgram, back_stacks: dict, names: dict) -> tupl
     for i, ((s, right), members) in enumerate(groups.items()):
         arr, k = naming.kernel_stacked(s, True), f"{naming.kernel_array(s)}.shape[2]"
         first, last, n = min(j for _, j, _ in members), max(j for _, j, _ in members) + 1, members[0][2]
-        rows = arr if (first, last) == (0, n) else f"{arr}[:, :, {first} * {k}:{last} * {k}]"
+        # the run's columns of the T·B rows: a view (slicing (T, B, n·k) first made reshape copy the run)
+        rows = f"{arr}.reshape(T * B, -1)" + ("" if (first, last) == (0, n) else f"[:, {first} * {k}:{last} * {k}]")
         product = naming.kernel_run(arr, i)
         params = ", ".join(name for name, _, _ in members)
         if right is None:
-            setup.append(Statement(product, f"{rows}.reshape(T * B, -1).sum(axis=0)",
+            setup.append(Statement(product, f"{rows}.sum(axis=0)",
                                    f"the gradients of {params}: Σ over all steps and examples at once"))
-        else:
-            setup.append(Statement(product, f"{rows}.reshape(T * B, -1).T @ {names[right]}.reshape(T * B, -1)",
+        elif last - first == 1:
+            setup.append(Statement(product, f"{rows}.T @ {names[right]}.reshape(T * B, -1)",
+                                   f"the gradients of {params}: Σ_t v_j {printing.text(right)}ᵀ, one product over "
+                                   f"all T·B rows"))
+        else:   # (rᵀ [v_a … v_b])ᵀ: with the wide operand on the right OpenBLAS runs float64 12-20% faster (n·k =
+            # 384..1024, measured), and each gradient is then copied out of the transposed product, C-ordered
+            setup.append(Statement(product, f"({names[right]}.reshape(T * B, -1).T @ {rows}).T",
                                    f"the gradients of {params}: Σ_t v_j {printing.text(right)}ᵀ, one product over "
                                    f"all T·B rows"))
         for name, j, _ in members:
             code = f"{product}[{j - first} * {k}:{j - first + 1} * {k}]"
-            out[name] = code + (".copy()" if code in seen else "")
+            out[name] = code + (".copy()" if code in seen or (right is not None and last - first > 1) else "")
             seen.add(code)
     return setup, out
 
