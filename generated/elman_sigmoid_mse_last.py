@@ -238,7 +238,7 @@ def forward(params, X, h0=None, lengths=None, *, check_finite=False, **others):
 #: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
 BLOCK_BYTES = 131072
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
-ARRAYS = ('H', 'HW')
+ARRAYS = ('H',)
 
 
 #: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
@@ -278,7 +278,7 @@ def _forward(P, X, initial, mask, ws):
     H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
     WT_H = np.concatenate([W.T], axis=1)  # [Wᵀ], contiguous
-    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W h_{t-1}, every step (with the addends of a_t that read no state: those vectors themselves)
+    HW = _empty(ws, 'HW', (X.shape[1], WT_H.shape[1]), X.dtype)  # W h_{t-1}, the current step's (no later step reads them) (with the addends of a_t that read no state: those vectors themselves)
     A, = _blocks(HW, 1)
     WX_H = np.concatenate([U.T], axis=1)  # [Uᵀ], contiguous
     BX_H = np.concatenate([b])  # their biases, stacked
@@ -286,18 +286,18 @@ def _forward(P, X, initial, mask, ws):
     PRE_H += BX_H
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["forward steps"] = list(zip(range(1, T + 1), A[:T], H[1:T + 1], H[:T], HW[:T], PRE_H[:T]))
-    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:
-        np.matmul(H_tm1, WT_H, HW_tm1)  # h_{t-1} times W in one product
-        np.add(HW_tm1, PRE_H_tm1, HW_tm1)  # a_t = W h_{t-1} + U x_t + b
-        np.multiply(A_tm1, 0.5, H_t)  # h_t = σ(a_t)
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), H[1:T + 1], H[:T], PRE_H[:T]))
+    for t, H_t, H_tm1, PRE_H_tm1 in steps:
+        np.matmul(H_tm1, WT_H, HW)  # h_{t-1} times W in one product
+        np.add(HW, PRE_H_tm1, HW)  # a_t = W h_{t-1} + U x_t + b
+        np.multiply(A, 0.5, H_t)  # h_t = σ(a_t)
         np.tanh(H_t, H_t)
         np.multiply(H_t, 0.5, H_t)
         np.add(H_t, 0.5, H_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
-    return Y, (H, HW,), mask
+    return Y, (H,), mask
 
 
 def _training_options(truncate, clip_norm, clip_value):
@@ -337,14 +337,13 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
     W, U, b, V, c = (P[name] for name in PARAMS)
     ws = _workspace(P, X)
-    Y, (H, HW,), mask = _forward(P, X, initial, mask, ws)
+    Y, (H,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = Y[-1] - Z  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
     L = (1/2)*(Y[-1] - Z)**2  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
-    A, = _blocks(HW, 1)  # the forward's stacked products, read again
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
     VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
     VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step

@@ -305,15 +305,15 @@ def _forward(P, X, initial, mask, ws):
     WT_H = np.concatenate([W_hr.T * 0.5, W_hu.T * 0.5, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
     HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
     A_R, A_U, W_hn_H = _blocks(HW, 3)
-    HW_IN = HW[:, :, :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+    HW_IN = HW[..., :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
     WX_H = np.concatenate([W_ir.T * 0.5, W_iu.T * 0.5], axis=1)  # [W_irᵀ W_iuᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5])  # their biases, stacked, scaled alike
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
     PRE_H += BX_H
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # r_t, u_t, every step, side by side
     R, U = _blocks(ACT_H, 2)
-    HW_R0 = HW[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
-    ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
+    HW_R0 = HW[..., 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+    ACT_H_R0 = ACT_H[..., 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
     ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
     GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
     ROW_A_N = _empty(ws, 'ROW_A_N', H[0].shape, X.dtype)  # aⁿ_t of the current step

@@ -273,7 +273,7 @@ def forward(params, X, h0=None, lengths=None, c0=None, *, check_finite=False, **
 #: The backward loop's blocks of steps are sized so that their factors (see loss_and_grads) take about this much memory.
 BLOCK_BYTES = 131072
 #: The arrays the forward pass fills: the states (s_0..s_T), then the step's other vectors (one row per step).
-ARRAYS = ('H', 'C', 'I', 'F', 'G', 'O', 'TANH_C', 'HW')
+ARRAYS = ('H', 'C', 'I', 'F', 'G', 'O', 'TANH_C')
 
 
 #: How many workspaces (the buffers of one problem size, a few times the size of the forward cache) loss_and_grads
@@ -316,25 +316,25 @@ def _forward(P, X, initial, mask, ws):
     C[0] = initial["c0"]
     TANH_C = _empty(ws, "TANH_C", H[1:].shape, X.dtype)
     WT_H = np.concatenate([W_hi.T * 0.5, W_hf.T * 0.5, W_ho.T * 0.5, W_hg.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hoᵀ W_hgᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
-    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
+    HW = _empty(ws, 'HW', (X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, the current step's (no later step reads them) (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
     WX_H = np.concatenate([W_ii.T * 0.5, W_if.T * 0.5, W_io.T * 0.5, W_ig.T], axis=1)  # [W_iiᵀ W_ifᵀ W_ioᵀ W_igᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)])  # their biases, stacked, scaled alike
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
     PRE_H += BX_H
     ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
     I, F, O, G = _blocks(ACT_H, 4)
-    ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
+    ACT_H_R0 = ACT_H[..., 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
     ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
     GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
     TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
-        steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], HW[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
-    for t, I_tm1, F_tm1, G_tm1, O_tm1, C_t, C_tm1, H_t, H_tm1, TANH_C_tm1, HW_tm1, PRE_H_tm1, ACT_H_tm1, ACT_H_R0_tm1 in steps:
-        np.matmul(H_tm1, WT_H, HW_tm1)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
-        np.add(HW_tm1, PRE_H_tm1, HW_tm1)  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
-        np.tanh(HW_tm1, ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
+        steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
+    for t, I_tm1, F_tm1, G_tm1, O_tm1, C_t, C_tm1, H_t, H_tm1, TANH_C_tm1, PRE_H_tm1, ACT_H_tm1, ACT_H_R0_tm1 in steps:
+        np.matmul(H_tm1, WT_H, HW)  # h_{t-1} times W_hi, W_hf, W_ho, W_hg in one product
+        np.add(HW, PRE_H_tm1, HW)  # aⁱ_t = W_ii x_t + b_ii + W_hi h_{t-1} + b_hi; aᶠ_t = W_if x_t + b_if + W_hf h_{t-1} + b_hf; aᵒ_t = W_io x_t + b_io + W_ho h_{t-1} + b_ho; aᵍ_t = W_ig x_t + b_ig + W_hg h_{t-1} + b_hg
+        np.tanh(HW, ACT_H_tm1)  # tanh(β a) of i_t, f_t, o_t, g_t, = α tanh(β a) + γ each (β is in the stacked weights)
         np.multiply(ACT_H_R0_tm1, ALPHA_ACT_H_R0, ACT_H_R0_tm1)  # i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
         np.add(ACT_H_R0_tm1, GAMMA_ACT_H_R0, ACT_H_R0_tm1)
         np.multiply(F_tm1, C_tm1, TMP0)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
@@ -346,7 +346,7 @@ def _forward(P, X, initial, mask, ws):
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
             C[t] = np.where(mask[t - 1], C[t], C[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)
-    return Y, (H, C, I, F, G, O, TANH_C, HW,), mask
+    return Y, (H, C, I, F, G, O, TANH_C,), mask
 
 
 def _training_options(truncate, clip_norm, clip_value):
@@ -386,7 +386,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     P, X, initial, mask = _prepare(params, X, {"h0": h0, "c0": c0}, lengths, check_finite)
     W_ii, W_hi, b_ii, b_hi, W_if, W_hf, b_if, b_hf, W_ig, W_hg, b_ig, b_hg, W_io, W_ho, b_io, b_ho, V, c = (P[name] for name in PARAMS)
     ws = _workspace(P, X)
-    Y, (H, C, I, F, G, O, TANH_C, HW,), mask = _forward(P, X, initial, mask, ws)
+    Y, (H, C, I, F, G, O, TANH_C,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     E = Y - Z  # g_t = ∂L_t/∂Y_t, every step at once

@@ -234,11 +234,13 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "symrnn codegen --cell elman --activation tanh --loss mse --output every" in text
     assert "#   δ_t = (1 - h_t ⊙ h_t) ⊙ (Vᵀ g_t + Wᵀ δ_{t+1})" in text and "#   δ_{T+1} = 0" in text
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
-    # the printed statements, from the adjoint program, each citing its equation, into rows bound by the loop
-    assert "        np.add(HW_tm1, PRE_H_tm1, HW_tm1)  # a_t = W h_{t-1} + U x_t + b" in text
-    assert "        np.tanh(A_tm1, H_t)  # h_t = tanh(a_t)" in text
+    # the printed statements, from the adjoint program, each citing its equation, into rows bound by the loop;
+    # a_t, read by no later step, into one row buffer (HW, A its view) that every step reuses
+    assert "HW = _empty(ws, 'HW', (X.shape[1], WT_H.shape[1]), X.dtype)" in text
+    assert "        np.add(HW, PRE_H_tm1, HW)  # a_t = W h_{t-1} + U x_t + b" in text
+    assert "        np.tanh(A, H_t)  # h_t = tanh(a_t)" in text
     assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H'," in text
-    assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
+    assert "    for t, H_t, H_tm1, PRE_H_tm1 in steps:" in text
     # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time, in δ_t's
     # own rows, then multiplied in place (written in place, so bound to no name: the module binds nothing it does
     # not read) (its operand h̄_t first into a scratch row: one ufunc call per operation, no array made per step)
