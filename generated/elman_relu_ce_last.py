@@ -311,7 +311,7 @@ def _forward(P, X, initial, mask, ws):
     for t, H_t, H_tm1, PRE_H_tm1 in steps:
         np.matmul(H_tm1, WT_H, HW)  # h_{t-1} times W in one product
         np.add(HW, PRE_H_tm1, HW)  # a_t = W h_{t-1} + U x_t + b
-        np.maximum(A, 0, H_t)  # h_t = relu(a_t)
+        np.maximum(A, 0, out=H_t)  # h_t = relu(a_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)

@@ -69,6 +69,29 @@ def point(spec, T=6, B=4, m=3, k=5, o=4, seed=0, dtype=np.float64):
 
 # -- correctness ------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("path", sorted(GENERATED.glob("*.py")), ids=lambda p: p.stem)
+def test_every_kernel_runs_without_a_warning(path):
+    """No call a kernel makes warns (NumPy deprecates ways of calling, e.g. np.maximum's output by position: a
+    warning today, an error later), in float64 and float32, with padding and with the training options."""
+    import warnings
+
+    k = load(path)
+    rng = np.random.default_rng(0)
+    T, B, m, n, o = 5, 3, 2, 4, 3
+    every = k.MODEL["output"] == "every"
+    zshape = (T, B) if every else (B,)
+    for dtype in (np.float64, np.float32):
+        p = k.init_params(m, n, o, dtype=dtype)
+        X = rng.normal(size=(T, B, m)).astype(dtype)
+        Z = (rng.integers(0, o, zshape) if k.MODEL["loss"] == "ce"
+             else rng.integers(0, 2, zshape + (o,)).astype(dtype))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            k.forward(p, X, lengths=np.array([T, 2, 1]))
+            k.loss_and_grads(p, X, Z, lengths=np.array([T, 2, 1]), truncate=2, clip_norm=1.0, clip_value=0.5,
+                             check_finite=True)
+
+
 @pytest.mark.parametrize("combo", COMBOS)
 def test_matches_hand_written_bptt_with_lengths(kernels, combo):
     spec, k = SPECS[combo], kernels[combo]

@@ -91,7 +91,7 @@ def _sigmoid(a, h):
 @function("relu", relu, lambda a: sp.Max(0, a), lambda a: a if a > 0 else 0 * a, lambda a: np.maximum(a, 0),
           "np.maximum({v}, 0)", "relu",
           r"\operatorname{relu}", "relu'(a) = H(a) = H(h), with H(0) = 0", piecewise=True, bounded=1.0,
-          numpy_out=("np.maximum({v}, 0, {out})",))
+          numpy_out=("np.maximum({v}, 0, out={out})",))  # (out by position is deprecated for maximum)
 def _relu(a, h):
     return sp.Heaviside(a, 0), sp.Heaviside(h, 0)
 
