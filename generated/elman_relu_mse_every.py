@@ -362,7 +362,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         steps = ws["backward steps", block] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)]))
     for start in range((T - 1) // block * block, -1, -block):  # the blocks of steps start + 1..stop, the last first
         stop = min(start + block, T)  # start is a multiple of block: step t's factors are row (t - 1) % block
-        VB_H_0[start:stop][...] = np.heaviside(H[start + 1:stop + 1], 0)  # H(h_t), a factor of δ_t, for the block's steps, in δ_t's own rows
+        np.greater(H[start + 1:stop + 1], 0, out=VB_H_0[start:stop])  # H(h_t), a factor of δ_t, for the block's steps, in δ_t's own rows
         for t, DH_tm1, VB_H_0_tm1, VB_H_tm1, CARRY_H_tm1 in reversed(steps[start:stop]):
             if mask is not None:  # padding: nothing enters the identity step, and the carries pass through it
                 valid = mask[t - 1]

@@ -299,7 +299,7 @@ def test_code_template_is_strict_and_computes_no_math():
 @pytest.mark.parametrize("activation,code", [
     ("tanh", "np.subtract(1, H[start + 1:stop + 1] * H[start + 1:stop + 1], VB_H_0[start:stop])"),
     ("sigmoid", "np.multiply(H[start + 1:stop + 1], 1 - H[start + 1:stop + 1], VB_H_0[start:stop])"),
-    ("relu", "= np.heaviside(H[start + 1:stop + 1], 0)"),
+    ("relu", "np.greater(H[start + 1:stop + 1], 0, out=VB_H_0[start:stop])"),  # H(h) = [h > 0], in place
     ("identity", "            np.add(DH_tm1, carry_h, VB_H_0_tm1)  # δ_t = Vᵀ g_t + Wᵀ δ_{t+1}")])
 def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))

@@ -106,7 +106,9 @@ def _identity(a, h):
 FUNCTIONS["heaviside"] = Function("heaviside", lambda a: sp.Heaviside(a, 0), lambda a: sp.Heaviside(a, 0), _mp_step,
                                   lambda a: np.heaviside(a, 0), "np.heaviside({v}, 0)", "H", "H", None,
                                   "H(a) = 1 for a > 0, else 0 (relu's derivative; not differentiable at 0)",
-                                  activation=False, piecewise=True)
+                                  activation=False, piecewise=True,
+                                  # a > 0 cast to the output's floats: np.heaviside is ~4x slower, and not in place
+                                  numpy_out=("np.greater({v}, 0, out={out})",))
 
 
 @function("exp", sp.exp, sp.exp, mpmath.exp, np.exp, "np.exp({v})", "exp", r"\exp", "exp'(a) = exp(a) = h",

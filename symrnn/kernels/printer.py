@@ -17,7 +17,8 @@ from __future__ import annotations
 from sympy.printing.numpy import NumPyPrinter
 
 from ..errors import SymrnnError
-from ..ir.nodes import Diag, Hadamard, Mat, MatProd, Minus, Neg, Node, Num, Ones, Plus, SumOver, Transposed, Vec, is_scalar
+from ..ir.nodes import (Diag, Hadamard, Map, Mat, MatProd, Minus, Neg, Node, Num, Ones, Plus, SumOver, Transposed, Vec,
+                        is_scalar)
 from ..printers import lecture as printing
 
 
@@ -278,6 +279,8 @@ class KernelPrinter(NumPyPrinter):
             return f"{ufunc}({self._print(rest(first))}, {self._print(last)}, {out})"
         if isinstance(e, Minus):
             return f"np.subtract({self._print(e.args[0])}, {self._print(e.args[1])}, {out})"
+        if isinstance(e, Map) and len(e.function.numpy_out) == 1:   # f(v) -> the registry's one in-place call
+            return e.function.numpy_out[0].format(v=self._print(e.arg), out=out)
         if isinstance(e, MatProd) and len(e.args) == 2 and self._is_matrix(e.args[0]) and not self._is_matrix(e.args[1]):
             op, v = e.args   # W v -> v @ W.T, Wᵀ v -> v @ W: one GEMM into out
             if isinstance(op, Diag) or (isinstance(op, Transposed) and not isinstance(op.args[0], Mat)):
