@@ -305,23 +305,24 @@ def _forward(P, X, initial, mask, ws):
     T = X.shape[0]
     H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
     H[0] = initial["h0"]
-    WT_H = np.concatenate([W.T], axis=1)  # [Wᵀ], contiguous
+    WT_H = np.concatenate([W.T * 0.5], axis=1)  # [Wᵀ], contiguous; the blocks of a_t scaled by β of f = α tanh(β ·) + γ
     HW = _empty(ws, 'HW', (X.shape[1], WT_H.shape[1]), X.dtype)  # W h_{t-1}, the current step's (no later step reads them) (with the addends of a_t that read no state: those vectors themselves)
     A, = _blocks(HW, 1)
-    WX_H = np.concatenate([U.T], axis=1)  # [Uᵀ], contiguous
-    BX_H = np.concatenate([b])  # their biases, stacked
+    WX_H = np.concatenate([U.T * 0.5], axis=1)  # [Uᵀ], contiguous; the blocks of a_t scaled by β of f = α tanh(β ·) + γ
+    BX_H = np.concatenate([b * 0.5])  # their biases, stacked, scaled alike
     PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
     PRE_H += BX_H
+    ALPHA_H = np.full(H[0].shape, 0.5, X.dtype)  # α of h_t = σ(a_t)
+    GAMMA_H = np.full(H[0].shape, 0.5, X.dtype)  # γ
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["forward steps"] = list(zip(range(1, T + 1), H[1:T + 1], H[:T], PRE_H[:T]))
     for t, H_t, H_tm1, PRE_H_tm1 in steps:
         np.matmul(H_tm1, WT_H, HW)  # h_{t-1} times W in one product
         np.add(HW, PRE_H_tm1, HW)  # a_t = W h_{t-1} + U x_t + b
-        np.multiply(A, 0.5, H_t)  # h_t = σ(a_t)
-        np.tanh(H_t, H_t)
-        np.multiply(H_t, 0.5, H_t)
-        np.add(H_t, 0.5, H_t)
+        np.tanh(A, H_t)  # h_t = σ(a_t) (β is in the stacked weights)
+        np.multiply(H_t, ALPHA_H, H_t)
+        np.add(H_t, GAMMA_H, H_t)
         if mask is not None:  # padding: the step is the identity, s_t = s_{t-1}
             H[t] = np.where(mask[t - 1], H[t], H[t - 1])
     Y = (H[1:].reshape(-1, H.shape[2]) @ V.T + c).reshape(T, X.shape[1], -1)

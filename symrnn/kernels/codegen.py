@@ -554,18 +554,19 @@ def absorbed_blocks(kp: KernelProgram, stacks) -> dict:
     return out
 
 
-def activated_blocks(kp: KernelProgram, absorbed: dict) -> dict:
+def activated_blocks(kp: KernelProgram, absorbed: dict, states: bool = False) -> dict:
     """Pre-activation a^e -> (e, f) for each absorbed block read only by its activation e = f(a^e) (not a state):
     the activations of a stack's blocks then sit side by side in one array, f applied once per run of blocks with
     the same f, in place (`numpy_out`): the LSTM's i, f, o in one σ call and g in one tanh (torch's order i, f, g, o
-    is re-sorted: the stacking order is the kernel's own)."""
+    is re-sorted: the stacking order is the kernel's own). With `states`, those whose e is a state instead
+    (Elman's h_t = σ(a_t): its β can be folded into the weights too, f then applied into the state's row)."""
     t, out = naming.t, {}
     for pre in absorbed.values():
         readers = [e for e in kp.step.equations if e.rhs.has(Vec(pre, t))]
         if len(readers) != 1:
             continue
         e = readers[0]
-        if (isinstance(e.rhs, Map) and e.rhs.arg == Vec(pre, t) and e.name not in kp.spec.cell.states
+        if (isinstance(e.rhs, Map) and e.rhs.arg == Vec(pre, t) and (e.name in kp.spec.cell.states) == states
                 and e.rhs.function.numpy_out):
             out[pre] = (e.name, e.rhs.function)
     return out
@@ -662,6 +663,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     stacks = forward_stacks(spec, step)
     absorbed = absorbed_blocks(kp, stacks)
     activated = activated_blocks(kp, absorbed)
+    state_activated = activated_blocks(kp, absorbed, states=True)
+    folded_states = {}   # a state's pre-activation -> the β its block was scaled by
 
     def block_order(s, m):  # absorbed blocks first, the activated ones grouped by their function
         pre = absorbed.get((s, m))
@@ -714,7 +717,9 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                  for m in mats]
         whole = [absorbed[s, m] for m in mats if (s, m) in absorbed]
         single = arr in frow.single
-        scales = folded_scales(kp, s, mats, absorbed, activated)
+        scales = folded_scales(kp, s, mats, absorbed, {**activated, **state_activated})
+        folded_states.update({absorbed[s, m]: b for m, b in scales.items() if absorbed[s, m] in state_activated
+                              and b != 1})
         folded = ("; the blocks of " + ", ".join(printing.text(Vec(absorbed[s, m], t)) for m in scales if scales[m] != 1)
                   + " scaled by β of f = α tanh(β ·) + γ") if any(v != 1 for v in scales.values()) else ""
         setup += [Statement(weights, f"np.concatenate([{', '.join(_scaled(m + '.T', scales.get(m, 1)) for m in mats)}], "
@@ -810,7 +815,16 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             hname = Vec("_" + naming.kernel_hoisted(e.name), t)
             rhs = plus(*rest, hname)
             names = {**fwd, hname: frow(naming.kernel_hoisted(e.name))}
-        if e.name not in local and isinstance(rhs, Map) and rhs.function.numpy_out:   # f(v) into its row
+        if isinstance(rhs, Map) and isinstance(rhs.arg, Vec) and rhs.arg.role in folded_states:   # α tanh(β a) + γ
+            alpha, _, gamma = rhs.function.tanh_form
+            out, v = fwd[lhs], pr(rhs.arg.xreplace(products), names)
+            scale, shift = (naming.kernel_constant(naming.kernel_array(e.name), what) for what in ("alpha", "gamma"))
+            setup += [Statement(scale, f"np.full({first_row}.shape, {alpha!r}, X.dtype)", f"α of {comment}"),
+                      Statement(shift, f"np.full({first_row}.shape, {gamma!r}, X.dtype)", "γ")]
+            forward += [Statement("", f"np.tanh({v}, {out})", f"{comment} (β is in the stacked weights)"),
+                        Statement("", f"np.multiply({out}, {scale}, {out})", ""),
+                        Statement("", f"np.add({out}, {shift}, {out})", "")]
+        elif e.name not in local and isinstance(rhs, Map) and rhs.function.numpy_out:   # f(v) into its row
             v = pr(rhs.arg.xreplace(products), names)
             forward += [Statement("", form.format(v=v, out=fwd[lhs]), comment if n == 0 else "")
                         for n, form in enumerate(rhs.function.numpy_out)]
