@@ -348,6 +348,9 @@ def test_affine_user_cells(tmp_path, cell):
     else:
         Z = rng.integers(0, 2, (T, B, o) if spec.output == "every" else (B, o)).astype(float)
     _check_by_central_differences(k, p, X, Z, h0, lengths)
+    p32 = {n: np.asarray(v, np.float32) for n, v in p.items()}   # every gradient an array of X's dtype, a gain's too
+    _, g = k.loss_and_grads(p32, X.astype(np.float32), Z.astype(np.float32) if spec.loss != "ce" else Z, h0.astype(np.float32), lengths)
+    assert all(type(v) is np.ndarray and v.dtype == np.float32 for v in g.values()), {n: type(v) for n, v in g.items()}
 
 
 def test_elementwise_products_of_the_state_get_kernels(tmp_path):

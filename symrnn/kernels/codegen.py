@@ -61,7 +61,7 @@ KERNEL_LOCALS = frozenset({
     "params", "X", "Z", "Y", "L", "DH", "P", "T", "B", "t", "mask", "valid", "lengths", "initial", "cache", "arrays",
     "grads", "name", "value", "truncate", "clip_norm", "clip_value", "check_finite",
     "k", "m", "o", "n", "n_in", "n_hidden", "n_out", "seed", "dtype", "rng", "sizes", "bound", "shape", "what", "state",
-    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES", "others", "steps"})
+    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES", "others", "steps", "plan"})
 
 #: Placeholders in the adjoint program: what the loss at t sends to h_t, and what step t + 1 sends to s_t.
 OWN = Vec("_own", naming.t)
@@ -1050,10 +1050,9 @@ def _rebound(source: str, params) -> set[str]:
     the printer makes up later (a row local such as F_tm1) cannot silently shadow a parameter either.
     """
     tree = ast.parse(source)
-    unpacked = set()   # the one legitimate binding: W, U, … = (P[name] for name in PARAMS)
+    unpacked = set()   # the one legitimate binding: W, U, … = P.values() (P is _prepare's dict, in the order of PARAMS)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.GeneratorExp)
-                and isinstance(node.value.generators[0].iter, ast.Name) and node.value.generators[0].iter.id == "PARAMS"):
+        if isinstance(node, ast.Assign) and ast.unparse(node.value) == "P.values()":
             unpacked |= {id(n) for target in node.targets for n in ast.walk(target)}
     bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and id(n) not in unpacked}
     bound |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
