@@ -314,14 +314,19 @@ def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W, U, b, V, c = P.values()
     T = X.shape[0]
-    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+    buffers = ws.get("forward buffers")
+    if buffers is None:  # the buffers, their views and constant rows depend only on the sizes: made once per workspace
+        H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+        HW = _empty(ws, 'HW', (T, X.shape[1], 1 * H.shape[2]), X.dtype)  # W h_{t-1}, every step (with the addends of a_t that read no state: those vectors themselves)
+        A, = _blocks(HW, 1)
+        PRE_H = _empty(ws, 'PRE_H', (T, X.shape[1], 1 * H.shape[2]), X.dtype)  # the addends of a_t that read no state, every step at once
+        buffers = ws["forward buffers"] = (H, HW, A, PRE_H,)
+    H, HW, A, PRE_H, = buffers
     H[0] = initial["h0"]
     WT_H = np.concatenate([W.T], axis=1)  # [Wᵀ], contiguous
-    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W h_{t-1}, every step (with the addends of a_t that read no state: those vectors themselves)
-    A, = _blocks(HW, 1)
     WX_H = np.concatenate([U.T], axis=1)  # [Uᵀ], contiguous
     BX_H = np.concatenate([b])  # their biases, stacked
-    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
+    np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
@@ -384,12 +389,16 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     DH = np.matmul(G.reshape(-1, G.shape[2]), V, _empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros(initial["h0"].shape, X.dtype)  # nothing after the last step
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
-    A, = _blocks(HW, 1)  # the forward's stacked products, read again
+    buffers = ws.get(("backward buffers", block))
+    if buffers is None:  # made once per workspace and block (a buffer of one block of steps changes with BLOCK_BYTES)
+        A, = _blocks(HW, 1)  # the forward's stacked products, read again
+        VB_H = _empty(ws, 'VB_H', (T, X.shape[1], 1 * H.shape[2]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+        VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
+        CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+        TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
+        buffers = ws["backward buffers", block] = (A, VB_H, VB_H_0, CARRY_H, TMP0,)
+    A, VB_H, VB_H_0, CARRY_H, TMP0, = buffers
     WB_H = np.concatenate([W], axis=0)  # [W], contiguous
-    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
-    CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get(("backward steps", block))
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
         steps = ws["backward steps", block] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)]))

@@ -350,27 +350,33 @@ def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = P.values()
     T = X.shape[0]
-    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+    buffers = ws.get("forward buffers")
+    if buffers is None:  # the buffers, their views and constant rows depend only on the sizes: made once per workspace
+        H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+        N = _empty(ws, "N", H[1:].shape, X.dtype)
+        HW = _empty(ws, 'HW', (T, X.shape[1], 3 * H.shape[2]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
+        A_R, A_U, W_hn_H = _blocks(HW, 3)
+        HW_IN = HW[:, :, :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+        PRE_H = _empty(ws, 'PRE_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
+        ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # r_t, u_t, every step, side by side
+        R, U = _blocks(ACT_H, 2)
+        HW_R0 = HW[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+        ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
+        ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
+        GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
+        ROW_A_N = _empty(ws, 'ROW_A_N', H[0].shape, X.dtype)  # aⁿ_t of the current step
+        TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
+        TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
+        PRE_A_N = _empty(ws, 'PRE_A_N', (T, X.shape[1], H.shape[2]), X.dtype)  # the addends of aⁿ_t that read no state, every step at once
+        buffers = ws["forward buffers"] = (H, N, HW, A_R, A_U, W_hn_H, HW_IN, PRE_H, ACT_H, R, U, HW_R0, ACT_H_R0, ALPHA_ACT_H_R0, GAMMA_ACT_H_R0, ROW_A_N, TMP0, TMP1, PRE_A_N,)
+    H, N, HW, A_R, A_U, W_hn_H, HW_IN, PRE_H, ACT_H, R, U, HW_R0, ACT_H_R0, ALPHA_ACT_H_R0, GAMMA_ACT_H_R0, ROW_A_N, TMP0, TMP1, PRE_A_N, = buffers
     H[0] = initial["h0"]
-    N = _empty(ws, "N", H[1:].shape, X.dtype)
     WT_H = np.concatenate([W_hr.T * 0.5, W_hu.T * 0.5, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
-    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
-    A_R, A_U, W_hn_H = _blocks(HW, 3)
-    HW_IN = HW[:, :, :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
     WX_H = np.concatenate([W_ir.T * 0.5, W_iu.T * 0.5], axis=1)  # [W_irᵀ W_iuᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5])  # their biases, stacked, scaled alike
-    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
+    np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
-    ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # r_t, u_t, every step, side by side
-    R, U = _blocks(ACT_H, 2)
-    HW_R0 = HW[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
-    ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
-    ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
-    GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
-    ROW_A_N = _empty(ws, 'ROW_A_N', H[0].shape, X.dtype)  # aⁿ_t of the current step
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
-    TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
-    PRE_A_N = np.matmul(X.reshape(-1, X.shape[2]), W_in.T, _empty(ws, 'PRE_A_N', (T * X.shape[1], W_in.T.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
+    np.matmul(X.reshape(-1, X.shape[2]), W_in.T, PRE_A_N.reshape(-1, PRE_A_N.shape[2]))
     PRE_A_N += b_in
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
@@ -441,15 +447,19 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         L = np.where(mask, L, 0)
     DH = np.matmul(G.reshape(-1, G.shape[2]), V, _empty(ws, 'DH', (T * X.shape[1], H.shape[2]), X.dtype)).reshape(T, X.shape[1], -1)  # (∂Y_t/∂h_t)ᵀ g_t, every step at once
     carry_h = np.zeros(initial["h0"].shape, X.dtype)  # nothing after the last step
-    D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
-    A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
+    buffers = ws.get(("backward buffers", block))
+    if buffers is None:  # made once per workspace and block (a buffer of one block of steps changes with BLOCK_BYTES)
+        D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
+        A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
+        VB_H = _empty(ws, 'VB_H', (T, X.shape[1], 3 * H.shape[2]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+        VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)  # δʳ_t, δᵘ_t, r_t ⊙ δⁿ_t, every step
+        ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
+        CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+        TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
+        buffers = ws["backward buffers", block] = (D_N, A_R, A_U, W_hn_H, VB_H, VB_H_0, VB_H_1, VB_H_2, ROW_HBAR, CARRY_H, TMP0,)
+    D_N, A_R, A_U, W_hn_H, VB_H, VB_H_0, VB_H_1, VB_H_2, ROW_HBAR, CARRY_H, TMP0, = buffers
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
-    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)  # δʳ_t, δᵘ_t, r_t ⊙ δⁿ_t, every step
-    ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
-    CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get(("backward steps", block))
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
         steps = ws["backward steps", block] = list(zip(range(1, T + 1), R[:T], U[:T], DH[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)]))

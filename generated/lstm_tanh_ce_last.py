@@ -354,24 +354,29 @@ def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
     W_ii, W_hi, b_ii, b_hi, W_if, W_hf, b_if, b_hf, W_ig, W_hg, b_ig, b_hg, W_io, W_ho, b_io, b_ho, V, c = P.values()
     T = X.shape[0]
-    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+    buffers = ws.get("forward buffers")
+    if buffers is None:  # the buffers, their views and constant rows depend only on the sizes: made once per workspace
+        H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+        C = _empty(ws, "C", (T + 1,) + initial["c0"].shape, X.dtype)
+        TANH_C = _empty(ws, "TANH_C", H[1:].shape, X.dtype)
+        HW = _empty(ws, 'HW', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
+        PRE_H = _empty(ws, 'PRE_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
+        ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
+        I, F, O, G = _blocks(ACT_H, 4)
+        ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
+        ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
+        GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
+        TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
+        TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
+        buffers = ws["forward buffers"] = (H, C, TANH_C, HW, PRE_H, ACT_H, I, F, O, G, ACT_H_R0, ALPHA_ACT_H_R0, GAMMA_ACT_H_R0, TMP0, TMP1,)
+    H, C, TANH_C, HW, PRE_H, ACT_H, I, F, O, G, ACT_H_R0, ALPHA_ACT_H_R0, GAMMA_ACT_H_R0, TMP0, TMP1, = buffers
     H[0] = initial["h0"]
-    C = _empty(ws, "C", (T + 1,) + initial["c0"].shape, X.dtype)
     C[0] = initial["c0"]
-    TANH_C = _empty(ws, "TANH_C", H[1:].shape, X.dtype)
     WT_H = np.concatenate([W_hi.T * 0.5, W_hf.T * 0.5, W_ho.T * 0.5, W_hg.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hoᵀ W_hgᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
-    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hi h_{t-1}, W_hf h_{t-1}, W_ho h_{t-1}, W_hg h_{t-1}, every step (with the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state: those vectors themselves)
     WX_H = np.concatenate([W_ii.T * 0.5, W_if.T * 0.5, W_io.T * 0.5, W_ig.T], axis=1)  # [W_iiᵀ W_ifᵀ W_ioᵀ W_igᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)])  # their biases, stacked, scaled alike
-    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁱ_t, aᶠ_t, aᵒ_t, aᵍ_t that read no state, every step at once
+    np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
-    ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # i_t, f_t, o_t, g_t, every step, side by side
-    I, F, O, G = _blocks(ACT_H, 4)
-    ACT_H_R0 = ACT_H[:, :, 0 * H.shape[2]:3 * H.shape[2]]  # the blocks of i_t, f_t, o_t
-    ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of i_t = σ(aⁱ_t); f_t = σ(aᶠ_t); o_t = σ(aᵒ_t)
-    GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
-    TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["forward steps"] = list(zip(range(1, T + 1), I[:T], F[:T], G[:T], O[:T], C[1:T + 1], C[:T], H[1:T + 1], H[:T], TANH_C[:T], HW[:T], PRE_H[:T], ACT_H[:T], ACT_H_R0[:T]))
@@ -438,15 +443,19 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, c0=None, *, truncate=Non
     carry_h = E @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     carry_c = np.zeros(initial["c0"].shape, X.dtype)
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
+    buffers = ws.get(("backward buffers", block))
+    if buffers is None:  # made once per workspace and block (a buffer of one block of steps changes with BLOCK_BYTES)
+        VB_H = _empty(ws, 'VB_H', (T, X.shape[1], 4 * H.shape[2]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+        VB_H_0, VB_H_1, VB_H_2, VB_H_3 = _blocks(VB_H, 4)  # δⁱ_t, δᶠ_t, δᵍ_t, δᵒ_t, every step
+        ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
+        CBAR_F0 = _empty(ws, 'CBAR_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, a block of steps
+        ROW_CBAR = _empty(ws, 'ROW_CBAR', H[0].shape, X.dtype)  # c̄_t of the current step
+        CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+        CARRY_C = _empty(ws, 'CARRY_C', (2,) + H[0].shape, X.dtype)  # ∂L/∂c_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+        TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
+        buffers = ws["backward buffers", block] = (VB_H, VB_H_0, VB_H_1, VB_H_2, VB_H_3, ROW_HBAR, CBAR_F0, ROW_CBAR, CARRY_H, CARRY_C, TMP0,)
+    VB_H, VB_H_0, VB_H_1, VB_H_2, VB_H_3, ROW_HBAR, CBAR_F0, ROW_CBAR, CARRY_H, CARRY_C, TMP0, = buffers
     WB_H = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)  # [W_hi; W_hf; W_hg; W_ho], contiguous
-    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, VB_H_1, VB_H_2, VB_H_3 = _blocks(VB_H, 4)  # δⁱ_t, δᶠ_t, δᵍ_t, δᵒ_t, every step
-    ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
-    CBAR_F0 = _empty(ws, 'CBAR_F0', (min(T, block),) + H.shape[1:], X.dtype)  # (1 - tanh(c_t) ⊙ tanh(c_t)) ⊙ o_t, a factor of c̄_t, a block of steps
-    ROW_CBAR = _empty(ws, 'ROW_CBAR', H[0].shape, X.dtype)  # c̄_t of the current step
-    CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
-    CARRY_C = _empty(ws, 'CARRY_C', (2,) + H[0].shape, X.dtype)  # ∂L/∂c_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get(("backward steps", block))
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
         steps = ws["backward steps", block] = list(zip(range(1, T + 1), F[:T], [CBAR_F0[(t - 1) % block] for t in range(1, T + 1)], VB_H_3[:T], VB_H_2[:T], VB_H_1[:T], VB_H_0[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)], [CARRY_C[t % 2] for t in range(1, T + 1)]))

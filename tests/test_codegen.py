@@ -237,7 +237,10 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     # the printed statements, from the adjoint program, each citing its equation, into rows bound by the loop
     assert "        HW_tm1 += PRE_H_tm1  # a_t = W h_{t-1} + U x_t + b" in text
     assert "        np.tanh(A_tm1, H_t)  # h_t = tanh(a_t)" in text
-    assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H'," in text
+    # the input projection's buffer made once per workspace (it depends only on the sizes), the GEMM into it every call
+    assert "        PRE_H = _empty(ws, 'PRE_H', (T, X.shape[1], 1 * H.shape[2]), X.dtype)" in text
+    assert "    np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))\n    PRE_H += BX_H\n" in text
+    assert text.index("        PRE_H = _empty(") < text.index('    buffers = ws["forward buffers"] = (')
     assert "    for t, A_tm1, H_t, H_tm1, HW_tm1, PRE_H_tm1 in steps:" in text
     # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time, in δ_t's
     # own rows, then multiplied in place (written in place, so bound to no name: the module binds nothing it does
