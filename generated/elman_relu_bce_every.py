@@ -323,9 +323,9 @@ def _forward(P, X, initial, mask, ws):
         buffers = ws["forward buffers"] = (H, HW, A, PRE_H,)
     H, HW, A, PRE_H, = buffers
     H[0] = initial["h0"]
-    WT_H = np.concatenate([W.T], axis=1)  # [Wᵀ], contiguous
-    WX_H = np.concatenate([U.T], axis=1)  # [Uᵀ], contiguous
-    BX_H = np.concatenate([b])  # their biases, stacked
+    WT_H = np.ascontiguousarray(W.T)  # [Wᵀ], contiguous
+    WX_H = U.T  # [Uᵀ] (one GEMM a call: no copy)
+    BX_H = b  # its biases
     np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
     steps = ws.get("forward steps")
@@ -398,7 +398,7 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
         buffers = ws["backward buffers", block] = (A, VB_H, VB_H_0, CARRY_H, TMP0,)
     A, VB_H, VB_H_0, CARRY_H, TMP0, = buffers
-    WB_H = np.concatenate([W], axis=0)  # [W], contiguous
+    WB_H = np.ascontiguousarray(W)  # [W], contiguous
     steps = ws.get(("backward steps", block))
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
         steps = ws["backward steps", block] = list(zip(range(1, T + 1), DH[:T], VB_H_0[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)]))

@@ -352,7 +352,7 @@ def _forward(P, X, initial, mask, ws):
     H[0] = initial["h0"]
     WT_H = np.concatenate([W_hr.T * 0.5, W_hu.T * 0.5, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
     WX_H = np.concatenate([W_ir.T * 0.5, W_iu.T * 0.5], axis=1)  # [W_irᵀ W_iuᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
-    BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5])  # their biases, stacked, scaled alike
+    BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5], axis=0)  # their biases, stacked, scaled alike
     np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
     np.matmul(X.reshape(-1, X.shape[2]), W_in.T, PRE_A_N.reshape(-1, PRE_A_N.shape[2]))

@@ -353,7 +353,7 @@ def _forward(P, X, initial, mask, ws):
     C[0] = initial["c0"]
     WT_H = np.concatenate([W_hi.T * 0.5, W_hf.T * 0.5, W_ho.T * 0.5, W_hg.T], axis=1)  # [W_hiᵀ W_hfᵀ W_hoᵀ W_hgᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
     WX_H = np.concatenate([W_ii.T * 0.5, W_if.T * 0.5, W_io.T * 0.5, W_ig.T], axis=1)  # [W_iiᵀ W_ifᵀ W_ioᵀ W_igᵀ], contiguous; the blocks of aⁱ_t, aᶠ_t, aᵒ_t scaled by β of f = α tanh(β ·) + γ
-    BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)])  # their biases, stacked, scaled alike
+    BX_H = np.concatenate([(b_ii + b_hi) * 0.5, (b_if + b_hf) * 0.5, (b_io + b_ho) * 0.5, (b_ig + b_hg)], axis=0)  # their biases, stacked, scaled alike
     np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
     steps = ws.get("forward steps")
