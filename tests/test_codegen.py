@@ -12,7 +12,7 @@ import pytest
 import symrnn
 from numpy_bptt_batched import batched_loss_and_grads
 from symrnn import naming
-from symrnn.kernels.codegen import HEADER, _rebound, catalogue_specs, kernel_source
+from symrnn.kernels.codegen import HEADER, Statement, _rebound, catalogue_specs, kernel_source, per_workspace
 from symrnn.errors import SymrnnError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -511,3 +511,24 @@ def test_the_printed_source_binds_no_catalogue_parameter_twice_and_nothing_it_ne
                 unread = {t.id for n in ast.walk(f) if isinstance(n, ast.Assign) for t in n.targets
                           if isinstance(t, ast.Name)} - read - {"steps"}   # steps: read by the loop header
                 assert not unread, (spec.describe(), f.name, unread)
+
+
+def test_per_workspace_takes_only_what_the_sizes_fix():
+    """A setup statement is made once per workspace only when it reads nothing but the sizes, the dtype and the
+    workspace's arrays: a buffer, a view, a constant row; whatever reads a parameter or X's values runs every call."""
+    st = lambda target, code: Statement(target, code, "")
+    once, every, names = per_workspace([
+        st("HW", "_empty(ws, 'HW', (T, X.shape[1], 3 * H.shape[2]), X.dtype)"),
+        st("A_R, A_U", "_blocks(HW, 2)"),
+        st("HW_IN", "HW[:, :, :2 * H.shape[2]]"),
+        st("ALPHA", "np.full(HW_IN.shape[1:], 0.5, X.dtype)"),
+        st("CBAR", "_empty(ws, 'CBAR', (min(T, block),) + H.shape[1:], X.dtype)"),
+        st("WT_H", "np.concatenate([W.T * 0.5, U.T], axis=1)"),         # a parameter's values
+        st("X0", "X[0]"),                                                 # X's values, not its shape
+        st("PRE", "np.matmul(X.reshape(-1, X.shape[2]), WT_H, HW)"),     # a product
+        st("BUF", "_empty(ws, 'BUF', WT_H.shape, X.dtype)"),             # reads a statement that runs every call
+        st("", "np.tanh(HW, HW)"),                                       # no target: a call for its effect
+    ], ("H",))
+    assert [s.target for s in once] == ["HW", "A_R, A_U", "HW_IN", "ALPHA", "CBAR"]
+    assert [s.target for s in every] == ["WT_H", "X0", "PRE", "BUF", ""]
+    assert names == ("H", "HW", "A_R", "A_U", "HW_IN", "ALPHA", "CBAR")
