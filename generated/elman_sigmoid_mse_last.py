@@ -35,6 +35,8 @@ The loss is a sum over examples (at each sequence's last valid step); grads has 
 forward's cache holds every state's array (cache["H"] is h_0..h_T) and the final states ('hT'),
 each sequence's last valid one, to carry into the next batch.
 """
+import itertools
+import operator
 import threading
 from collections.abc import Mapping
 
@@ -84,42 +86,64 @@ def _finite(what, array):
         raise ValueError(f"{what}: expected finite values, got nan or inf (check_finite=True)")
 
 
-#: The signatures (shapes and dtype kinds of X and the parameters) that passed _prepare's checks, with the sizes they fix:
-#: a call with a known signature skips the per-array checks (the same verdict, ~15 µs less at 18 parameters).
+#: The signatures (the dtypes and shapes of X but its length T, of the parameters and of the initial states given) that
+#: passed _prepare's checks, each with its plan (number, common dtype, k, whether any array needs a cast): a call with a
+#: known signature skips the per-array checks and the dtype's resolution (the same verdicts; the shapes and dtypes
+#: fix them all but T's), and its plan's number keys its workspace.
 _CHECKED = {}
+_PARAM_NAMES = frozenset(PARAMS)
+_SHAPE_DTYPE = operator.attrgetter("shape", "dtype")
+_plans = itertools.count()
+
+
+def _nonempty(X):
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
+
+
+def _checked(X, P, given):
+    """The checks of a new signature, in the order their errors take precedence; its plan."""
+    sizes = {}
+    _floating("X", X)
+    _fit("X", X, ("T", "B", "m"), sizes)
+    for name, array in zip(PARAMS, P):
+        _floating(f"params[{name!r}]", array)
+        _fit(f"params[{name!r}]", array, SHAPES[name], sizes)
+    _nonempty(X)
+    for name, state in zip(STATES, given):
+        if state is not None:
+            _floating(name, state)
+            _fit(name, state, ("B", "k"), sizes)
+    arrays = [X, *P, *(state for state in given if state is not None)]
+    dtype = np.result_type(*arrays)
+    return next(_plans), dtype, sizes["k"], any(array.dtype != dtype for array in arrays)
 
 
 def _prepare(params, X, initial, lengths, check_finite=False):
-    """Validated inputs in one floating dtype: (params, X, initial states, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
-    if not isinstance(params, Mapping) or any(name not in params for name in PARAMS):
+    """Validated inputs in one floating dtype: (params, X, initial states, mask, plan number); mask (T, B, 1) is True on
+    valid steps, None if none is padding."""
+    if not isinstance(params, Mapping) or not params.keys() >= _PARAM_NAMES:
         raise ValueError(f"params: expected a dict with the keys {PARAMS}")
-    P = {name: np.asarray(params[name]) for name in PARAMS}
+    P = [np.asarray(params[name]) for name in PARAMS]
     X = np.asarray(X)
-    signature = (X.shape[2:], X.ndim, X.dtype.kind) + tuple((a.shape, a.dtype.kind) for a in P.values())
-    known = _CHECKED.get(signature)
-    if known is None:  # X's and every parameter's dtype and shape checked once per signature, then remembered
-        sizes = {}
-        _floating("X", X)
-        _fit("X", X, ("T", "B", "m"), sizes)
-        for name in PARAMS:
-            _floating(f"params[{name!r}]", P[name])
-            _fit(f"params[{name!r}]", P[name], SHAPES[name], sizes)
+    given = [None if state is None else np.asarray(state) for state in initial.values()]
+    signature = (X.ndim, X.shape[1:], X.dtype, *map(_SHAPE_DTYPE, P), *(None if s is None else _SHAPE_DTYPE(s) for s in given))
+    plan = _CHECKED.get(signature)
+    if plan is None:  # every array checked once per signature, then remembered
+        plan = _checked(X, P, given)
         if len(_CHECKED) >= 64:
             _CHECKED.clear()
-        known = _CHECKED[signature] = {letter: n for letter, n in sizes.items() if letter not in ("T", "B")}
-    sizes = {"T": X.shape[0], "B": X.shape[1], **known}
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
+        _CHECKED[signature] = plan
+    else:
+        _nonempty(X)  # T, the one size the signature leaves open
+    number, dtype, k, cast = plan
+    if cast:
+        P = [array.astype(dtype, copy=False) for array in P]
+        X = X.astype(dtype, copy=False)
+        given = [None if state is None else state.astype(dtype, copy=False) for state in given]
+    P = dict(zip(PARAMS, P))
     T, B = X.shape[:2]
-    given = {name: np.asarray(state) for name, state in initial.items() if state is not None}
-    for name, state in given.items():
-        _floating(name, state)
-        _fit(name, state, ("B", "k"), sizes)
-    dtype = np.result_type(X, *P.values(), *given.values())
-    P = {name: v.astype(dtype, copy=False) for name, v in P.items()}
-    X = X.astype(dtype, copy=False)
-    initial = {name: given[name].astype(dtype, copy=False) if name in given else np.zeros((B, sizes["k"]), dtype)
-               for name in STATES}
+    initial = {name: np.zeros((B, k), dtype) if state is None else state for name, state in zip(STATES, given)}
     mask = None
     if lengths is not None:
         lengths = np.asarray(lengths)
@@ -136,7 +160,7 @@ def _prepare(params, X, initial, lengths, check_finite=False):
         _finite("X", X)
         for name, state in initial.items():
             _finite(name, state)
-    return P, X, initial, mask
+    return P, X, initial, mask, number
 
 
 def _targets(Z, n_out, T, B, dtype, mask, check_finite=False):
@@ -228,7 +252,8 @@ def _unexpected(others):
 def forward(params, X, h0=None, lengths=None, *, check_finite=False, **others):
     """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
     _unexpected(others)
-    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite), {})
+    P, X, initial, mask, _ = _prepare(params, X, {"h0": h0}, lengths, check_finite)
+    Y, arrays, mask = _forward(P, X, initial, mask, {})
     cache = dict(zip(ARRAYS, arrays))
     cache["hT"] = cache["H"][-1]
     cache["mask"] = mask
@@ -247,13 +272,16 @@ WORKSPACES = 2
 _workspaces = {}
 
 
-def _workspace(P, X):
+def _workspace(plan, T):
     """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
-    first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
-    key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
-    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
-    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
-        _workspaces.pop(old, None)
+    first use: a fresh large array costs its page faults again on every call); the least recently used dropped.
+
+    The key is the thread, the number of _prepare's plan (which fixes every size but T, and the dtype) and T."""
+    key = (threading.get_ident(), plan, T)
+    ws = _workspaces.pop(key, None)
+    _workspaces[key] = ws = {} if ws is None else ws  # (re)inserted last: the most recently used
+    while len(_workspaces) > max(WORKSPACES, 0):
+        del _workspaces[next(iter(_workspaces))]
     return ws
 
 
@@ -267,25 +295,32 @@ def _empty(ws, name, shape, dtype):
 
 def _blocks(a, n):
     """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    if n == 1:
+        return (a,)
     w = a.shape[-1] // n
     return [a[..., j * w:(j + 1) * w] for j in range(n)]
 
 
 def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
-    W, U, b, V, c = (P[name] for name in PARAMS)
+    W, U, b, V, c = P.values()
     T = X.shape[0]
-    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+    buffers = ws.get("forward buffers")
+    if buffers is None:  # the buffers, their views and constant rows depend only on the sizes: made once per workspace
+        H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+        HW = _empty(ws, 'HW', (X.shape[1], 1 * H.shape[2]), X.dtype)  # W h_{t-1}, the current step's (no later step reads them) (with the addends of a_t that read no state: those vectors themselves)
+        A, = _blocks(HW, 1)
+        PRE_H = _empty(ws, 'PRE_H', (T, X.shape[1], 1 * H.shape[2]), X.dtype)  # the addends of a_t that read no state, every step at once
+        ALPHA_H = np.full(H[0].shape, 0.5, X.dtype)  # α of h_t = σ(a_t)
+        GAMMA_H = np.full(H[0].shape, 0.5, X.dtype)  # γ
+        buffers = ws["forward buffers"] = (H, HW, A, PRE_H, ALPHA_H, GAMMA_H,)
+    H, HW, A, PRE_H, ALPHA_H, GAMMA_H, = buffers
     H[0] = initial["h0"]
-    WT_H = np.concatenate([W.T * 0.5], axis=1)  # [Wᵀ], contiguous; the blocks of a_t scaled by β of f = α tanh(β ·) + γ
-    HW = _empty(ws, 'HW', (X.shape[1], WT_H.shape[1]), X.dtype)  # W h_{t-1}, the current step's (no later step reads them) (with the addends of a_t that read no state: those vectors themselves)
-    A, = _blocks(HW, 1)
-    WX_H = np.concatenate([U.T * 0.5], axis=1)  # [Uᵀ], contiguous; the blocks of a_t scaled by β of f = α tanh(β ·) + γ
-    BX_H = np.concatenate([b * 0.5])  # their biases, stacked, scaled alike
-    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of a_t that read no state, every step at once
+    WT_H = np.ascontiguousarray(W.T * 0.5)  # [Wᵀ], contiguous; the blocks of a_t scaled by β of f = α tanh(β ·) + γ
+    WX_H = U.T * 0.5  # [Uᵀ] (one GEMM a call: no copy); the blocks of a_t scaled by β of f = α tanh(β ·) + γ
+    BX_H = b * 0.5  # its biases, scaled alike
+    np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
-    ALPHA_H = np.full(H[0].shape, 0.5, X.dtype)  # α of h_t = σ(a_t)
-    GAMMA_H = np.full(H[0].shape, 0.5, X.dtype)  # γ
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
         steps = ws["forward steps"] = list(zip(range(1, T + 1), H[1:T + 1], H[:T], PRE_H[:T]))
@@ -335,9 +370,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     """
     _unexpected(others)
     _training_options(truncate, clip_norm, clip_value)
-    P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
-    W, U, b, V, c = (P[name] for name in PARAMS)
-    ws = _workspace(P, X)
+    P, X, initial, mask, plan = _prepare(params, X, {"h0": h0}, lengths, check_finite)
+    W, U, b, V, c = P.values()
+    ws = _workspace(plan, X.shape[0])
     Y, (H,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
@@ -345,10 +380,14 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     L = (1/2)*(Y[-1] - Z)**2  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
-    WB_H = np.concatenate([W], axis=0)  # [W], contiguous
-    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
-    CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+    buffers = ws.get(("backward buffers", block))
+    if buffers is None:  # made once per workspace and block (a buffer of one block of steps changes with BLOCK_BYTES)
+        VB_H = _empty(ws, 'VB_H', (T, X.shape[1], 1 * H.shape[2]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+        VB_H_0, = _blocks(VB_H, 1)  # δ_t, every step
+        CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+        buffers = ws["backward buffers", block] = (VB_H, VB_H_0, CARRY_H,)
+    VB_H, VB_H_0, CARRY_H, = buffers
+    WB_H = np.ascontiguousarray(W)  # [W], contiguous
     steps = ws.get(("backward steps", block))
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
         steps = ws["backward steps", block] = list(zip(range(1, T + 1), VB_H_0[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)]))
@@ -376,5 +415,4 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         "c": G.sum(axis=0),
         "h0": carry_h.copy(),  # a copy: the carry may be a row of a buffer the next call reuses
     }
-    grads = {name: np.asarray(value, X.dtype) for name, value in grads.items()}
     return L.sum(), _clipped(grads, clip_norm, clip_value) if clip_norm or clip_value else grads

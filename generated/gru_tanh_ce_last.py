@@ -52,6 +52,8 @@ The loss is a sum over examples (at each sequence's last valid step); grads has 
 forward's cache holds every state's array (cache["H"] is h_0..h_T) and the final states ('hT'),
 each sequence's last valid one, to carry into the next batch.
 """
+import itertools
+import operator
 import threading
 from collections.abc import Mapping
 
@@ -127,42 +129,64 @@ def _finite(what, array):
         raise ValueError(f"{what}: expected finite values, got nan or inf (check_finite=True)")
 
 
-#: The signatures (shapes and dtype kinds of X and the parameters) that passed _prepare's checks, with the sizes they fix:
-#: a call with a known signature skips the per-array checks (the same verdict, ~15 µs less at 18 parameters).
+#: The signatures (the dtypes and shapes of X but its length T, of the parameters and of the initial states given) that
+#: passed _prepare's checks, each with its plan (number, common dtype, k, whether any array needs a cast): a call with a
+#: known signature skips the per-array checks and the dtype's resolution (the same verdicts; the shapes and dtypes
+#: fix them all but T's), and its plan's number keys its workspace.
 _CHECKED = {}
+_PARAM_NAMES = frozenset(PARAMS)
+_SHAPE_DTYPE = operator.attrgetter("shape", "dtype")
+_plans = itertools.count()
+
+
+def _nonempty(X):
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
+
+
+def _checked(X, P, given):
+    """The checks of a new signature, in the order their errors take precedence; its plan."""
+    sizes = {}
+    _floating("X", X)
+    _fit("X", X, ("T", "B", "m"), sizes)
+    for name, array in zip(PARAMS, P):
+        _floating(f"params[{name!r}]", array)
+        _fit(f"params[{name!r}]", array, SHAPES[name], sizes)
+    _nonempty(X)
+    for name, state in zip(STATES, given):
+        if state is not None:
+            _floating(name, state)
+            _fit(name, state, ("B", "k"), sizes)
+    arrays = [X, *P, *(state for state in given if state is not None)]
+    dtype = np.result_type(*arrays)
+    return next(_plans), dtype, sizes["k"], any(array.dtype != dtype for array in arrays)
 
 
 def _prepare(params, X, initial, lengths, check_finite=False):
-    """Validated inputs in one floating dtype: (params, X, initial states, mask); mask (T, B, 1) is True on valid steps, None if none is padding."""
-    if not isinstance(params, Mapping) or any(name not in params for name in PARAMS):
+    """Validated inputs in one floating dtype: (params, X, initial states, mask, plan number); mask (T, B, 1) is True on
+    valid steps, None if none is padding."""
+    if not isinstance(params, Mapping) or not params.keys() >= _PARAM_NAMES:
         raise ValueError(f"params: expected a dict with the keys {PARAMS}")
-    P = {name: np.asarray(params[name]) for name in PARAMS}
+    P = [np.asarray(params[name]) for name in PARAMS]
     X = np.asarray(X)
-    signature = (X.shape[2:], X.ndim, X.dtype.kind) + tuple((a.shape, a.dtype.kind) for a in P.values())
-    known = _CHECKED.get(signature)
-    if known is None:  # X's and every parameter's dtype and shape checked once per signature, then remembered
-        sizes = {}
-        _floating("X", X)
-        _fit("X", X, ("T", "B", "m"), sizes)
-        for name in PARAMS:
-            _floating(f"params[{name!r}]", P[name])
-            _fit(f"params[{name!r}]", P[name], SHAPES[name], sizes)
+    given = [None if state is None else np.asarray(state) for state in initial.values()]
+    signature = (X.ndim, X.shape[1:], X.dtype, *map(_SHAPE_DTYPE, P), *(None if s is None else _SHAPE_DTYPE(s) for s in given))
+    plan = _CHECKED.get(signature)
+    if plan is None:  # every array checked once per signature, then remembered
+        plan = _checked(X, P, given)
         if len(_CHECKED) >= 64:
             _CHECKED.clear()
-        known = _CHECKED[signature] = {letter: n for letter, n in sizes.items() if letter not in ("T", "B")}
-    sizes = {"T": X.shape[0], "B": X.shape[1], **known}
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X: expected at least one step and one example (T, B, m), got {X.shape}")
+        _CHECKED[signature] = plan
+    else:
+        _nonempty(X)  # T, the one size the signature leaves open
+    number, dtype, k, cast = plan
+    if cast:
+        P = [array.astype(dtype, copy=False) for array in P]
+        X = X.astype(dtype, copy=False)
+        given = [None if state is None else state.astype(dtype, copy=False) for state in given]
+    P = dict(zip(PARAMS, P))
     T, B = X.shape[:2]
-    given = {name: np.asarray(state) for name, state in initial.items() if state is not None}
-    for name, state in given.items():
-        _floating(name, state)
-        _fit(name, state, ("B", "k"), sizes)
-    dtype = np.result_type(X, *P.values(), *given.values())
-    P = {name: v.astype(dtype, copy=False) for name, v in P.items()}
-    X = X.astype(dtype, copy=False)
-    initial = {name: given[name].astype(dtype, copy=False) if name in given else np.zeros((B, sizes["k"]), dtype)
-               for name in STATES}
+    initial = {name: np.zeros((B, k), dtype) if state is None else state for name, state in zip(STATES, given)}
     mask = None
     if lengths is not None:
         lengths = np.asarray(lengths)
@@ -179,7 +203,7 @@ def _prepare(params, X, initial, lengths, check_finite=False):
         _finite("X", X)
         for name, state in initial.items():
             _finite(name, state)
-    return P, X, initial, mask
+    return P, X, initial, mask, number
 
 
 def _targets(Z, n_out, T, B, dtype, mask, check_finite=False):
@@ -271,7 +295,8 @@ def _unexpected(others):
 def forward(params, X, h0=None, lengths=None, *, check_finite=False, **others):
     """Y_t for t = 1..T as (T, B, n_out), and a cache of every state's array, the final states and the mask; padding repeats the last valid output."""
     _unexpected(others)
-    Y, arrays, mask = _forward(*_prepare(params, X, {"h0": h0}, lengths, check_finite), {})
+    P, X, initial, mask, _ = _prepare(params, X, {"h0": h0}, lengths, check_finite)
+    Y, arrays, mask = _forward(P, X, initial, mask, {})
     cache = dict(zip(ARRAYS, arrays))
     cache["hT"] = cache["H"][-1]
     cache["mask"] = mask
@@ -290,13 +315,16 @@ WORKSPACES = 2
 _workspaces = {}
 
 
-def _workspace(P, X):
+def _workspace(plan, T):
     """The buffers of loss_and_grads for these sizes and dtype in this thread, reused across calls (np.empty on
-    first use: a fresh large array costs its page faults again on every call); the least recently used dropped."""
-    key = (threading.get_ident(), X.shape, X.dtype.str) + tuple(P[name].shape for name in PARAMS)
-    ws = _workspaces[key] = _workspaces.pop(key, None) or {}
-    for old in list(_workspaces)[:max(0, len(_workspaces) - WORKSPACES)]:
-        _workspaces.pop(old, None)
+    first use: a fresh large array costs its page faults again on every call); the least recently used dropped.
+
+    The key is the thread, the number of _prepare's plan (which fixes every size but T, and the dtype) and T."""
+    key = (threading.get_ident(), plan, T)
+    ws = _workspaces.pop(key, None)
+    _workspaces[key] = ws = {} if ws is None else ws  # (re)inserted last: the most recently used
+    while len(_workspaces) > max(WORKSPACES, 0):
+        del _workspaces[next(iter(_workspaces))]
     return ws
 
 
@@ -310,35 +338,43 @@ def _empty(ws, name, shape, dtype):
 
 def _blocks(a, n):
     """The last axis of a in n equal blocks, as views (what np.split gives, without its ~10 µs of overhead)."""
+    if n == 1:
+        return (a,)
     w = a.shape[-1] // n
     return [a[..., j * w:(j + 1) * w] for j in range(n)]
 
 
 def _forward(P, X, initial, mask, ws):
     """The forward pass into the buffers of ws (a fresh {} for forward(): its cache is the caller's)."""
-    W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = (P[name] for name in PARAMS)
+    W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = P.values()
     T = X.shape[0]
-    H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+    buffers = ws.get("forward buffers")
+    if buffers is None:  # the buffers, their views and constant rows depend only on the sizes: made once per workspace
+        H = _empty(ws, "H", (T + 1,) + initial["h0"].shape, X.dtype)
+        N = _empty(ws, "N", H[1:].shape, X.dtype)
+        HW = _empty(ws, 'HW', (T, X.shape[1], 3 * H.shape[2]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
+        A_R, A_U, W_hn_H = _blocks(HW, 3)
+        HW_IN = HW[..., :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+        PRE_H = _empty(ws, 'PRE_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
+        ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # r_t, u_t, every step, side by side
+        R, U = _blocks(ACT_H, 2)
+        HW_R0 = HW[..., 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
+        ACT_H_R0 = ACT_H[..., 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
+        ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
+        GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
+        ROW_A_N = _empty(ws, 'ROW_A_N', H[0].shape, X.dtype)  # aⁿ_t of the current step
+        TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
+        TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
+        PRE_A_N = _empty(ws, 'PRE_A_N', (T, X.shape[1], H.shape[2]), X.dtype)  # the addends of aⁿ_t that read no state, every step at once
+        buffers = ws["forward buffers"] = (H, N, HW, A_R, A_U, W_hn_H, HW_IN, PRE_H, ACT_H, R, U, HW_R0, ACT_H_R0, ALPHA_ACT_H_R0, GAMMA_ACT_H_R0, ROW_A_N, TMP0, TMP1, PRE_A_N,)
+    H, N, HW, A_R, A_U, W_hn_H, HW_IN, PRE_H, ACT_H, R, U, HW_R0, ACT_H_R0, ALPHA_ACT_H_R0, GAMMA_ACT_H_R0, ROW_A_N, TMP0, TMP1, PRE_A_N, = buffers
     H[0] = initial["h0"]
-    N = _empty(ws, "N", H[1:].shape, X.dtype)
     WT_H = np.concatenate([W_hr.T * 0.5, W_hu.T * 0.5, W_hn.T], axis=1)  # [W_hrᵀ W_huᵀ W_hnᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
-    HW = _empty(ws, 'HW', (T, X.shape[1], WT_H.shape[1]), X.dtype)  # W_hr h_{t-1}, W_hu h_{t-1}, W_hn h_{t-1}, every step (with the addends of aʳ_t, aᵘ_t that read no state: those vectors themselves)
-    A_R, A_U, W_hn_H = _blocks(HW, 3)
-    HW_IN = HW[..., :2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
     WX_H = np.concatenate([W_ir.T * 0.5, W_iu.T * 0.5], axis=1)  # [W_irᵀ W_iuᵀ], contiguous; the blocks of aʳ_t, aᵘ_t scaled by β of f = α tanh(β ·) + γ
-    BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5])  # their biases, stacked, scaled alike
-    PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H', (T * X.shape[1], WX_H.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aʳ_t, aᵘ_t that read no state, every step at once
+    BX_H = np.concatenate([(b_ir + b_hr) * 0.5, (b_iu + b_hu) * 0.5], axis=0)  # their biases, stacked, scaled alike
+    np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))
     PRE_H += BX_H
-    ACT_H = _empty(ws, 'ACT_H', (T, X.shape[1], 2 * H.shape[2]), X.dtype)  # r_t, u_t, every step, side by side
-    R, U = _blocks(ACT_H, 2)
-    HW_R0 = HW[..., 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of aʳ_t, aᵘ_t
-    ACT_H_R0 = ACT_H[..., 0 * H.shape[2]:2 * H.shape[2]]  # the blocks of r_t, u_t
-    ALPHA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # α of r_t = σ(aʳ_t); u_t = σ(aᵘ_t)
-    GAMMA_ACT_H_R0 = np.full(ACT_H_R0.shape[1:], 0.5, X.dtype)  # γ
-    ROW_A_N = _empty(ws, 'ROW_A_N', H[0].shape, X.dtype)  # aⁿ_t of the current step
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
-    TMP1 = _empty(ws, 'TMP1', H[0].shape, X.dtype)
-    PRE_A_N = np.matmul(X.reshape(-1, X.shape[2]), W_in.T, _empty(ws, 'PRE_A_N', (T * X.shape[1], W_in.T.shape[1]), X.dtype)).reshape(T, X.shape[1], -1)  # the addends of aⁿ_t that read no state, every step at once
+    np.matmul(X.reshape(-1, X.shape[2]), W_in.T, PRE_A_N.reshape(-1, PRE_A_N.shape[2]))
     PRE_A_N += b_in
     steps = ws.get("forward steps")
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace
@@ -396,24 +432,28 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     """
     _unexpected(others)
     _training_options(truncate, clip_norm, clip_value)
-    P, X, initial, mask = _prepare(params, X, {"h0": h0}, lengths, check_finite)
-    W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = (P[name] for name in PARAMS)
-    ws = _workspace(P, X)
+    P, X, initial, mask, plan = _prepare(params, X, {"h0": h0}, lengths, check_finite)
+    W_ir, W_hr, b_ir, b_hr, W_iu, W_hu, b_iu, b_hu, W_in, W_hn, b_in, b_hn, V, c = P.values()
+    ws = _workspace(plan, X.shape[0])
     Y, (H, R, U, N, HW,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
     G = _softmax(Y[-1]) - _onehot(Z, Y[-1])  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
     L = _logsumexp(Y[-1]) - np.take_along_axis(Y[-1], Z[..., None], axis=-1)  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
-    D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
-    A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
+    buffers = ws.get(("backward buffers", block))
+    if buffers is None:  # made once per workspace and block (a buffer of one block of steps changes with BLOCK_BYTES)
+        D_N = _empty(ws, "D_N", H[1:].shape, X.dtype)
+        A_R, A_U, W_hn_H = _blocks(HW, 3)  # the forward's stacked products, read again
+        VB_H = _empty(ws, 'VB_H', (T, X.shape[1], 3 * H.shape[2]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
+        VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)  # δʳ_t, δᵘ_t, r_t ⊙ δⁿ_t, every step
+        ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
+        CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
+        TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
+        buffers = ws["backward buffers", block] = (D_N, A_R, A_U, W_hn_H, VB_H, VB_H_0, VB_H_1, VB_H_2, ROW_HBAR, CARRY_H, TMP0,)
+    D_N, A_R, A_U, W_hn_H, VB_H, VB_H_0, VB_H_1, VB_H_2, ROW_HBAR, CARRY_H, TMP0, = buffers
     WB_H = np.concatenate([W_hr, W_hu, W_hn], axis=0)  # [W_hr; W_hu; W_hn], contiguous
-    VB_H = _empty(ws, 'VB_H', (T, X.shape[1], WB_H.shape[0]), X.dtype)  # the vectors the stacked matrices' transposes multiply in ∂L/∂h_{t-1} through step t, every step
-    VB_H_0, VB_H_1, VB_H_2 = _blocks(VB_H, 3)  # δʳ_t, δᵘ_t, r_t ⊙ δⁿ_t, every step
-    ROW_HBAR = _empty(ws, 'ROW_HBAR', H[0].shape, X.dtype)  # h̄_t of the current step
-    CARRY_H = _empty(ws, 'CARRY_H', (2,) + H[0].shape, X.dtype)  # ∂L/∂h_{t-1} through step t: step t writes row t % 2, so it never overwrites the carry it reads (nor one passed through a padded step)
-    TMP0 = _empty(ws, 'TMP0', H[0].shape, X.dtype)  # an operand of a statement, computed before its last call
     steps = ws.get(("backward steps", block))
     if steps is None:  # each step's rows, as views into the workspace's buffers: made once per workspace (and block)
         steps = ws["backward steps", block] = list(zip(range(1, T + 1), R[:T], U[:T], D_N[:T], VB_H_1[:T], VB_H_0[:T], VB_H_2[:T], VB_H[:T], [CARRY_H[t % 2] for t in range(1, T + 1)]))
@@ -458,5 +498,4 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
         "c": G.sum(axis=0),
         "h0": carry_h.copy(),  # a copy: the carry may be a row of a buffer the next call reuses
     }
-    grads = {name: np.asarray(value, X.dtype) for name, value in grads.items()}
     return L.sum(), _clipped(grads, clip_norm, clip_value) if clip_norm or clip_value else grads

@@ -12,7 +12,7 @@ import pytest
 import symrnn
 from numpy_bptt_batched import batched_loss_and_grads
 from symrnn import naming
-from symrnn.kernels.codegen import HEADER, _rebound, catalogue_specs, kernel_source
+from symrnn.kernels.codegen import HEADER, Statement, _rebound, catalogue_specs, kernel_source, per_workspace
 from symrnn.errors import SymrnnError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,10 +259,13 @@ def test_source_is_reproducible_and_reads_like_the_derivation():
     assert "#   ∂L/∂W = Σ_{t=1..T} δ_t h_{t-1}ᵀ" in text
     # the printed statements, from the adjoint program, each citing its equation, into rows bound by the loop;
     # a_t, read by no later step, into one row buffer (HW, A its view) that every step reuses
-    assert "HW = _empty(ws, 'HW', (X.shape[1], WT_H.shape[1]), X.dtype)" in text
+    assert "HW = _empty(ws, 'HW', (X.shape[1], 1 * H.shape[2]), X.dtype)" in text
     assert "        np.add(HW, PRE_H_tm1, HW)  # a_t = W h_{t-1} + U x_t + b" in text
     assert "        np.tanh(A, H_t)  # h_t = tanh(a_t)" in text
-    assert "PRE_H = np.matmul(X.reshape(-1, X.shape[2]), WX_H, _empty(ws, 'PRE_H'," in text
+    # the input projection's buffer made once per workspace (it depends only on the sizes), the GEMM into it every call
+    assert "        PRE_H = _empty(ws, 'PRE_H', (T, X.shape[1], 1 * H.shape[2]), X.dtype)" in text
+    assert "    np.matmul(X.reshape(-1, X.shape[2]), WX_H, PRE_H.reshape(-1, PRE_H.shape[2]))\n    PRE_H += BX_H\n" in text
+    assert text.index("        PRE_H = _empty(") < text.index('    buffers = ws["forward buffers"] = (')
     assert "    for t, H_t, H_tm1, PRE_H_tm1 in steps:" in text
     # h̄_t, read once, substituted into δ_t; δ_t's forward-only factor computed a block of steps at a time, in δ_t's
     # own rows, then multiplied in place (written in place, so bound to no name: the module binds nothing it does
@@ -373,6 +376,9 @@ def test_affine_user_cells(tmp_path, cell):
     else:
         Z = rng.integers(0, 2, (T, B, o) if spec.output == "every" else (B, o)).astype(float)
     _check_by_central_differences(k, p, X, Z, h0, lengths)
+    p32 = {n: np.asarray(v, np.float32) for n, v in p.items()}   # every gradient an array of X's dtype, a gain's too
+    _, g = k.loss_and_grads(p32, X.astype(np.float32), Z.astype(np.float32) if spec.loss != "ce" else Z, h0.astype(np.float32), lengths)
+    assert all(type(v) is np.ndarray and v.dtype == np.float32 for v in g.values()), {n: type(v) for n, v in g.items()}
 
 
 def test_elementwise_products_of_the_state_get_kernels(tmp_path):
@@ -530,3 +536,24 @@ def test_the_printed_source_binds_no_catalogue_parameter_twice_and_nothing_it_ne
                 unread = {t.id for n in ast.walk(f) if isinstance(n, ast.Assign) for t in n.targets
                           if isinstance(t, ast.Name)} - read - {"steps"}   # steps: read by the loop header
                 assert not unread, (spec.describe(), f.name, unread)
+
+
+def test_per_workspace_takes_only_what_the_sizes_fix():
+    """A setup statement is made once per workspace only when it reads nothing but the sizes, the dtype and the
+    workspace's arrays: a buffer, a view, a constant row; whatever reads a parameter or X's values runs every call."""
+    st = lambda target, code: Statement(target, code, "")
+    once, every, names = per_workspace([
+        st("HW", "_empty(ws, 'HW', (T, X.shape[1], 3 * H.shape[2]), X.dtype)"),
+        st("A_R, A_U", "_blocks(HW, 2)"),
+        st("HW_IN", "HW[:, :, :2 * H.shape[2]]"),
+        st("ALPHA", "np.full(HW_IN.shape[1:], 0.5, X.dtype)"),
+        st("CBAR", "_empty(ws, 'CBAR', (min(T, block),) + H.shape[1:], X.dtype)"),
+        st("WT_H", "np.concatenate([W.T * 0.5, U.T], axis=1)"),         # a parameter's values
+        st("X0", "X[0]"),                                                 # X's values, not its shape
+        st("PRE", "np.matmul(X.reshape(-1, X.shape[2]), WT_H, HW)"),     # a product
+        st("BUF", "_empty(ws, 'BUF', WT_H.shape, X.dtype)"),             # reads a statement that runs every call
+        st("", "np.tanh(HW, HW)"),                                       # no target: a call for its effect
+    ], ("H",))
+    assert [s.target for s in once] == ["HW", "A_R, A_U", "HW_IN", "ALPHA", "CBAR"]
+    assert [s.target for s in every] == ["WT_H", "X0", "PRE", "BUF", ""]
+    assert names == ("H", "HW", "A_R", "A_U", "HW_IN", "ALPHA", "CBAR")

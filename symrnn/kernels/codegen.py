@@ -61,7 +61,7 @@ KERNEL_LOCALS = frozenset({
     "params", "X", "Z", "Y", "L", "DH", "P", "T", "B", "t", "mask", "valid", "lengths", "initial", "cache", "arrays",
     "grads", "name", "value", "truncate", "clip_norm", "clip_value", "check_finite",
     "k", "m", "o", "n", "n_in", "n_hidden", "n_out", "seed", "dtype", "rng", "sizes", "bound", "shape", "what", "state",
-    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES", "others", "steps"})
+    "loss", "start", "stop", "block", "ws", "threading", "WORKSPACES", "others", "steps", "plan", "buffers"})
 
 #: Placeholders in the adjoint program: what the loss at t sends to h_t, and what step t + 1 sends to s_t.
 OWN = Vec("_own", naming.t)
@@ -505,13 +505,21 @@ def gradient_products(kp: KernelProgram, back_stacks: dict, names: dict) -> tupl
     return setup, out
 
 
-def _projection(name: str, weights: str, biases: str, what: str) -> list[Statement]:
-    """name = X W + b for all T·B rows at once, time-major: the GEMM straight into a workspace buffer."""
+def _projection(name: str, weights: str, biases: str, width: str, what: str) -> list[Statement]:
+    """name = X W + b for all T·B rows at once, time-major: the GEMM straight into a workspace buffer (T, B, width)."""
     rows = X_ROWS[Vec(naming.INPUT, naming.t)]
-    shape = f"(T * X.shape[1], {weights}.shape[1])"
-    return [Statement(name, f"np.matmul({rows}, {weights}, {_buffer(name, shape)}).reshape(T, X.shape[1], -1)",
-                      what),
+    return [Statement(name, _buffer(name, f"(T, X.shape[1], {width})"), what),
+            Statement("", f"np.matmul({rows}, {weights}, {name}.reshape(-1, {name}.shape[2]))", ""),
             Statement("", f"{name} += {biases}", "")]
+
+
+def _stacked(blocks: list[str], axis: int, contiguous: bool = True) -> str:
+    """The blocks side by side (axis 1) or one above the other (axis 0) in one C-contiguous array; one block as it is
+    when its layout does not matter (an operand of one GEMM per call), else copied only if it is not C-contiguous
+    (np.concatenate of one block costs ~0.3 µs a call more than np.ascontiguousarray, and a bare Wᵀ nothing)."""
+    if len(blocks) > 1:
+        return f"np.concatenate([{', '.join(blocks)}], axis={axis})"
+    return f"np.ascontiguousarray({blocks[0]})" if contiguous else blocks[0]
 
 
 def _buffer(name: str, shape: str) -> str:
@@ -722,11 +730,10 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                               and b != 1})
         folded = ("; the blocks of " + ", ".join(printing.text(Vec(absorbed[s, m], t)) for m in scales if scales[m] != 1)
                   + " scaled by β of f = α tanh(β ·) + γ") if any(v != 1 for v in scales.values()) else ""
-        setup += [Statement(weights, f"np.concatenate([{', '.join(_scaled(m + '.T', scales.get(m, 1)) for m in mats)}], "
-                                     f"axis=1)",
+        setup += [Statement(weights, _stacked([_scaled(m + '.T', scales.get(m, 1)) for m in mats], 1),
                             f"[{' '.join(printing.text(Mat(m)) + 'ᵀ' for m in mats)}], contiguous{folded}"),
-                  Statement(arr, _buffer(arr, f"(X.shape[1], {weights}.shape[1])" if single
-                                         else f"(T, X.shape[1], {weights}.shape[1])"),
+                  Statement(arr, _buffer(arr, f"(X.shape[1], {len(mats)} * {naming.kernel_array(s)}.shape[2])" if single
+                                         else f"(T, X.shape[1], {len(mats)} * {naming.kernel_array(s)}.shape[2])"),
                             f"{', '.join(printing.text(MatProd(Mat(m), Vec(s, t - 1))) for m in mats)}, "
                             + ("the current step's (no later step reads them)" if single else "every step")
                             + (f" (with the addends of {', '.join(printing.text(Vec(e, t)) for e in whole)} that read "
@@ -750,11 +757,13 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
                 wx, bx = naming.kernel_stacked_weights(s, inputs=True), naming.kernel_stacked_bias(s)
                 wx_blocks = [_scaled(m + ".T", scales.get(w, 1)) for (m, _), w in zip(split, mats)]
                 bx_blocks = [_scaled(_parenthesised(pr(b, {})), scales.get(w, 1)) for (_, b), w in zip(split, mats)]
-                setup += [Statement(wx, f"np.concatenate([{', '.join(wx_blocks)}], axis=1)",
-                                    f"[{' '.join(m + 'ᵀ' for m, _ in split)}], contiguous{folded}"),
-                          Statement(bx, f"np.concatenate([{', '.join(bx_blocks)}])",
-                                    "their biases, stacked" + (", scaled alike" if folded else "")),
-                          *_projection(pre, wx, bx, what)]
+                setup += [Statement(wx, _stacked(wx_blocks, 1, contiguous=False),
+                                    f"[{' '.join(m + 'ᵀ' for m, _ in split)}]"
+                                    + (", contiguous" if len(split) > 1 else " (one GEMM a call: no copy)") + folded),
+                          Statement(bx, _stacked(bx_blocks, 0, contiguous=False),
+                                    ("their biases, stacked" if len(split) > 1 else "its biases")
+                                    + (", scaled alike" if folded else "")),
+                          *_projection(pre, wx, bx, f"{len(whole)} * {naming.kernel_array(s)}.shape[2]", what)]
             else:
                 frow.unstable.add(pre)   # a fresh array every call
                 setup.append(Statement(pre, _every_step(
@@ -806,7 +815,8 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
             what = f"the addends of {printing.text(lhs)} that read no state, every step at once"
             split = input_projection(spec, pre)
             if split:   # M x_t + biases: one GEMM over all T·B rows into a buffer, then the biases
-                hoisted += _projection(naming.kernel_hoisted(e.name), f"{split[0]}.T", pr(split[1], {}), what)
+                hoisted += _projection(naming.kernel_hoisted(e.name), f"{split[0]}.T", pr(split[1], {}),
+                                       f"{naming.kernel_array(states[0])}.shape[2]", what)
             else:
                 frow.unstable.add(naming.kernel_hoisted(e.name))   # a fresh array every call
                 hoisted.append(Statement(naming.kernel_hoisted(e.name), _every_step(pr(pre, X_ROWS)), what))
@@ -855,9 +865,9 @@ def kernel_code_of(kp: KernelProgram) -> KernelCode:
     for s, (stacked, _) in back_stacks.items():
         arr, weights = naming.kernel_stacked(s, True), naming.kernel_stacked_weights(s, True)
         views = [f"{arr}_{j}" for j in range(len(stacked))]
-        back_setup += [Statement(weights, f"np.concatenate([{', '.join(m for m, _ in stacked)}], axis=0)",
+        back_setup += [Statement(weights, _stacked([m for m, _ in stacked], 0),
                                  f"[{'; '.join(m for m, _ in stacked)}], contiguous"),
-                       Statement(arr, _buffer(arr, f"(T, X.shape[1], {weights}.shape[0])"),
+                       Statement(arr, _buffer(arr, f"(T, X.shape[1], {len(stacked)} * {naming.kernel_array(s)}.shape[2])"),
                                  f"the vectors the stacked matrices' transposes multiply in ∂L/∂"
                                  f"{printing.text(Vec(s, t - 1))} through step t, every step"),
                        Statement(_unpacked(views), f"_blocks({arr}, {len(stacked)})",
@@ -1087,10 +1097,9 @@ def _rebound(source: str, params) -> set[str]:
     the printer makes up later (a row local such as F_tm1) cannot silently shadow a parameter either.
     """
     tree = ast.parse(source)
-    unpacked = set()   # the one legitimate binding: W, U, … = (P[name] for name in PARAMS)
+    unpacked = set()   # the one legitimate binding: W, U, … = P.values() (P is _prepare's dict, in the order of PARAMS)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.GeneratorExp)
-                and isinstance(node.value.generators[0].iter, ast.Name) and node.value.generators[0].iter.id == "PARAMS"):
+        if isinstance(node, ast.Assign) and ast.unparse(node.value) == "P.values()":
             unpacked |= {id(n) for target in node.targets for n in ast.walk(target)}
     bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and id(n) not in unpacked}
     bound |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
@@ -1134,14 +1143,22 @@ def _writes(code: str) -> bool:
     return isinstance(ufunc, np.ufunc) and (len(call.args) > ufunc.nin or any(k.arg == "out" for k in call.keywords))
 
 
+def _memo(node) -> bool:
+    """Whether node is `… = ws[…] = (a, b, …)`: the workspace keeping the arrays a statement made, which reads none."""
+    return (isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple)
+            and all(isinstance(e, ast.Name) for e in node.value.elts)
+            and any(isinstance(t, ast.Subscript) and ast.unparse(t.value) == "ws" for t in node.targets))
+
+
 def _pruned(code: KernelCode, source: str) -> KernelCode:
     """code without the names its module binds and never reads: a gate's view that stacking made unneeded, the
     name of a δ written in place (the call stays: it writes into its output argument), an alias of a block no sum reads.
 
     Read off the rendered source, so that whatever the template reads counts as read."""
     tree = ast.parse(source)
-    read = {f.name: {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-            for f in tree.body if isinstance(f, ast.FunctionDef)}
+    kept = {id(n) for node in ast.walk(tree) if _memo(node) for n in ast.walk(node.value)}
+    read = {f.name: {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+                     and id(n) not in kept} for f in tree.body if isinstance(f, ast.FunctionDef)}
 
     def unread(target, function) -> bool:   # names only (x[...] = writes), none of them read
         names = [n.strip() for n in target.split(",")]
@@ -1158,15 +1175,61 @@ def _pruned(code: KernelCode, source: str) -> KernelCode:
     return replace(code, **{field: keep(getattr(code, field), f) for field, f in STATEMENT_LISTS.items()})
 
 
+#: What a statement made once per workspace may read besides the workspace's arrays: the sizes and the dtype (X only
+#: as X.shape or X.dtype), and the calls that make a buffer, a view or a constant row.
+SIZED_NAMES = frozenset({"ws", "T", "B", "X", "block", "np", "min", "_empty", "_blocks"})
+SIZED_CALLS = frozenset({"_empty", "_blocks", "np.full", "min"})
+
+
+def _sized(statement: Statement, buffers: set) -> bool:
+    """Whether the statement depends only on the sizes and the dtype: a buffer of the workspace, a view of one (the
+    workspace's `buffers`), a constant row. Such a statement gives the same arrays at every call with the workspace."""
+    tree = ast.parse(statement.code, mode="eval")
+    parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) not in SIZED_CALLS:
+            return False
+        if isinstance(node, ast.Attribute) and node.attr not in ("shape", "dtype", "full"):
+            return False
+        if isinstance(node, ast.Name):
+            if node.id not in SIZED_NAMES | buffers:
+                return False
+            if node.id == "X" and not isinstance(parents.get(id(node)), ast.Attribute):   # X's values are the call's
+                return False
+        if not isinstance(node, (ast.Expression, ast.Call, ast.Attribute, ast.Name, ast.Subscript, ast.Slice, ast.Tuple,
+                                 ast.Constant, ast.BinOp, ast.operator, ast.expr_context, ast.UnaryOp, ast.unaryop)):
+            return False
+    return True
+
+
+def per_workspace(statements, made, readable=()) -> tuple[tuple[Statement, ...], tuple[Statement, ...], tuple[str, ...]]:
+    """(once, every call, the arrays the workspace keeps: `made`, the buffers the template makes first, then the names
+    `once` binds): the statements that depend only on the sizes, made once per workspace (each ~1 µs a call: at B = 1
+    a tenth of the fixed cost), and the others, each list in its order; `readable`: other arrays of the workspace."""
+    buffers, once, every = set(made) | set(readable), [], []
+    for st in statements:
+        if st.target and _sized(st, buffers):
+            once.append(st)
+            buffers |= {n.id for n in ast.walk(ast.parse(f"{st.target} = 0")) if isinstance(n, ast.Name)}
+        else:
+            every.append(st)
+    names = [n.id for st in once for n in ast.walk(ast.parse(f"{st.target} = 0")) if isinstance(n, ast.Name)]
+    return tuple(once), tuple(every), tuple(made) + tuple(names)
+
+
 def _render_code(spec: ModelSpec, kp: KernelProgram, code: KernelCode) -> str:
     shapes = {p.name: p.shape for p in spec.cell.params}
+    states = tuple(s.array for s in code.states)
+    arrays = states + code.arrays + code.products
     return render_code(
         "kernel.py.jinja", header=HEADER, command=command(spec), derivation=derivation_lines(kp),
         module=naming.kernel_module(spec.cell.name, spec.cell.activation, spec.loss, spec.output)[:-3],
         model=spec.describe(), params=spec.params, shapes=shapes,
         gains=tuple(p for p in spec.params if not shapes[p]),
         ce=spec.loss == "ce", bce=spec.loss == "bce", every=spec.output == "every", code=code,
-        arrays=tuple(s.array for s in code.states) + code.arrays + code.products,
+        arrays=arrays,
+        sized={"setup": per_workspace(code.setup + code.hoisted, states + code.allocated),
+               "back_setup": per_workspace(code.back_setup, code.stored, arrays)},
         extra_args="".join(f", {s.initial}=None" for s in code.states[1:]),
         torch=torch_values(spec), block_bytes=BLOCK_BYTES,
         initial_dict="{" + ", ".join(f'"{s.initial}": {s.initial}' for s in code.states) + "}")
