@@ -63,12 +63,6 @@ def _onehot(z, like):
     return out
 
 
-def _softmax(v):
-    """exp(v) / Σ_j exp(v_j) over the last axis (shifted by the max: no overflow)."""
-    e = np.exp(v - v.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def init_params(n_in, n_hidden, n_out, *, seed=0, dtype=np.float64):
     """Weights and biases uniform in ±1/√n_hidden (PyTorch's scale for nn.RNN and nn.Linear(n_hidden, ·))."""
     for what, n in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
@@ -397,8 +391,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     Y, (H,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
-    G = _softmax(Y[-1]) - _onehot(Z, Y[-1])  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
-    L = _logsumexp(Y[-1]) - np.take_along_axis(Y[-1], Z[..., None], axis=-1)  # L_T
+    LSE_Y = _logsumexp(Y[-1])  # lse(Y_T) = log Σ_j exp, read by the loss and by softmax = exp(· - lse) in its gradient
+    G = np.exp(Y[-1] - LSE_Y) - _onehot(Z, Y[-1])  # g_T = ∂L_T/∂Y_T; the carried state makes Y_T each sequence's last valid output
+    L = LSE_Y - np.take_along_axis(Y[-1], Z[..., None], axis=-1)  # L_T
     carry_h = G @ V  # (∂Y_T/∂h_T)ᵀ g_T: the only loss
     block = max(1, BLOCK_BYTES // H[0].nbytes)  # steps per block: the block's factors stay in cache
     buffers = ws.get(("backward buffers", block))

@@ -85,12 +85,6 @@ def _rows(a):
     return a.reshape(-1, a.shape[-1])
 
 
-def _softmax(v):
-    """exp(v) / Σ_j exp(v_j) over the last axis (shifted by the max: no overflow)."""
-    e = np.exp(v - v.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def init_params(n_in, n_hidden, n_out, *, seed=0, dtype=np.float64):
     """Weights and biases uniform in ±1/√n_hidden (PyTorch's scale for nn.RNN and nn.Linear(n_hidden, ·))."""
     for what, n in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
@@ -440,8 +434,9 @@ def loss_and_grads(params, X, Z, h0=None, lengths=None, *, truncate=None, clip_n
     Y, (H, R, U, N, HW,), mask = _forward(P, X, initial, mask, ws)
     T, B = X.shape[:2]
     Z = _targets(Z, Y.shape[-1], T, B, X.dtype, mask, check_finite)
-    G = _softmax(Y) - _onehot(Z, Y)  # g_t = ∂L_t/∂Y_t, every step at once
-    L = _logsumexp(Y) - np.take_along_axis(Y, Z[..., None], axis=-1)  # L_t
+    LSE_Y = _logsumexp(Y)  # lse(Y_t) = log Σ_j exp, read by the loss and by softmax = exp(· - lse) in its gradient
+    G = np.exp(Y - LSE_Y) - _onehot(Z, Y)  # g_t = ∂L_t/∂Y_t, every step at once
+    L = LSE_Y - np.take_along_axis(Y, Z[..., None], axis=-1)  # L_t
     if mask is not None:  # padding carries no loss
         G = np.where(mask, G, 0)
         L = np.where(mask, L, 0)

@@ -261,6 +261,11 @@ def kernel_constant(array: str, what: str) -> str:
     return f"{what.upper()}_{array}"
 
 
+def kernel_logsumexp(array: str) -> str:
+    """lse of an array's rows, computed once for a loss and its gradient: LSE_Y."""
+    return f"LSE_{array}"
+
+
 def kernel_local(role: str) -> str:
     """The (B, k) buffer of a vector the forward step uses and forgets (aⁿ_t of the GRU): ROW_A_N."""
     return f"ROW_{kernel_array(role)}"

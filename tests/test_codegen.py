@@ -308,7 +308,11 @@ def test_activation_derivative_is_in_terms_of_the_output(activation, code):
     assert code in kernel_source(symrnn.cells.elman(activation=activation))
 
 
-@pytest.mark.parametrize("loss,code", [("mse", "G = Y - Z"), ("ce", "G = _softmax(Y) - _onehot(Z, Y)"),
+@pytest.mark.parametrize("loss,code", [("mse", "G = Y - Z"),
+                                       # lse(Y) once, for L and for softmax(Y) = exp(Y - lse(Y)) in g
+                                       ("ce", "    LSE_Y = _logsumexp(Y)  # lse(Y_t)"),
+                                       ("ce", "G = np.exp(Y - LSE_Y) - _onehot(Z, Y)"),
+                                       ("ce", "L = LSE_Y - np.take_along_axis(Y, Z[..., None], axis=-1)"),
                                         ("bce", "G = (0.5 * np.tanh(0.5 * Y) + 0.5) - Z")])
 def test_loss_gradient(loss, code):
     assert code in kernel_source(symrnn.cells.elman(loss=loss))

@@ -195,6 +195,9 @@ class KernelPrinter(NumPyPrinter):
         return code if form == "{v}" or _one_call(form) else f"({code})"
 
     def _print_Softmax(self, e):
+        lse = self._settings["names"].get(LogSumExp(e.args[0]))
+        if lse is not None:   # lse(v) already computed: softmax(v) = exp(v − lse(v))
+            return f"np.exp({self._print(e.args[0])} - {lse})"
         self.primitives.add("_softmax")
         return f"_softmax({self._print(e.args[0])})"
 
@@ -203,6 +206,8 @@ class KernelPrinter(NumPyPrinter):
         return f"_onehot({self._print(e.args[0])}, {self._name('logits')})"
 
     def _print_LogSumExp(self, e):
+        if e in self._settings["names"]:
+            return self._settings["names"][e]
         self.primitives.add("_logsumexp")
         return f"_logsumexp({self._print(e.args[0])})"
 
